@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/placeholder"
+)
+
+// roleFunc runs one node role until ctx is cancelled.
+type roleFunc func(ctx context.Context, env nodes.Env) error
+
+// roles is the one place where node roles are registered: one line each.
+// A role still served by the placeholder has no implementation yet.
+func roles() map[string]roleFunc {
+	return map[string]roleFunc{
+		"uac":           placeholder.Run,
+		"uas":           placeholder.Run,
+		"proxy":         placeholder.Run,
+		"pdp":           placeholder.Run,
+		"router":        placeholder.Run,
+		"clearinghouse": placeholder.Run,
+		"host":          placeholder.Run,
+	}
+}
