@@ -1,0 +1,131 @@
+package pdp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Action is an output of Machine.Step. The driver performs the actions in
+// the order given: in particular a SpoolUsage must be durable before the
+// actions after it are performed.
+type Action interface{ isAction() }
+
+// SendAuthRequest asks the clearinghouse (or, in no-clearinghouse mode, the
+// local authoriser) to authorise a call (setup 3 / 8). The answer comes
+// back as AuthAnswered or AuthFailed with the same Key.
+type SendAuthRequest struct {
+	Key     CallKey
+	Label   Label
+	Session Session // Session.Token is the upstream token, if any
+}
+
+// SendDecision sends a DEC to the proxy on the call's handle: Install (with
+// the OSP token after an AAA) or Remove (with Reason).
+type SendDecision struct {
+	Key     CallKey
+	CallID  string
+	Label   Label
+	Install bool
+	Token   []byte
+	// Status is the result code for the proxy: the clearinghouse's OSP
+	// status after an AAA, 503 when a needed server is unreachable (the
+	// proxy answers 503), 400 for a request that makes no sense.
+	Status int
+	Reason string
+}
+
+// SendGateSet sends a PCMM Gate-Set to the router. GateID is zero for a new
+// gate and the existing id when the gate is replaced.
+type SendGateSet struct {
+	TransID uint16
+	CallID  string
+	Label   Label // zero for a re-install after a router restart
+	GateID  uint32
+	Gate    Gate
+}
+
+// SendGateDelete sends a PCMM Gate-Delete to the router.
+type SendGateDelete struct {
+	TransID uint16
+	CallID  string
+	Label   Label
+	GateID  uint32
+}
+
+// SpoolUsage writes a usage record to the durable spool. It always comes
+// before the DEC that ends the call.
+type SpoolUsage struct {
+	Record UsageRecord
+}
+
+// SendUsage delivers a spooled record (an OSP UsageIndication, teardown 8 /
+// 17, or a local usage-store insert) after Delay. The outcome comes back as
+// UsageConfirmed or UsageFailed.
+type SendUsage struct {
+	Record UsageRecord
+	Label  Label
+	Delay  time.Duration
+}
+
+// Unspool removes a confirmed record from the spool.
+type Unspool struct {
+	RecordID string
+}
+
+// Warn reports something the operator should know that needs no action
+// (an answer for an unknown transaction, a gate lost with the router).
+type Warn struct {
+	CallID string
+	Msg    string
+}
+
+func (SendAuthRequest) isAction() {}
+func (SendDecision) isAction()    {}
+func (SendGateSet) isAction()     {}
+func (SendGateDelete) isAction()  {}
+func (SpoolUsage) isAction()      {}
+func (SendUsage) isAction()       {}
+func (Unspool) isAction()         {}
+func (Warn) isAction()            {}
+
+// The String methods render actions as one trace line each; the tests
+// compare these traces with FLOW.md.
+
+func (a SendAuthRequest) String() string {
+	return fmt.Sprintf("%s AuthorizationRequest call=%s token=%t", a.Label, a.Session.CallID, len(a.Session.Token) > 0)
+}
+
+func (a SendDecision) String() string {
+	if a.Install {
+		return fmt.Sprintf("%s DEC Install call=%s token=%t", a.Label, a.CallID, len(a.Token) > 0)
+	}
+	return fmt.Sprintf("%s DEC Remove call=%s status=%d reason=%q", a.Label, a.CallID, a.Status, a.Reason)
+}
+
+func (a SendGateSet) String() string {
+	return fmt.Sprintf("%s Gate-Set txn=%d call=%s gate=%d flow=%s dscp=%d", a.Label, a.TransID, a.CallID, a.GateID, a.Gate.Classifier, a.Gate.DSCP)
+}
+
+func (a SendGateDelete) String() string {
+	return fmt.Sprintf("%s Gate-Delete txn=%d call=%s gate=%d", a.Label, a.TransID, a.CallID, a.GateID)
+}
+
+func (a SpoolUsage) String() string {
+	r := a.Record
+	return fmt.Sprintf("spool %s duration=%s packets=%d bytes=%d lost=%t reason=%q", r.ID, r.Duration, r.Packets, r.Bytes, r.CountersLost, r.Reason)
+}
+
+func (a SendUsage) String() string {
+	return fmt.Sprintf("%s UsageIndication %s delay=%s", a.Label, a.Record.ID, a.Delay)
+}
+
+func (a Unspool) String() string { return "unspool " + a.RecordID }
+
+func (a Warn) String() string { return fmt.Sprintf("warn call=%s %s", a.CallID, a.Msg) }
+
+func (l Label) String() string {
+	if l.Step == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s/%d", l.Phase, l.Step)
+}

@@ -1,0 +1,138 @@
+package pdp
+
+import "time"
+
+// Event is an input to Machine.Step. The driver stamps each with the time
+// it happened (At), so the machine never reads a clock.
+type Event interface{ isEvent() }
+
+// ReqAAA is the proxy's admission request (FLOW.md setup 2 / 7).
+type ReqAAA struct {
+	Key     CallKey
+	At      time.Time
+	Session Session
+}
+
+// AuthAnswered is the clearinghouse's AuthorizationResponse (setup 4 / 9),
+// or the local authoriser's verdict in no-clearinghouse mode. Status is the
+// OSP status code: 2xx authorises.
+type AuthAnswered struct {
+	Key           CallKey
+	At            time.Time
+	Status        int
+	Reason        string
+	Token         []byte
+	TransactionID string
+}
+
+// AuthFailed says the authorisation could not be obtained at all (the
+// clearinghouse is unreachable, slow or answered garbage). The machine
+// fails closed.
+type AuthFailed struct {
+	Key CallKey
+	At  time.Time
+	Err string
+}
+
+// ReqLDP asks for the media gate (setup 13 / 18).
+type ReqLDP struct {
+	Key   CallKey
+	At    time.Time
+	Media []MediaFlow
+}
+
+// GateSetAcked is the router's Gate-Set-Ack (setup 15 / 20).
+type GateSetAcked struct {
+	TransID uint16
+	At      time.Time
+	GateID  uint32
+}
+
+// GateSetFailed is the router's Gate-Set-Err, or the driver giving up on a
+// Gate-Set the router never answered.
+type GateSetFailed struct {
+	TransID uint16
+	At      time.Time
+	Reason  string
+}
+
+// ReqNoLDP asks for the release of the call's resources (teardown 4 / 13).
+type ReqNoLDP struct {
+	Key CallKey
+	At  time.Time
+}
+
+// GateDeleteAcked is the router's Gate-Delete-Ack (teardown 6 / 15) with
+// the gate's final counters.
+type GateDeleteAcked struct {
+	TransID  uint16
+	At       time.Time
+	Counters Counters
+}
+
+// GateDeleteFailed is the router's Gate-Delete-Err or no answer at all:
+// the call is released anyway, without counters.
+type GateDeleteFailed struct {
+	TransID uint16
+	At      time.Time
+	Reason  string
+}
+
+// Deleted is the proxy's DRQ: the handle is gone and no DEC is owed.
+type Deleted struct {
+	Key    CallKey
+	At     time.Time
+	Reason string
+}
+
+// ProxyLost says the proxy's COPS connection Conn closed: every handle on it
+// is gone (RFC 2748 section 2.5: the PDP drops the PEP's state).
+type ProxyLost struct {
+	Conn uint64
+	At   time.Time
+}
+
+// RouterUp says the router connection is open (OPN/CAT done). After a
+// RouterDown it means the router may have restarted from a clean table, so
+// the machine re-installs the gates of the calls in progress.
+type RouterUp struct{ At time.Time }
+
+// RouterDown says the router connection closed.
+type RouterDown struct{ At time.Time }
+
+// UsageConfirmed is the UsageConfirmation for a record (teardown 9 / 18),
+// or its insertion into the local usage store.
+type UsageConfirmed struct {
+	RecordID string
+	At       time.Time
+}
+
+// UsageFailed says one delivery attempt of a usage record failed.
+type UsageFailed struct {
+	RecordID string
+	At       time.Time
+	Err      string
+}
+
+// SpoolLoaded hands the machine the records found in the spool at start:
+// records a previous run spooled but never got confirmed.
+type SpoolLoaded struct {
+	Records []UsageRecord
+}
+
+func (ReqAAA) isEvent()           {}
+func (AuthAnswered) isEvent()     {}
+func (AuthFailed) isEvent()       {}
+func (ReqLDP) isEvent()           {}
+func (GateSetAcked) isEvent()     {}
+func (GateSetFailed) isEvent()    {}
+func (ReqNoLDP) isEvent()         {}
+func (GateDeleteAcked) isEvent()  {}
+func (GateDeleteFailed) isEvent() {}
+func (Deleted) isEvent()          {}
+func (ProxyLost) isEvent()        {}
+func (RouterUp) isEvent()         {}
+func (RouterDown) isEvent()       {}
+func (UsageConfirmed) isEvent()   {}
+func (UsageFailed) isEvent()      {}
+func (SpoolLoaded) isEvent()      {}

@@ -1,0 +1,569 @@
+package pdp
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// MachineConfig configures a Machine.
+type MachineConfig struct {
+	// Node is this policy server's node name; it prefixes usage record ids.
+	Node string
+	// DSCP the gates mark with (default DSCPExpedited).
+	DSCP uint8
+	// UsageRetryMin and UsageRetryMax bound the exponential backoff between
+	// delivery attempts of a usage record (defaults 250ms and 30s).
+	UsageRetryMin, UsageRetryMax time.Duration
+}
+
+// Machine is the policy server's per-call state: every call of the proxy,
+// the gates installed for them on the router, the outstanding router
+// transactions and the usage records not yet confirmed. It is a pure state
+// machine: Step takes one event and returns the actions to perform. It is
+// not safe for concurrent use; the driver feeds it from one goroutine.
+type Machine struct {
+	cfg      MachineConfig
+	calls    map[CallKey]*call
+	txns     map[uint16]txn
+	lastTxn  uint16
+	routerUp bool
+	usage    map[string]*pendingUsage
+	out      []Action
+}
+
+// call is one call on one proxy handle.
+type call struct {
+	key        CallKey
+	sess       Session
+	steps      Steps
+	start      time.Time
+	connect    time.Time
+	authorized bool // AuthAnswered with 2xx seen
+	answered   bool // AuthAnswered or AuthFailed seen
+	token      []byte
+	ospTxn     string
+
+	gate      Gate   // the gate asked for (valid once a Gate-Set was sent)
+	gateID    uint32 // the router's id of the installed gate, 0 if none
+	setTxn    uint16 // outstanding Gate-Set, 0 if none
+	delTxn    uint16 // outstanding Gate-Delete, 0 if none
+	reinstall bool   // the router lost the gate; re-install when it is back
+	ldpOwed   int    // REQ LDPs waiting for their DEC
+	counters  Counters
+	lost      bool // counters from before a router restart are lost
+
+	release *release // set once the call is to end
+}
+
+// release is a request to end a call.
+type release struct {
+	at     time.Time
+	reason string
+	answer bool // the proxy handle is alive and waits for a DEC Remove
+	flow   bool // started by REQ noLDP: the messages are FLOW.md teardown steps
+}
+
+type txnOp uint8
+
+const (
+	opSet txnOp = iota + 1
+	opReinstall
+	opDelete
+	opOrphanDelete // deleting a gate no call owns any more
+)
+
+// txn is an outstanding PCMM transaction with the router.
+type txn struct {
+	op  txnOp
+	key CallKey
+}
+
+// pendingUsage is a spooled usage record waiting for its confirmation.
+type pendingUsage struct {
+	rec      UsageRecord
+	attempts int
+}
+
+// NewMachine returns an empty Machine. The router counts as disconnected
+// until a RouterUp event.
+func NewMachine(cfg MachineConfig) *Machine {
+	if cfg.DSCP == 0 {
+		cfg.DSCP = DSCPExpedited
+	}
+	if cfg.UsageRetryMin <= 0 {
+		cfg.UsageRetryMin = 250 * time.Millisecond
+	}
+	if cfg.UsageRetryMax < cfg.UsageRetryMin {
+		cfg.UsageRetryMax = max(30*time.Second, cfg.UsageRetryMin)
+	}
+	return &Machine{
+		cfg:   cfg,
+		calls: make(map[CallKey]*call),
+		txns:  make(map[uint16]txn),
+		usage: make(map[string]*pendingUsage),
+	}
+}
+
+// Calls returns the number of calls the machine holds (for tests and
+// metrics).
+func (m *Machine) Calls() int { return len(m.calls) }
+
+// PendingUsage returns the number of usage records not yet confirmed.
+func (m *Machine) PendingUsage() int { return len(m.usage) }
+
+// Step applies one event and returns the actions to perform, in order.
+func (m *Machine) Step(ev Event) []Action {
+	m.out = nil
+	switch ev := ev.(type) {
+	case ReqAAA:
+		m.reqAAA(ev)
+	case AuthAnswered:
+		m.authAnswered(ev)
+	case AuthFailed:
+		m.authFailed(ev)
+	case ReqLDP:
+		m.reqLDP(ev)
+	case GateSetAcked:
+		m.gateSetAcked(ev)
+	case GateSetFailed:
+		m.gateSetFailed(ev)
+	case ReqNoLDP:
+		m.reqNoLDP(ev)
+	case GateDeleteAcked:
+		m.gateDeleteDone(ev.TransID, ev.Counters, "")
+	case GateDeleteFailed:
+		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason)
+	case Deleted:
+		if c := m.calls[ev.Key]; c != nil {
+			m.endWithoutAnswer(c, ev.At, "deleted by proxy: "+ev.Reason)
+		}
+	case ProxyLost:
+		for _, c := range m.sortedCalls() {
+			if c.key.Conn == ev.Conn {
+				m.endWithoutAnswer(c, ev.At, "proxy disconnected")
+			}
+		}
+	case RouterDown:
+		m.routerDown(ev)
+	case RouterUp:
+		m.routerUpEv()
+	case UsageConfirmed:
+		delete(m.usage, ev.RecordID)
+		m.emit(Unspool{RecordID: ev.RecordID})
+	case UsageFailed:
+		m.usageFailed(ev)
+	case SpoolLoaded:
+		for _, r := range ev.Records {
+			if _, ok := m.usage[r.ID]; ok {
+				continue
+			}
+			m.usage[r.ID] = &pendingUsage{rec: r}
+			m.emit(SendUsage{Record: r, Label: teardownAt(StepsFor(r.Side).UsageInd)})
+		}
+	default:
+		panic(fmt.Sprintf("pdp: unknown event %T", ev))
+	}
+	return m.out
+}
+
+func (m *Machine) emit(a Action) { m.out = append(m.out, a) }
+
+func (m *Machine) reqAAA(ev ReqAAA) {
+	if c := m.calls[ev.Key]; c != nil {
+		m.emit(SendDecision{Key: ev.Key, CallID: ev.Session.CallID, Install: false, Status: 400,
+			Reason: "AAA repeated on a handle already in use"})
+		return
+	}
+	if ev.Session.Side != Originating && ev.Session.Side != Terminating {
+		m.emit(SendDecision{Key: ev.Key, CallID: ev.Session.CallID, Status: 400,
+			Reason: "session information names no side"})
+		return
+	}
+	c := &call{key: ev.Key, sess: ev.Session, steps: StepsFor(ev.Session.Side), start: ev.At}
+	m.calls[ev.Key] = c
+	m.emit(SendAuthRequest{Key: ev.Key, Label: setupAt(c.steps.AuthReq), Session: ev.Session})
+}
+
+func (m *Machine) authAnswered(ev AuthAnswered) {
+	c := m.calls[ev.Key]
+	if c == nil || c.answered {
+		m.emit(Warn{Msg: fmt.Sprintf("authorisation answer for handle %s that is not waiting for one", ev.Key)})
+		return
+	}
+	c.answered = true
+	ok := ev.Status >= 200 && ev.Status < 300
+	if ok {
+		c.authorized = true
+		c.token = ev.Token
+		c.ospTxn = ev.TransactionID
+	}
+	if c.release != nil {
+		m.tryRelease(c)
+		return
+	}
+	if ok {
+		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+			Install: true, Token: ev.Token, Status: ev.Status})
+		return
+	}
+	reason := fmt.Sprintf("clearinghouse refused: %d", ev.Status)
+	if ev.Reason != "" {
+		reason += " " + ev.Reason
+	}
+	m.deny(c, ev.Status, reason)
+}
+
+func (m *Machine) authFailed(ev AuthFailed) {
+	c := m.calls[ev.Key]
+	if c == nil || c.answered {
+		m.emit(Warn{Msg: fmt.Sprintf("authorisation failure for handle %s that is not waiting for one", ev.Key)})
+		return
+	}
+	c.answered = true
+	if c.release != nil {
+		m.tryRelease(c)
+		return
+	}
+	// Fail closed: no authorisation, no call. 503 tells the proxy to
+	// answer the caller 503 Service Unavailable, not 403.
+	m.deny(c, 503, "clearinghouse unreachable: "+ev.Err)
+}
+
+// deny answers the AAA with DEC Remove and forgets the call: a refused
+// call never has gates or usage.
+func (m *Machine) deny(c *call, status int, reason string) {
+	m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+		Status: status, Reason: reason})
+	delete(m.calls, c.key)
+}
+
+func (m *Machine) reqLDP(ev ReqLDP) {
+	c := m.calls[ev.Key]
+	if c == nil {
+		m.emit(SendDecision{Key: ev.Key, Status: 400, Reason: "LDP on a handle with no admitted call"})
+		return
+	}
+	refuse := func(status int, reason string) {
+		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+			Status: status, Reason: reason})
+	}
+	switch {
+	case !c.authorized:
+		refuse(400, "LDP before the call was admitted")
+		return
+	case c.release != nil:
+		refuse(400, "LDP after the call was released")
+		return
+	case c.setTxn != 0:
+		// The gate is on its way (a 180 and a 200 both asked): answer
+		// this one too when the router acknowledges.
+		c.ldpOwed++
+		return
+	}
+	flow, ok := enteringFlow(c.sess.Side, ev.Media)
+	if !ok {
+		refuse(400, fmt.Sprintf("no media flow enters the network at the %s side", c.sess.Side))
+		return
+	}
+	gate := Gate{Classifier: flow, DSCP: m.cfg.DSCP, Bandwidth: c.sess.Bandwidth}
+	if c.gateID != 0 && gate == c.gate {
+		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+		return
+	}
+	if !m.routerUp {
+		refuse(503, "router not connected")
+		return
+	}
+	c.gate = gate
+	c.reinstall = false
+	c.ldpOwed = 1
+	c.setTxn = m.newTxn(txn{op: opSet, key: c.key})
+	m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: setupAt(c.steps.GateSet),
+		GateID: c.gateID, Gate: gate})
+}
+
+// enteringFlow picks the media flow that enters the network at this side's
+// router: the caller's media on the originating side, the callee's on the
+// terminating side.
+func enteringFlow(s Side, media []MediaFlow) (Flow, bool) {
+	for _, f := range media {
+		if f.FromCaller == (s == Originating) {
+			return f.Flow, true
+		}
+	}
+	return Flow{}, false
+}
+
+func (m *Machine) gateSetAcked(ev GateSetAcked) {
+	t, ok := m.txns[ev.TransID]
+	c := m.calls[t.key]
+	if !ok || c == nil || c.setTxn != ev.TransID {
+		// A gate nobody owns (its Gate-Set was given up on): delete it so
+		// that nothing stays marked without a call.
+		delete(m.txns, ev.TransID)
+		m.emit(Warn{Msg: fmt.Sprintf("Gate-Set-Ack for unknown transaction %d: deleting gate %d", ev.TransID, ev.GateID)})
+		if m.routerUp && ev.GateID != 0 {
+			m.emit(SendGateDelete{TransID: m.newTxn(txn{op: opOrphanDelete}), GateID: ev.GateID})
+		}
+		return
+	}
+	delete(m.txns, ev.TransID)
+	c.setTxn = 0
+	c.gateID = ev.GateID
+	if c.connect.IsZero() {
+		c.connect = ev.At
+	}
+	if c.release != nil {
+		m.tryRelease(c)
+		return
+	}
+	if t.op == opSet {
+		for ; c.ldpOwed > 0; c.ldpOwed-- {
+			m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+		}
+	}
+}
+
+func (m *Machine) gateSetFailed(ev GateSetFailed) {
+	t, ok := m.txns[ev.TransID]
+	c := m.calls[t.key]
+	if !ok || c == nil || c.setTxn != ev.TransID {
+		delete(m.txns, ev.TransID)
+		m.emit(Warn{Msg: fmt.Sprintf("Gate-Set failure for unknown transaction %d: %s", ev.TransID, ev.Reason)})
+		return
+	}
+	delete(m.txns, ev.TransID)
+	c.setTxn = 0
+	m.setFailed(c, t.op, ev.Reason)
+}
+
+// setFailed handles a Gate-Set that will never be acknowledged.
+func (m *Machine) setFailed(c *call, op txnOp, reason string) {
+	if op == opReinstall {
+		m.emit(Warn{CallID: c.sess.CallID, Msg: "gate re-install failed, media of the call is no longer marked: " + reason})
+	}
+	if c.release != nil {
+		m.tryRelease(c)
+		return
+	}
+	if op == opSet {
+		for ; c.ldpOwed > 0; c.ldpOwed-- {
+			m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+				Status: 503, Reason: "router refused the gate: " + reason})
+		}
+	}
+}
+
+func (m *Machine) reqNoLDP(ev ReqNoLDP) {
+	c := m.calls[ev.Key]
+	if c == nil {
+		m.emit(SendDecision{Key: ev.Key, Reason: "released: no call on this handle"})
+		return
+	}
+	if c.release != nil {
+		if !c.release.answer {
+			return
+		}
+		m.emit(Warn{CallID: c.sess.CallID, Msg: "noLDP repeated while the release is in progress"})
+		return
+	}
+	c.release = &release{at: ev.At, reason: "released", answer: true, flow: true}
+	m.tryRelease(c)
+}
+
+// endWithoutAnswer ends a call whose proxy handle is gone (DRQ or proxy
+// connection lost): the gate is removed and usage reported, but no DEC.
+func (m *Machine) endWithoutAnswer(c *call, at time.Time, reason string) {
+	if c.release != nil {
+		c.release.answer = false
+		return
+	}
+	c.release = &release{at: at, reason: reason}
+	m.tryRelease(c)
+}
+
+// tryRelease moves a call that is to end one step on: wait for what is
+// outstanding, delete the gate, then finish.
+func (m *Machine) tryRelease(c *call) {
+	r := c.release
+	if !c.answered || c.setTxn != 0 || c.delTxn != 0 {
+		return // the answer to what is outstanding continues the release
+	}
+	if c.gateID != 0 {
+		if m.routerUp {
+			c.delTxn = m.newTxn(txn{op: opDelete, key: c.key})
+			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.GateDelete), GateID: c.gateID})
+			return
+		}
+		c.gateID = 0
+		c.lost = true
+	}
+	m.finish(c, r)
+}
+
+func (m *Machine) teardownLabel(c *call, step int) Label {
+	if c.release == nil || !c.release.flow {
+		return Label{}
+	}
+	return teardownAt(step)
+}
+
+// finish spools the call's usage (if it was authorised), answers the proxy
+// and starts delivering the usage record. The spool write comes first: once
+// the proxy has its DEC the record must already be durable.
+func (m *Machine) finish(c *call, r *release) {
+	delete(m.calls, c.key)
+	var rec *UsageRecord
+	if c.authorized {
+		u := m.usageRecord(c, r)
+		rec = &u
+		m.usage[u.ID] = &pendingUsage{rec: u}
+		m.emit(SpoolUsage{Record: u})
+	}
+	if r.answer {
+		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.DecNoLDP), Reason: r.reason})
+	}
+	if rec != nil {
+		m.emit(SendUsage{Record: *rec, Label: m.teardownLabel(c, c.steps.UsageInd)})
+	}
+}
+
+func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
+	u := UsageRecord{
+		ID:            fmt.Sprintf("%s/%s/%s/%d", m.cfg.Node, c.sess.Side, c.sess.CallID, c.start.UnixNano()),
+		Node:          m.cfg.Node,
+		CallID:        c.sess.CallID,
+		Side:          c.sess.Side,
+		Caller:        c.sess.Caller,
+		Callee:        c.sess.Callee,
+		TransactionID: c.ospTxn,
+		Start:         c.start,
+		Connect:       c.connect,
+		End:           r.at,
+		Counters:      c.counters,
+		CountersLost:  c.lost,
+		Reason:        r.reason,
+	}
+	if !c.connect.IsZero() && r.at.After(c.connect) {
+		u.Duration = r.at.Sub(c.connect)
+	}
+	return u
+}
+
+func (m *Machine) gateDeleteDone(id uint16, counters Counters, failure string) {
+	t, ok := m.txns[id]
+	delete(m.txns, id)
+	if ok && t.op == opOrphanDelete {
+		return
+	}
+	c := m.calls[t.key]
+	if !ok || c == nil || c.delTxn != id {
+		m.emit(Warn{Msg: fmt.Sprintf("Gate-Delete answer for unknown transaction %d", id)})
+		return
+	}
+	c.delTxn = 0
+	c.gateID = 0
+	if failure != "" {
+		c.lost = true
+		m.emit(Warn{CallID: c.sess.CallID, Msg: "Gate-Delete failed, usage without counters: " + failure})
+	} else {
+		c.counters = counters
+	}
+	m.tryRelease(c)
+}
+
+func (m *Machine) routerDown(ev RouterDown) {
+	if !m.routerUp {
+		return
+	}
+	m.routerUp = false
+	for id, t := range m.txns {
+		if t.op == opOrphanDelete {
+			delete(m.txns, id)
+		}
+	}
+	for _, c := range m.sortedCalls() {
+		// A router that comes back starts from a clean table: every gate
+		// of this connection is gone, and so are its counters.
+		if c.gateID != 0 || c.setTxn != 0 || c.delTxn != 0 {
+			c.lost = true
+		}
+		if c.gateID != 0 || (c.setTxn != 0 && m.txns[c.setTxn].op == opReinstall) {
+			c.reinstall = true
+		}
+		c.gateID = 0
+		if c.delTxn != 0 {
+			delete(m.txns, c.delTxn)
+			c.delTxn = 0
+			m.tryRelease(c)
+			continue
+		}
+		if c.setTxn != 0 {
+			op := m.txns[c.setTxn].op
+			delete(m.txns, c.setTxn)
+			c.setTxn = 0
+			m.setFailed(c, op, "router connection lost")
+		}
+	}
+}
+
+func (m *Machine) routerUpEv() {
+	if m.routerUp {
+		return
+	}
+	m.routerUp = true
+	for _, c := range m.sortedCalls() {
+		if !c.reinstall || c.release != nil {
+			continue
+		}
+		c.reinstall = false
+		c.setTxn = m.newTxn(txn{op: opReinstall, key: c.key})
+		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Gate: c.gate})
+	}
+}
+
+func (m *Machine) usageFailed(ev UsageFailed) {
+	p := m.usage[ev.RecordID]
+	if p == nil {
+		m.emit(Warn{Msg: "delivery failure for unknown usage record " + ev.RecordID})
+		return
+	}
+	p.attempts++
+	m.emit(SendUsage{Record: p.rec, Label: teardownAt(StepsFor(p.rec.Side).UsageInd), Delay: m.backoff(p.attempts)})
+}
+
+// backoff is the delay before attempt n+1 after n failures: doubling from
+// UsageRetryMin, capped at UsageRetryMax.
+func (m *Machine) backoff(n int) time.Duration {
+	d := m.cfg.UsageRetryMin
+	for i := 1; i < n && d < m.cfg.UsageRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, m.cfg.UsageRetryMax)
+}
+
+// newTxn allocates a PCMM transaction id not in use (never 0).
+func (m *Machine) newTxn(t txn) uint16 {
+	for {
+		m.lastTxn++
+		if _, busy := m.txns[m.lastTxn]; m.lastTxn != 0 && !busy {
+			m.txns[m.lastTxn] = t
+			return m.lastTxn
+		}
+	}
+}
+
+// sortedCalls lists the calls in a fixed order, so that the actions of an
+// event touching many calls do not depend on map iteration.
+func (m *Machine) sortedCalls() []*call {
+	out := make([]*call, 0, len(m.calls))
+	for _, c := range m.calls {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *call) int {
+		return cmp.Or(cmp.Compare(a.key.Conn, b.key.Conn), cmp.Compare(a.key.Handle, b.key.Handle))
+	})
+	return out
+}

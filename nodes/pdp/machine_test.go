@@ -1,0 +1,344 @@
+package pdp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+// run feeds one event and compares the action trace, line by line.
+func run(t *testing.T, m *Machine, ev Event, want ...string) []Action {
+	t.Helper()
+	acts := m.Step(ev)
+	var got []string
+	for _, a := range acts {
+		got = append(got, fmt.Sprint(a))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("after %T:\n got:\n  %s\nwant:\n  %s", ev, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	return acts
+}
+
+var (
+	uacRTP = netip.MustParseAddrPort("198.18.1.2:20000")
+	uasRTP = netip.MustParseAddrPort("198.18.5.2:30000")
+	media  = []MediaFlow{
+		{FromCaller: true, Flow: Flow{Proto: 17, Src: uacRTP, Dst: uasRTP}},
+		{FromCaller: false, Flow: Flow{Proto: 17, Src: uasRTP, Dst: uacRTP}},
+	}
+	k1 = CallKey{Conn: 1, Handle: "\x00\x00\x00\x01"}
+	k2 = CallKey{Conn: 1, Handle: "\x00\x00\x00\x02"}
+)
+
+func session(id string, side Side) Session {
+	return Session{CallID: id, Side: side, Caller: "sip:alice@a.lab", Callee: "sip:bob@b.lab"}
+}
+
+func newUpMachine(t *testing.T) *Machine {
+	m := NewMachine(MachineConfig{Node: "pol1", UsageRetryMin: time.Second, UsageRetryMax: 8 * time.Second})
+	run(t, m, RouterUp{At: t0})
+	return m
+}
+
+// setupCall drives a call through AAA and LDP to an installed gate with id
+// gateID; the router transaction of the Gate-Set is txn.
+func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn uint16, gateID uint32) {
+	t.Helper()
+	st := StepsFor(side)
+	run(t, m, ReqAAA{Key: k, At: at(0), Session: session(id, side)},
+		fmt.Sprintf("setup/%d AuthorizationRequest call=%s token=false", st.AuthReq, id))
+	run(t, m, AuthAnswered{Key: k, At: at(0.1), Status: 200, Token: []byte("tok"), TransactionID: "osp-" + id},
+		fmt.Sprintf("setup/%d DEC Install call=%s token=true", st.DecAAA, id))
+	flow := media[0].Flow
+	if side == Terminating {
+		flow = media[1].Flow
+	}
+	run(t, m, ReqLDP{Key: k, At: at(1), Media: media},
+		fmt.Sprintf("setup/%d Gate-Set txn=%d call=%s gate=0 flow=%s dscp=46", st.GateSet, txn, id, flow))
+	run(t, m, GateSetAcked{TransID: txn, At: at(1.5), GateID: gateID},
+		fmt.Sprintf("setup/%d DEC Install call=%s token=false", st.DecLDP, id))
+}
+
+// The whole of FIG. 5 and FIG. 6 on the originating side (POL1).
+func TestSuccessOriginating(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c1", Originating, 1, 77)
+	run(t, m, ReqNoLDP{Key: k1, At: at(11.5)},
+		"teardown/5 Gate-Delete txn=2 call=c1 gate=77")
+	acts := run(t, m, GateDeleteAcked{TransID: 2, At: at(11.6), Counters: Counters{Packets: 500, Bytes: 86000}},
+		`spool pol1/originating/c1/`+fmt.Sprint(t0.UnixNano())+` duration=10s packets=500 bytes=86000 lost=false reason="released"`,
+		`teardown/7 DEC Remove call=c1 status=0 reason="released"`,
+		"teardown/8 UsageIndication pol1/originating/c1/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
+	rec := acts[0].(SpoolUsage).Record
+	if rec.Start != at(0) || rec.Connect != at(1.5) || rec.End != at(11.5) || rec.TransactionID != "osp-c1" ||
+		rec.Caller != "sip:alice@a.lab" || rec.Callee != "sip:bob@b.lab" || rec.Node != "pol1" {
+		t.Fatalf("usage record: %+v", rec)
+	}
+	if m.Calls() != 0 || m.PendingUsage() != 1 {
+		t.Fatalf("calls=%d pending=%d, want 0 and 1", m.Calls(), m.PendingUsage())
+	}
+	run(t, m, UsageConfirmed{RecordID: rec.ID, At: at(11.7)}, "unspool "+rec.ID)
+	if m.PendingUsage() != 0 {
+		t.Fatalf("pending usage %d after confirmation", m.PendingUsage())
+	}
+}
+
+// POL2 gates the callee's media and labels its messages with the
+// terminating steps; the upstream token goes to the clearinghouse.
+func TestSuccessTerminating(t *testing.T) {
+	m := newUpMachine(t)
+	s := session("c2", Terminating)
+	s.Token = []byte("upstream")
+	acts := run(t, m, ReqAAA{Key: k1, At: at(0), Session: s}, "setup/8 AuthorizationRequest call=c2 token=true")
+	if got := string(acts[0].(SendAuthRequest).Session.Token); got != "upstream" {
+		t.Fatalf("upstream token %q not passed on", got)
+	}
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200, Token: []byte("t2")}, "setup/10 DEC Install call=c2 token=true")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media},
+		"setup/14 Gate-Set txn=1 call=c2 gate=0 flow=17 198.18.5.2:30000->198.18.1.2:20000 dscp=46")
+	run(t, m, GateSetAcked{TransID: 1, At: at(1.2), GateID: 5}, "setup/16 DEC Install call=c2 token=false")
+	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/14 Gate-Delete txn=2 call=c2 gate=5")
+	acts = m.Step(GateDeleteAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 90, Bytes: 15480}})
+	if d, ok := acts[1].(SendDecision); !ok || d.Label != teardownAt(16) || d.Install {
+		t.Fatalf("want teardown/16 DEC Remove, got %v", acts[1])
+	}
+	if u, ok := acts[2].(SendUsage); !ok || u.Label != teardownAt(17) {
+		t.Fatalf("want teardown/17 UsageIndication, got %v", acts[2])
+	}
+}
+
+// Denied call: the clearinghouse's status goes back to the proxy as the
+// reason and nothing else happens.
+func TestClearinghouseRefusal(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 403, Reason: "calling number not allowed"},
+		`setup/5 DEC Remove call=c3 status=403 reason="clearinghouse refused: 403 calling number not allowed"`)
+	if m.Calls() != 0 {
+		t.Fatalf("a refused call is kept")
+	}
+	// A later LDP on the handle is refused, no gate ever installed.
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `- DEC Remove call= status=400 reason="LDP on a handle with no admitted call"`)
+}
+
+// CH unreachable: fail closed with 503 so the proxy answers 503.
+func TestClearinghouseUnreachable(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c4", Originating)}, "setup/3 AuthorizationRequest call=c4 token=false")
+	run(t, m, AuthFailed{Key: k1, At: at(5), Err: "dial tcp: connection refused"},
+		`setup/5 DEC Remove call=c4 status=503 reason="clearinghouse unreachable: dial tcp: connection refused"`)
+	// A late answer from a slow clearinghouse is ignored.
+	run(t, m, AuthAnswered{Key: k1, At: at(6), Status: 200}, "warn call= authorisation answer for handle 1/00000001 that is not waiting for one")
+}
+
+// The router refuses the gate: DEC Remove with its reason; the call is
+// still released properly (usage without a connect time).
+func TestGateSetErr(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c5", Originating)}, "setup/3 AuthorizationRequest call=c5 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c5 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c5 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, GateSetFailed{TransID: 1, At: at(1.1), Reason: "13 classifier conflict"},
+		`setup/21 DEC Remove call=c5 status=503 reason="router refused the gate: 13 classifier conflict"`)
+	id := "pol1/originating/c5/" + fmt.Sprint(t0.UnixNano())
+	run(t, m, ReqNoLDP{Key: k1, At: at(2)},
+		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
+		`teardown/7 DEC Remove call=c5 status=0 reason="released"`,
+		"teardown/8 UsageIndication "+id+" delay=0s")
+}
+
+// LDP while the router connection is down is refused at once, not queued.
+func TestLDPRouterDown(t *testing.T) {
+	m := NewMachine(MachineConfig{Node: "pol1"})
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c6", Originating)}, "setup/3 AuthorizationRequest call=c6 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c6 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `setup/21 DEC Remove call=c6 status=503 reason="router not connected"`)
+}
+
+// BYE before the LDP finished: the noLDP waits for the Gate-Set-Ack, then
+// deletes the gate; the proxy gets one DEC Remove and no DEC Install.
+func TestByeBeforeLDPFinished(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c7", Originating)}, "setup/3 AuthorizationRequest call=c7 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c7 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c7 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqNoLDP{Key: k1, At: at(1.05)})
+	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 9}, "teardown/5 Gate-Delete txn=2 call=c7 gate=9")
+	id := "pol1/originating/c7/" + fmt.Sprint(t0.UnixNano())
+	run(t, m, GateDeleteAcked{TransID: 2, At: at(1.2)},
+		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
+		`teardown/7 DEC Remove call=c7 status=0 reason="released"`,
+		"teardown/8 UsageIndication "+id+" delay=0s")
+}
+
+// BYE (CANCEL) before the clearinghouse answered: no DEC Install, the
+// release waits for the answer; an authorised call still reports usage.
+func TestReleaseWhileAuthorizing(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c8", Originating)}, "setup/3 AuthorizationRequest call=c8 token=false")
+	run(t, m, ReqNoLDP{Key: k1, At: at(0.5)})
+	id := "pol1/originating/c8/" + fmt.Sprint(t0.UnixNano())
+	run(t, m, AuthAnswered{Key: k1, At: at(0.6), Status: 200, TransactionID: "x"},
+		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
+		`teardown/7 DEC Remove call=c8 status=0 reason="released"`,
+		"teardown/8 UsageIndication "+id+" delay=0s")
+
+	// Refused while released: no usage for a call that never was.
+	run(t, m, ReqAAA{Key: k2, At: at(0), Session: session("c9", Originating)}, "setup/3 AuthorizationRequest call=c9 token=false")
+	run(t, m, ReqNoLDP{Key: k2, At: at(0.5)})
+	run(t, m, AuthFailed{Key: k2, At: at(0.6), Err: "timeout"}, `teardown/7 DEC Remove call=c9 status=0 reason="released"`)
+}
+
+// The proxy's connection drops mid-call: gates of its calls are deleted
+// and usage reported, with no DEC (no handle to answer on). Calls of
+// another connection are untouched.
+func TestProxyDisconnectMidCall(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c10", Originating, 1, 11)
+	other := CallKey{Conn: 2, Handle: "\x01"}
+	setupCall(t, m, other, "c11", Originating, 2, 12)
+	run(t, m, ProxyLost{Conn: 1, At: at(20)}, "- Gate-Delete txn=3 call=c10 gate=11")
+	id := "pol1/originating/c10/" + fmt.Sprint(t0.UnixNano())
+	run(t, m, GateDeleteAcked{TransID: 3, At: at(20.1), Counters: Counters{Packets: 3, Bytes: 516}},
+		`spool `+id+` duration=18.5s packets=3 bytes=516 lost=false reason="proxy disconnected"`,
+		"- UsageIndication "+id+" delay=0s")
+	if m.Calls() != 1 {
+		t.Fatalf("calls=%d, want the other connection's call kept", m.Calls())
+	}
+}
+
+// DRQ after the noLDP started: the release goes on, but no DEC is sent.
+func TestDRQDuringRelease(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c12", Originating, 1, 3)
+	run(t, m, ReqNoLDP{Key: k1, At: at(5)}, "teardown/5 Gate-Delete txn=2 call=c12 gate=3")
+	run(t, m, Deleted{Key: k1, At: at(5.01), Reason: "session ended"})
+	acts := m.Step(GateDeleteAcked{TransID: 2, At: at(5.1)})
+	for _, a := range acts {
+		if _, ok := a.(SendDecision); ok {
+			t.Fatalf("DEC sent on a deleted handle: %v", acts)
+		}
+	}
+	if len(acts) != 2 {
+		t.Fatalf("want spool + usage, got %v", acts)
+	}
+}
+
+// Router restart: the gates of calls in progress are re-installed (no DEC
+// to the proxy, outside FLOW.md); the usage says the counters were lost.
+func TestRouterReconnectReinstalls(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c13", Originating, 1, 40)
+	setupCall(t, m, k2, "c14", Originating, 2, 41)
+	run(t, m, RouterDown{At: at(5)})
+	run(t, m, RouterUp{At: at(6)},
+		"- Gate-Set txn=3 call=c13 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
+		"- Gate-Set txn=4 call=c14 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 1})
+	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2})
+	run(t, m, ReqNoLDP{Key: k1, At: at(10)}, "teardown/5 Gate-Delete txn=5 call=c13 gate=1")
+	acts := m.Step(GateDeleteAcked{TransID: 5, At: at(10.1), Counters: Counters{Packets: 200, Bytes: 34400}})
+	rec := acts[0].(SpoolUsage).Record
+	if !rec.CountersLost || rec.Packets != 200 || rec.Connect != at(1.5) || rec.Duration != 8500*time.Millisecond {
+		t.Fatalf("usage after router restart: %+v", rec)
+	}
+}
+
+// A release while the router is away: the gate went with the router's
+// table, so the call ends without a Gate-Delete.
+func TestReleaseWhileRouterDown(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c15", Originating, 1, 40)
+	run(t, m, RouterDown{At: at(5)})
+	acts := m.Step(ReqNoLDP{Key: k1, At: at(6)})
+	if len(acts) != 3 || !acts[0].(SpoolUsage).Record.CountersLost {
+		t.Fatalf("want spool (counters lost), DEC, usage: %v", acts)
+	}
+	run(t, m, RouterUp{At: at(7)}) // nothing left to re-install
+}
+
+// The router drops while a Gate-Set or Gate-Delete is outstanding.
+func TestRouterDownWithOutstandingTransactions(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c16", Originating)}, "setup/3 AuthorizationRequest call=c16 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c16 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c16 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	setupCall(t, m, k2, "c17", Originating, 2, 8)
+	run(t, m, ReqNoLDP{Key: k2, At: at(2)}, "teardown/5 Gate-Delete txn=3 call=c17 gate=8")
+	acts := run(t, m, RouterDown{At: at(3)},
+		`setup/21 DEC Remove call=c16 status=503 reason="router refused the gate: router connection lost"`,
+		"spool pol1/originating/c17/"+fmt.Sprint(t0.UnixNano())+` duration=500ms packets=0 bytes=0 lost=true reason="released"`,
+		`teardown/7 DEC Remove call=c17 status=0 reason="released"`,
+		"teardown/8 UsageIndication pol1/originating/c17/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
+	_ = acts
+	// The Gate-Set-Ack of the old connection arrives late: unknown.
+	run(t, m, RouterUp{At: at(4)})
+	run(t, m, GateSetAcked{TransID: 1, At: at(4.1), GateID: 99},
+		"warn call= Gate-Set-Ack for unknown transaction 1: deleting gate 99",
+		"- Gate-Delete txn=4 call= gate=99")
+	run(t, m, GateDeleteAcked{TransID: 4, At: at(4.2)})
+}
+
+// A 180 and a 200 both ask for the gate: one Gate-Set, two DEC Install;
+// an LDP for an unchanged installed gate is answered at once.
+func TestRepeatedLDP(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c18", Originating)}, "setup/3 AuthorizationRequest call=c18 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c18 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c18 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqLDP{Key: k1, At: at(1.01), Media: media})
+	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 4},
+		"setup/21 DEC Install call=c18 token=false", "setup/21 DEC Install call=c18 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(2), Media: media}, "setup/21 DEC Install call=c18 token=false")
+	// New media (re-INVITE): the gate is replaced under its id.
+	moved := []MediaFlow{{FromCaller: true, Flow: Flow{Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20002"), Dst: uasRTP}}}
+	run(t, m, ReqLDP{Key: k1, At: at(3), Media: moved}, "setup/19 Gate-Set txn=2 call=c18 gate=4 flow=17 198.18.1.2:20002->198.18.5.2:30000 dscp=46")
+}
+
+func TestBadRequests(t *testing.T) {
+	m := newUpMachine(t)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: Session{CallID: "x"}}, `- DEC Remove call=x status=400 reason="session information names no side"`)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, "setup/3 AuthorizationRequest call=c19 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, `- DEC Remove call=c19 status=400 reason="AAA repeated on a handle already in use"`)
+	run(t, m, ReqLDP{Key: k1, At: at(0.1), Media: media}, `setup/21 DEC Remove call=c19 status=400 reason="LDP before the call was admitted"`)
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c19 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media[1:]}, `setup/21 DEC Remove call=c19 status=400 reason="no media flow enters the network at the originating side"`)
+	run(t, m, ReqNoLDP{Key: k2, At: at(1)}, `- DEC Remove call= status=0 reason="released: no call on this handle"`)
+	run(t, m, GateDeleteAcked{TransID: 77}, "warn call= Gate-Delete answer for unknown transaction 77")
+	run(t, m, GateSetFailed{TransID: 78, Reason: "x"}, "warn call= Gate-Set failure for unknown transaction 78: x")
+}
+
+// Usage delivery retries with doubling backoff up to the cap; records
+// found in the spool at start are sent again.
+func TestUsageRetryAndSpoolResume(t *testing.T) {
+	m := newUpMachine(t)
+	rec := UsageRecord{ID: "pol1/originating/old/1", Side: Originating}
+	run(t, m, SpoolLoaded{Records: []UsageRecord{rec}}, "teardown/8 UsageIndication pol1/originating/old/1 delay=0s")
+	run(t, m, SpoolLoaded{Records: []UsageRecord{rec}}) // already pending: not sent twice
+	for _, want := range []string{"1s", "2s", "4s", "8s", "8s"} {
+		run(t, m, UsageFailed{RecordID: rec.ID, Err: "connection refused"}, "teardown/8 UsageIndication pol1/originating/old/1 delay="+want)
+	}
+	run(t, m, UsageConfirmed{RecordID: rec.ID}, "unspool "+rec.ID)
+	run(t, m, UsageFailed{RecordID: rec.ID}, "warn call= delivery failure for unknown usage record "+rec.ID)
+}
+
+// The transaction counter wraps around and skips ids still in use.
+func TestTransactionIDsWrap(t *testing.T) {
+	m := newUpMachine(t)
+	m.lastTxn = 65534
+	busy := m.newTxn(txn{op: opDelete})
+	if busy != 65535 {
+		t.Fatalf("got %d", busy)
+	}
+	m.txns[1] = txn{op: opDelete}
+	if got := m.newTxn(txn{op: opDelete}); got != 2 {
+		t.Fatalf("after wrap got %d, want 2 (0 is never used, 1 is busy)", got)
+	}
+}

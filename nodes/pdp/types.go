@@ -1,0 +1,112 @@
+package pdp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Side says which end of the call a policy server serves. The originating
+// side (POL1) gates the caller's media, the terminating side (POL2) the
+// callee's: each router marks the media that enters the network through it.
+type Side uint8
+
+// Sides of a call.
+const (
+	SideUnknown Side = iota
+	Originating
+	Terminating
+)
+
+func (s Side) String() string {
+	switch s {
+	case Originating:
+		return "originating"
+	case Terminating:
+		return "terminating"
+	}
+	return fmt.Sprintf("side(%d)", uint8(s))
+}
+
+// Flow is a media 5-tuple.
+type Flow struct {
+	Proto uint8 // IP protocol number (17 for RTP over UDP)
+	Src   netip.AddrPort
+	Dst   netip.AddrPort
+}
+
+func (f Flow) String() string {
+	return fmt.Sprintf("%d %s->%s", f.Proto, f.Src, f.Dst)
+}
+
+// MediaFlow is one media stream of a call, as the proxy learnt it from the
+// SDP offer and answer.
+type MediaFlow struct {
+	FromCaller bool // true: caller -> callee, false: callee -> caller
+	Flow
+}
+
+// Session is what the proxy tells the policy server about a call in its
+// REQ (the ClientSI of the private client-type).
+type Session struct {
+	CallID string
+	Side   Side
+	Caller string // SIP From URI
+	Callee string // SIP To URI
+	// Token is the OSP token the upstream side obtained, if the proxy
+	// received one in the INVITE (terminating side).
+	Token []byte
+	// Media lists the media streams (REQ LDP only).
+	Media []MediaFlow
+	// Bandwidth is the requested rate in bits per second (0: unspecified).
+	Bandwidth uint32
+}
+
+// DSCPExpedited is the DiffServ code point the gates mark with (EF, RFC 3246).
+const DSCPExpedited uint8 = 46
+
+// Gate is what a Gate-Set asks the router to install: mark the packets of
+// Classifier with DSCP.
+type Gate struct {
+	Classifier Flow
+	DSCP       uint8
+	Bandwidth  uint32 // bits per second, 0 = unspecified
+}
+
+// Counters are the packets and bytes a router marked for one gate.
+type Counters struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// UsageRecord is one call's usage as this policy server saw it: the
+// payload of an OSP UsageIndication and of a row in the usage store.
+type UsageRecord struct {
+	// ID is stable across retries and restarts, so the receiver can drop
+	// duplicates: node/side/call-id/start.
+	ID            string
+	Node          string
+	CallID        string
+	Side          Side
+	Caller        string
+	Callee        string
+	TransactionID string // the clearinghouse's authorisation transaction
+	Start         time.Time
+	Connect       time.Time // zero if the gate was never installed
+	End           time.Time
+	Duration      time.Duration // End - Connect, 0 if never connected
+	Counters
+	// CountersLost is true when the router restarted during the call, so
+	// the figures cover only the time since the last re-install.
+	CountersLost bool
+	Reason       string // why the call ended ("released", "proxy disconnected", ...)
+}
+
+// CallKey names a call: the proxy connection and the COPS client handle on
+// it (one handle per call and side).
+type CallKey struct {
+	Conn   uint64
+	Handle string
+}
+
+func (k CallKey) String() string { return fmt.Sprintf("%d/%x", k.Conn, k.Handle) }
