@@ -1,0 +1,61 @@
+package flow
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestWithoutKeepsImpliedOrder(t *testing.T) {
+	got := Without([]Before{{1, 2}, {2, 3}, {3, 4}, {4, 5}}, 3, 4)
+	want := []Before{{1, 2}, {2, 5}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Without = %v, want %v", got, want)
+	}
+}
+
+func TestOSPSteps(t *testing.T) {
+	if got := OSPSteps(Setup); !slices.Equal(got, []int{3, 4, 8, 9}) {
+		t.Errorf("setup OSP steps = %v", got)
+	}
+	if got := OSPSteps(Teardown); !slices.Equal(got, []int{8, 9, 17, 18}) {
+		t.Errorf("teardown OSP steps = %v", got)
+	}
+}
+
+// Every step a variant order names must exist, and every step of the
+// variant (other than the dropped ones) must be ordered somewhere.
+func TestVariantOrdersCoverTheirSteps(t *testing.T) {
+	cases := []struct {
+		name    string
+		order   []Before
+		steps   []Step
+		dropped []int
+	}{
+		{"setup", SetupOrder, SetupSteps, []int{29}},
+		{"setup without 180", SetupOrderNo180, SetupSteps, []int{12, 17, 22, 29}},
+		{"teardown", TeardownOrder, TeardownSteps, nil},
+		{"teardown, callee hangs up", TeardownOrderCalleeHangsUp, TeardownStepsCalleeHangsUp, nil},
+	}
+	for _, c := range cases {
+		named := map[int]bool{}
+		for _, b := range c.order {
+			named[b.A], named[b.B] = true, true
+		}
+		for _, s := range c.steps {
+			if named[s.N] == slices.Contains(c.dropped, s.N) {
+				t.Errorf("%s: step %d ordered=%v dropped=%v", c.name, s.N, named[s.N], slices.Contains(c.dropped, s.N))
+			}
+		}
+	}
+}
+
+func TestCalleeTeardownMirrorsSIPOnly(t *testing.T) {
+	for i, s := range TeardownStepsCalleeHangsUp {
+		if s.N != TeardownSteps[i].N || s.Kind != TeardownSteps[i].Kind {
+			t.Errorf("row %d: %v vs %v", i, s, TeardownSteps[i])
+		}
+		if s.Kind != SIPBye && s.Kind != SIPOK && s != TeardownSteps[i] {
+			t.Errorf("row %d changed a COPS/OSP step: %v", i, s)
+		}
+	}
+}
