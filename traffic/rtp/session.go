@@ -1,0 +1,216 @@
+package rtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Config describes one side of a call's media.
+type Config struct {
+	// Local is the address and port the socket binds; the same socket
+	// sends and receives (symmetric RTP, the port the SDP advertises).
+	Local netip.AddrPort
+	// Codec is the negotiated G.711 variant.
+	Codec Codec
+	// DSCP, when non-zero, is set on the socket (IP_TOS) so that every
+	// packet leaves already marked.
+	DSCP uint8
+}
+
+// SenderStats counts what a session sent.
+type SenderStats struct {
+	SSRC    uint32 `json:"ssrc"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"` // UDP payload bytes (RTP header + G.711)
+	Errors  uint64 `json:"errors,omitempty"`
+	DSCP    uint8  `json:"dscp"` // marking set on the socket
+}
+
+// Report is a session's media report: both directions as seen from here.
+type Report struct {
+	Codec    string      `json:"codec"`
+	Local    string      `json:"local"`
+	Remote   string      `json:"remote,omitempty"`
+	Sent     SenderStats `json:"sent"`
+	Received Stats       `json:"received"`
+}
+
+// Session is one side of a call's media: a UDP socket, a receive loop
+// feeding a Tracker, and (once the remote address is known) a send loop
+// at 50 packets/s. Every goroutine belongs to the session and Close waits
+// for them.
+type Session struct {
+	cfg  Config
+	conn *net.UDPConn
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	tracker *Tracker
+	stream  *Stream
+	sent    SenderStats
+	remote  netip.AddrPort
+	sending bool
+	closed  bool
+}
+
+// Listen binds the session's socket and starts receiving. The session
+// lives until Close or until ctx ends.
+func Listen(ctx context.Context, cfg Config) (*Session, error) {
+	if cfg.Codec.ClockRate == 0 {
+		cfg.Codec = PCMU
+	}
+	if cfg.DSCP > 63 {
+		return nil, fmt.Errorf("rtp: DSCP %d out of range 0-63", cfg.DSCP)
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Local))
+	if err != nil {
+		return nil, fmt.Errorf("rtp: listen %s: %w", cfg.Local, err)
+	}
+	v6 := cfg.Local.Addr().Is6() && !cfg.Local.Addr().Is4In6()
+	if err := setSocketDSCP(conn, v6, cfg.DSCP); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s := &Session{
+		cfg:     cfg,
+		conn:    conn,
+		tracker: NewTracker(cfg.Codec.ClockRate),
+		sent:    SenderStats{DSCP: cfg.DSCP},
+	}
+	s.cfg.Local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(2)
+	go s.receiveLoop()
+	go func() {
+		// Closing the socket is what unblocks the receive loop.
+		defer s.wg.Done()
+		<-s.ctx.Done()
+		s.conn.Close()
+	}()
+	return s, nil
+}
+
+// LocalAddr is the bound address (with the real port if Local had 0).
+func (s *Session) LocalAddr() netip.AddrPort { return s.cfg.Local }
+
+// Send starts sending to remote at 50 packets/s until Close. Calling it
+// again changes the destination (a re-answer) but keeps the stream.
+func (s *Session) Send(remote netip.AddrPort) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("rtp: session closed")
+	}
+	s.remote = remote
+	if s.sending {
+		return nil
+	}
+	s.sending = true
+	// RFC 3550 5.1: random initial sequence number, timestamp and SSRC.
+	s.stream = NewStream(s.cfg.Codec, rand.Uint32(), uint16(rand.Uint32()), rand.Uint32())
+	s.sent.SSRC = s.stream.SSRC()
+	s.wg.Add(1)
+	go s.sendLoop()
+	return nil
+}
+
+func (s *Session) sendLoop() {
+	defer s.wg.Done()
+	payload := toneFrame(s.cfg.Codec)
+	buf := make([]byte, 0, 12+PayloadSize)
+	tick := time.NewTicker(PTimeMillis * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.sendOne(buf, payload)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Session) sendOne(buf, payload []byte) {
+	s.mu.Lock()
+	pkt := s.stream.AppendPacket(buf[:0], payload)
+	dst := s.remote
+	s.mu.Unlock()
+	// Unconnected socket: an ICMP port unreachable must not make the
+	// next write fail (connected UDP sockets report it there).
+	_, err := s.conn.WriteToUDPAddrPort(pkt, dst)
+	s.mu.Lock()
+	if err != nil {
+		s.sent.Errors++
+	} else {
+		s.sent.Packets++
+		s.sent.Bytes += uint64(len(pkt))
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) receiveLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	oob := make([]byte, oobSize)
+	var h rtp.Header
+	for {
+		n, oobn, _, _, err := s.conn.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // e.g. ECONNREFUSED from an earlier ICMP: keep reading
+		}
+		s.observe(&h, buf[:n], oob[:oobn], time.Now())
+	}
+}
+
+func (s *Session) observe(h *rtp.Header, pkt, oob []byte, now time.Time) {
+	dscp := dscpFromOOB(oob)
+	_, err := h.Unmarshal(pkt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || h.Version != 2 {
+		s.tracker.ObserveDSCPOnly(dscp)
+		return
+	}
+	s.tracker.Observe(h.SSRC, h.SequenceNumber, h.Timestamp, now, dscp, len(pkt))
+}
+
+// Report returns the figures so far; the session keeps running.
+func (s *Session) Report() Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Report{
+		Codec:    s.cfg.Codec.Name,
+		Local:    s.cfg.Local.String(),
+		Sent:     s.sent,
+		Received: s.tracker.Stats(),
+	}
+	if s.remote.IsValid() {
+		r.Remote = s.remote.String()
+	}
+	return r
+}
+
+// Close stops sending and receiving, releases the socket and returns the
+// final report. It is safe to call more than once.
+func (s *Session) Close() Report {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return s.Report()
+}
