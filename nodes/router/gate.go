@@ -1,0 +1,82 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Flow is the classifier of a gate: the packets of one direction of a media
+// stream as they enter the network at this router. SrcPort 0 is a wildcard
+// (any source port), as in a PacketCable classifier; every other field must
+// be given.
+type Flow struct {
+	Src     netip.Addr
+	Dst     netip.Addr
+	Proto   uint8 // IP protocol number: 17 UDP, 6 TCP
+	SrcPort uint16
+	DstPort uint16
+}
+
+// String renders the flow as "udp 198.18.1.2:20000 -> 198.18.4.2:30000".
+func (f Flow) String() string {
+	proto := fmt.Sprintf("proto-%d", f.Proto)
+	switch f.Proto {
+	case protoUDP:
+		proto = "udp"
+	case protoTCP:
+		proto = "tcp"
+	}
+	return fmt.Sprintf("%s %s:%d -> %s:%d", proto, f.Src, f.SrcPort, f.Dst, f.DstPort)
+}
+
+// Gate is one authorised flow and the DSCP its packets get.
+type Gate struct {
+	ID   uint32 // the PacketCable GateID, unique on this router
+	Flow Flow
+	DSCP uint8 // 0-63; 46 is EF
+}
+
+// Counters are the packets and bytes a gate has marked.
+type Counters struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// IP protocol numbers a classifier may name.
+const (
+	protoTCP = 6
+	protoUDP = 17
+)
+
+// DSCP code points the lab uses by name.
+const (
+	DSCPDefault = 0
+	DSCPCS5     = 40 // signalling (RFC 4594)
+	DSCPEF      = 46 // expedited forwarding, the media class
+)
+
+// ErrUnknownGate is returned for a gate id that is not installed.
+var ErrUnknownGate = errors.New("router: unknown gate")
+
+// Validate reports why a gate cannot be installed, or nil. The data plane
+// keys on IPv4 5-tuples with a transport header, so other classifiers are
+// refused with a reason the PEP can send back in a Gate-Set-Err.
+func (g Gate) Validate() error {
+	f := g.Flow
+	switch {
+	case g.ID == 0:
+		return errors.New("router: gate id 0 is reserved")
+	case g.DSCP > 63:
+		return fmt.Errorf("router: gate %d: DSCP %d out of range 0-63", g.ID, g.DSCP)
+	case !f.Src.Is4() || !f.Dst.Is4():
+		return fmt.Errorf("router: gate %d: classifier %s: only IPv4 source and destination addresses are supported", g.ID, f)
+	case f.Src.IsUnspecified() || f.Dst.IsUnspecified():
+		return fmt.Errorf("router: gate %d: classifier %s: wildcard addresses are not supported", g.ID, f)
+	case f.Proto != protoUDP && f.Proto != protoTCP:
+		return fmt.Errorf("router: gate %d: classifier %s: protocol must be UDP or TCP", g.ID, f)
+	case f.DstPort == 0:
+		return fmt.Errorf("router: gate %d: classifier %s: a destination port is required", g.ID, f)
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package router
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Names of the nftables objects the data plane owns. Everything lives in
+// one table so that deleting the table removes every trace.
+const (
+	tableName      = "qoslab"
+	forwardChain   = "forward"
+	boundaryChain  = "boundary"
+	gatesMap       = "gates"          // flow 5-tuple -> jump gate-<id>
+	gatesAnyMap    = "gates_anysport" // flow without source port -> jump gate-<id>
+	trustedSet     = "trusted"        // infrastructure hosts whose CS5 survives
+	bleachedObj    = "bleached"       // packets re-marked to DSCP 0 at the boundary
+	gatePrefix     = "gate-"          // chain and counter object of one gate
+	classPrefix    = "class-"         // chain of one DSCP class
+	ifNameLen      = unix.IFNAMSIZ
+	regKey         = unix.NFT_REG32_00 // first 32-bit register of a concatenated key
+	regScratch     = unix.NFT_REG_1    // 128-bit register for single loads
+	ipv4TOSOffset  = 1
+	ipv4SrcOffset  = 12
+	ipv4DstOffset  = 16
+	ipv4CsumOffset = 10
+)
+
+// Key types of the two gate maps. Every component of a concatenation is
+// padded to the 4-byte register size, so a full key is 20 bytes.
+var (
+	gateKeyType = nftables.MustConcatSetType(
+		nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
+		nftables.TypeInetService, nftables.TypeInetService)
+	gateAnyKeyType = nftables.MustConcatSetType(
+		nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
+		nftables.TypeInetService)
+)
+
+// gateChainName is the chain (and counter object) of gate id.
+func gateChainName(id uint32) string { return fmt.Sprintf("%s%d", gatePrefix, id) }
+
+// classChainName is the chain that marks packets with dscp.
+func classChainName(dscp uint8) string { return classPrefix + dscpName(dscp) }
+
+// dscpName is the RFC name of a code point when it has one, else its number.
+func dscpName(dscp uint8) string {
+	switch dscp {
+	case 0:
+		return "df"
+	case 46:
+		return "ef"
+	case 44:
+		return "va"
+	}
+	if dscp%8 == 0 {
+		return fmt.Sprintf("cs%d", dscp/8)
+	}
+	if dscp >= 10 && dscp <= 38 && dscp%2 == 0 && (dscp%8)/2 >= 1 && (dscp%8)/2 <= 3 {
+		return fmt.Sprintf("af%d%d", dscp/8, (dscp%8)/2)
+	}
+	return fmt.Sprintf("dscp%d", dscp)
+}
+
+// gateMapFor tells which map holds a flow: the exact map, or the one that
+// ignores the source port when the classifier leaves it open.
+func gateMapFor(f Flow) string {
+	if f.SrcPort == 0 {
+		return gatesAnyMap
+	}
+	return gatesMap
+}
+
+// gateKey is the set element key of a flow, laid out exactly as the
+// registers the forward chain loads: each field padded to 4 bytes.
+func gateKey(f Flow) []byte {
+	n := 20
+	if f.SrcPort == 0 {
+		n = 16
+	}
+	k := make([]byte, n)
+	s, d := f.Src.As4(), f.Dst.As4()
+	copy(k[0:4], s[:])
+	copy(k[4:8], d[:])
+	k[8] = f.Proto
+	if f.SrcPort == 0 {
+		binary.BigEndian.PutUint16(k[12:14], f.DstPort)
+		return k
+	}
+	binary.BigEndian.PutUint16(k[12:14], f.SrcPort)
+	binary.BigEndian.PutUint16(k[16:18], f.DstPort)
+	return k
+}
+
+// gateElement is the verdict-map element that sends a gate's flow to its chain.
+func gateElement(g Gate) nftables.SetElement {
+	return nftables.SetElement{
+		Key:         gateKey(g.Flow),
+		VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: gateChainName(g.ID)},
+	}
+}
+
+// gateRule is the one rule of a gate's chain: count the packet in the gate's
+// counter, then continue in its class chain (goto: the class chain's accept
+// ends the forward hook).
+func gateRule(g Gate) []expr.Any {
+	return []expr.Any{
+		&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: gateChainName(g.ID)},
+		&expr.Verdict{Kind: expr.VerdictGoto, Chain: classChainName(g.DSCP)},
+	}
+}
+
+// classRule rewrites the DSCP and accepts: nft's `ip dscp set X accept`.
+func classRule(dscp uint8) []expr.Any {
+	return append(setDSCP(dscp), &expr.Verdict{Kind: expr.VerdictAccept})
+}
+
+// setDSCP rewrites the six DSCP bits of the IPv4 TOS byte, keeping ECN, and
+// fixes the header checksum. The kernel rewrites whole 16-bit words when it
+// updates the checksum, so it loads version/IHL and TOS together, keeps
+// byte 0 and the ECN bits (mask ff 03), and ors in the code point (xor into
+// zeroed bits).
+func setDSCP(dscp uint8) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regScratch,
+			Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 2},
+		&expr.Bitwise{SourceRegister: regScratch, DestRegister: regScratch, Len: 2,
+			Mask: []byte{0xff, 0x03}, Xor: []byte{0x00, dscp << 2}},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regScratch,
+			Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 2,
+			CsumType: expr.CsumTypeInet, CsumOffset: ipv4CsumOffset},
+	}
+}
+
+// matchDSCP compares the packet's DSCP with dscp.
+func matchDSCP(op expr.CmpOp, dscp uint8) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regScratch,
+			Base: expr.PayloadBaseNetworkHeader, Offset: ipv4TOSOffset, Len: 1},
+		&expr.Bitwise{SourceRegister: regScratch, DestRegister: regScratch, Len: 1,
+			Mask: []byte{0xfc}, Xor: []byte{0x00}},
+		&expr.Cmp{Op: op, Register: regScratch, Data: []byte{dscp << 2}},
+	}
+}
+
+// flowLookup loads the packet's flow key into consecutive 32-bit registers
+// and looks it up in the named verdict map. Loads shorter than 4 bytes zero
+// the rest of their register, which is what the padded keys expect.
+func flowLookup(set *nftables.Set, withSrcPort bool) []expr.Any {
+	r := uint32(regKey)
+	e := []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: r,
+			Base: expr.PayloadBaseNetworkHeader, Offset: ipv4SrcOffset, Len: 4},
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: r + 1,
+			Base: expr.PayloadBaseNetworkHeader, Offset: ipv4DstOffset, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r + 2},
+	}
+	next := r + 3
+	if withSrcPort {
+		e = append(e, &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: next,
+			Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2})
+		next++
+	}
+	e = append(e,
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: next,
+			Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: r, DestRegister: 0, IsDestRegSet: true,
+			SetName: set.Name, SetID: set.ID},
+	)
+	return e
+}
+
+// fromInterface matches packets that arrived on the named interface.
+func fromInterface(name string) []expr.Any {
+	b := make([]byte, ifNameLen)
+	copy(b, name)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: regScratch},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: b},
+	}
+}
+
+// boundaryRules condition what enters from an access interface: unmarked
+// packets pass, a trusted host's CS5 passes, anything else marked is counted
+// and re-marked to DSCP 0 (RFC 2475 section 2.3.4.2, theft of service).
+func boundaryRules(trusted *nftables.Set) [][]expr.Any {
+	passTrusted := []expr.Any{
+		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regScratch,
+			Base: expr.PayloadBaseNetworkHeader, Offset: ipv4SrcOffset, Len: 4},
+		&expr.Lookup{SourceRegister: regScratch, SetName: trusted.Name, SetID: trusted.ID},
+	}
+	passTrusted = append(passTrusted, matchDSCP(expr.CmpOpEq, DSCPCS5)...)
+	passTrusted = append(passTrusted, &expr.Verdict{Kind: expr.VerdictReturn})
+
+	bleach := []expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: bleachedObj}}
+	bleach = append(bleach, setDSCP(DSCPDefault)...)
+
+	return [][]expr.Any{
+		append(matchDSCP(expr.CmpOpEq, DSCPDefault), &expr.Verdict{Kind: expr.VerdictReturn}),
+		passTrusted,
+		bleach,
+	}
+}

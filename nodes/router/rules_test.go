@@ -1,0 +1,133 @@
+package router
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+func TestGateKeyLayoutMatchesRegisters(t *testing.T) {
+	f := Flow{Src: netip.MustParseAddr("198.18.1.2"), Dst: netip.MustParseAddr("198.18.4.2"), Proto: protoUDP, SrcPort: 20000, DstPort: 30000}
+	want := []byte{
+		198, 18, 1, 2, // ip saddr
+		198, 18, 4, 2, // ip daddr
+		17, 0, 0, 0, // meta l4proto, padded to a register
+		0x4e, 0x20, 0, 0, // th sport 20000, padded
+		0x75, 0x30, 0, 0, // th dport 30000, padded
+	}
+	if got := gateKey(f); !bytes.Equal(got, want) {
+		t.Fatalf("key % x\nwant % x", got, want)
+	}
+	if int(gateKeyType.Bytes) != len(want) {
+		t.Fatalf("map key length %d, key %d bytes", gateKeyType.Bytes, len(want))
+	}
+	if gateMapFor(f) != gatesMap {
+		t.Fatalf("exact flow in %s", gateMapFor(f))
+	}
+
+	f.SrcPort = 0
+	any := gateKey(f)
+	if !bytes.Equal(any, append(want[:12:12], 0x75, 0x30, 0, 0)) {
+		t.Fatalf("any-source-port key % x", any)
+	}
+	if int(gateAnyKeyType.Bytes) != len(any) || gateMapFor(f) != gatesAnyMap {
+		t.Fatalf("any-source-port flow: key %d bytes, map %s", len(any), gateMapFor(f))
+	}
+}
+
+func TestFlowLookupLoadsEveryKeyRegister(t *testing.T) {
+	for _, withSport := range []bool{true, false} {
+		e := flowLookup(&nftables.Set{Name: gatesMap, ID: 1}, withSport)
+		lk, ok := e[len(e)-1].(*expr.Lookup)
+		if !ok || !lk.IsDestRegSet || lk.DestRegister != 0 || lk.SourceRegister != regKey {
+			t.Fatalf("last expression %#v is not a verdict-map lookup from the key registers", e[len(e)-1])
+		}
+		regs := map[uint32]bool{}
+		for _, x := range e[:len(e)-1] {
+			switch v := x.(type) {
+			case *expr.Payload:
+				regs[v.DestRegister] = true
+			case *expr.Meta:
+				regs[v.Register] = true
+			}
+		}
+		n := 5
+		if !withSport {
+			n = 4
+		}
+		for r := uint32(regKey); r < uint32(regKey+n); r++ {
+			if !regs[r] {
+				t.Fatalf("withSport=%v: register %d not loaded", withSport, r)
+			}
+		}
+	}
+}
+
+func TestSetDSCPRewritesOnlyTheCodePoint(t *testing.T) {
+	for _, dscp := range []uint8{0, DSCPCS5, DSCPEF, 63} {
+		e := setDSCP(dscp)
+		bw := e[1].(*expr.Bitwise)
+		// Apply the kernel's bitwise (x & mask) ^ xor to a header word with
+		// version/IHL 0x45 and TOS 0xff (every bit set, ECN 11).
+		word := []byte{0x45, 0xff}
+		for i := range word {
+			word[i] = word[i]&bw.Mask[i] ^ bw.Xor[i]
+		}
+		if word[0] != 0x45 || word[1] != dscp<<2|0x03 {
+			t.Fatalf("dscp %d: header word % x", dscp, word)
+		}
+		wr := e[2].(*expr.Payload)
+		if wr.OperationType != expr.PayloadWrite || wr.CsumType != expr.CsumTypeInet || wr.CsumOffset != 10 || wr.Len != 2 {
+			t.Fatalf("dscp %d: write %+v does not fix the IPv4 checksum", dscp, wr)
+		}
+	}
+}
+
+func TestGateElementJumpsToGateChain(t *testing.T) {
+	g := Gate{ID: 42, DSCP: DSCPEF, Flow: Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: protoUDP, SrcPort: 1, DstPort: 2}}
+	el := gateElement(g)
+	if el.VerdictData == nil || el.VerdictData.Kind != expr.VerdictJump || el.VerdictData.Chain != "gate-42" {
+		t.Fatalf("element verdict %+v", el.VerdictData)
+	}
+	r := gateRule(g)
+	if o := r[0].(*expr.Objref); o.Name != "gate-42" {
+		t.Fatalf("gate rule counts in %q", o.Name)
+	}
+	if v := r[1].(*expr.Verdict); v.Kind != expr.VerdictGoto || v.Chain != "class-ef" {
+		t.Fatalf("gate rule continues with %+v", v)
+	}
+}
+
+func TestDSCPNames(t *testing.T) {
+	for dscp, want := range map[uint8]string{0: "df", 46: "ef", 40: "cs5", 8: "cs1", 34: "af41", 10: "af11", 38: "af43", 44: "va", 1: "dscp1", 47: "dscp47"} {
+		if got := dscpName(dscp); got != want {
+			t.Errorf("dscpName(%d) = %q, want %q", dscp, got, want)
+		}
+	}
+}
+
+func TestGateValidate(t *testing.T) {
+	ok := Gate{ID: 1, DSCP: DSCPEF, Flow: Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: protoUDP, SrcPort: 1, DstPort: 2}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]func(*Gate){
+		"id 0":         func(g *Gate) { g.ID = 0 },
+		"dscp 64":      func(g *Gate) { g.DSCP = 64 },
+		"ipv6":         func(g *Gate) { g.Flow.Src = netip.MustParseAddr("2001:db8::1") },
+		"no address":   func(g *Gate) { g.Flow.Dst = netip.Addr{} },
+		"any address":  func(g *Gate) { g.Flow.Src = netip.IPv4Unspecified() },
+		"icmp":         func(g *Gate) { g.Flow.Proto = 1 },
+		"no dest port": func(g *Gate) { g.Flow.DstPort = 0 },
+	}
+	for name, mutate := range bad {
+		g := ok
+		mutate(&g)
+		if err := g.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
