@@ -19,7 +19,9 @@ func main() {
 	defer stop()
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "qoslab:", err)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "qoslab:", msg)
+		}
 		stop()
 		os.Exit(exitCode(err))
 	}
@@ -32,7 +34,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
@@ -56,6 +63,11 @@ func newRootCmd() *cobra.Command {
 // subcommands lists every subcommand; each lives in its own file.
 func subcommands() []*cobra.Command {
 	return []*cobra.Command{
+		newUpCmd(),
+		newDownCmd(),
+		newStatusCmd(),
+		newExecCmd(),
 		newNodeCmd(),
+		newCaptureCmd(),
 	}
 }

@@ -52,7 +52,9 @@ func readySignal(log *slog.Logger) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			log.Info("ready")
+			if log != nil {
+				log.Info("ready")
+			}
 			f := os.NewFile(readyFD, "ready")
 			if f == nil {
 				return

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qoslab/qoslab/topology"
+	"github.com/spf13/cobra"
+)
+
+// roleNames lists the registered roles, sorted, for topology validation.
+func roleNames() []string {
+	var out []string
+	for r := range roles() {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// loadSpec reads -f or the built-in topology.
+func loadSpec(file string) (*topology.Spec, error) {
+	if file == "" {
+		return topology.DefaultSpec()
+	}
+	return topology.LoadSpec(file)
+}
+
+// labName picks --name, then the spec's name, then "default".
+func labName(flag string, spec *topology.Spec) string {
+	switch {
+	case flag != "":
+		return flag
+	case spec != nil && spec.Name != "":
+		return spec.Name
+	}
+	return topology.DefaultLab
+}
+
+func upOptions(verbose bool) topology.Options {
+	opts := topology.Options{Roles: roleNames(), Prepare: prepareLab}
+	if verbose {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return opts
+}
+
+// prepareLab generates what nodes need before they start. It is the hook
+// where lab-wide material (PKI) is made.
+func prepareLab(ctx context.Context, labDir string, p *topology.Plan) error { return nil }
+
+func newUpCmd() *cobra.Command {
+	var file, name string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "up [-f topo.yaml] [--name lab]",
+		Short: "Build a lab: namespaces, links, captures, one node process per namespace",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			lab := labName(name, spec)
+			start := time.Now()
+			l, err := topology.Up(cmd.Context(), spec, lab, upOptions(verbose))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("lab %s up: %d nodes, %d links in %v (run directory %s)\n",
+				lab, len(l.Plan.Nodes), len(l.Plan.Links), time.Since(start).Round(time.Millisecond), l.Dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
+	cmd.Flags().StringVar(&name, "name", "", "lab name (default: the topology's name, else \"default\")")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each bring-up phase with its duration")
+	return cmd
+}
+
+func newDownCmd() *cobra.Command {
+	var name string
+	var all, keep bool
+	cmd := &cobra.Command{
+		Use:   "down [--name lab | --all]",
+		Short: "Stop a lab's processes and remove its namespaces; idempotent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := topology.DownOptions{Keep: keep}
+			if all {
+				if name != "" {
+					return fmt.Errorf("down: --all and --name exclude each other")
+				}
+				return topology.DownAll(cmd.Context(), opts)
+			}
+			if name == "" {
+				name = topology.DefaultLab
+			}
+			return topology.Down(cmd.Context(), name, opts)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "lab name (default \"default\")")
+	cmd.Flags().BoolVar(&all, "all", false, "take down every qoslab lab on this machine, including stale ones")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the run directory (captures, logs)")
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "List labs and their nodes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			labs, err := topology.Labs("")
+			if err != nil {
+				return err
+			}
+			if len(labs) == 0 {
+				fmt.Println("no labs")
+				return nil
+			}
+			for _, lab := range labs {
+				st, err := topology.LabStatus(lab, "")
+				if err != nil {
+					fmt.Printf("lab %s: %v\n", lab, err)
+					continue
+				}
+				printStatus(st)
+			}
+			return nil
+		},
+	}
+}
+
+func printStatus(st *topology.Status) {
+	fmt.Printf("lab %s: %s (run directory %s)\n", st.Lab, st.Health(), st.Dir)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tROLE\tADDRESS\tNAMESPACE\tPID\tSTATE")
+	for _, n := range st.Nodes {
+		pid := "-"
+		if n.PID > 0 {
+			pid = fmt.Sprint(n.PID)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.Addr, n.Namespace, pid, n.State)
+	}
+	tw.Flush()
+	if st.Capture != "" {
+		fmt.Printf("  capture: %s\n", st.Capture)
+	}
+}
+
+func newExecCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "exec <node> -- <command> [args...]",
+		Short: "Run a command inside a node's network namespace (like ip netns exec)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				name = topology.DefaultLab
+			}
+			code, err := topology.Exec(cmd.Context(), name, args[0], args[1:], os.Stdin, os.Stdout, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code} // the command spoke for itself
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "lab name (default \"default\")")
+	return cmd
+}
