@@ -23,6 +23,7 @@ type SendAuthRequest struct {
 // the OSP token after an AAA) or Remove (with Reason).
 type SendDecision struct {
 	Key     CallKey
+	For     ReqKind // the REQ this DEC answers
 	CallID  string
 	Label   Label
 	Install bool
@@ -97,9 +98,9 @@ func (a SendAuthRequest) String() string {
 
 func (a SendDecision) String() string {
 	if a.Install {
-		return fmt.Sprintf("%s DEC Install call=%s token=%t", a.Label, a.CallID, len(a.Token) > 0)
+		return fmt.Sprintf("%s DEC Install %s call=%s token=%t", a.Label, a.For, a.CallID, len(a.Token) > 0)
 	}
-	return fmt.Sprintf("%s DEC Remove call=%s status=%d reason=%q", a.Label, a.CallID, a.Status, a.Reason)
+	return fmt.Sprintf("%s DEC Remove %s call=%s status=%d reason=%q", a.Label, a.For, a.CallID, a.Status, a.Reason)
 }
 
 func (a SendGateSet) String() string {

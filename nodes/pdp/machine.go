@@ -44,6 +44,9 @@ type call struct {
 	answered   bool // AuthAnswered or AuthFailed seen
 	token      []byte
 	ospTxn     string
+	class      string // DiffServ class granted
+	bandwidth  uint64 // bits per second granted
+	dscp       uint8  // code point the gate marks with
 
 	gate      Gate   // the gate asked for (valid once a Gate-Set was sent)
 	gateID    uint32 // the router's id of the installed gate, 0 if none
@@ -172,12 +175,12 @@ func (m *Machine) emit(a Action) { m.out = append(m.out, a) }
 
 func (m *Machine) reqAAA(ev ReqAAA) {
 	if c := m.calls[ev.Key]; c != nil {
-		m.emit(SendDecision{Key: ev.Key, CallID: ev.Session.CallID, Install: false, Status: 400,
+		m.emit(SendDecision{Key: ev.Key, For: KindAAA, CallID: ev.Session.CallID, Status: 400,
 			Reason: "AAA repeated on a handle already in use"})
 		return
 	}
 	if ev.Session.Side != Originating && ev.Session.Side != Terminating {
-		m.emit(SendDecision{Key: ev.Key, CallID: ev.Session.CallID, Status: 400,
+		m.emit(SendDecision{Key: ev.Key, For: KindAAA, CallID: ev.Session.CallID, Status: 400,
 			Reason: "session information names no side"})
 		return
 	}
@@ -198,13 +201,16 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 		c.authorized = true
 		c.token = ev.Token
 		c.ospTxn = ev.TransactionID
+		c.class = cmp.Or(ev.Class, c.sess.Class)
+		c.bandwidth = cmp.Or(ev.Bandwidth, c.sess.Bandwidth)
+		c.dscp = cmp.Or(ev.DSCP, m.cfg.DSCP)
 	}
 	if c.release != nil {
 		m.tryRelease(c)
 		return
 	}
 	if ok {
-		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+		m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
 			Install: true, Token: ev.Token, Status: ev.Status})
 		return
 	}
@@ -234,7 +240,7 @@ func (m *Machine) authFailed(ev AuthFailed) {
 // deny answers the AAA with DEC Remove and forgets the call: a refused
 // call never has gates or usage.
 func (m *Machine) deny(c *call, status int, reason string) {
-	m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+	m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
 		Status: status, Reason: reason})
 	delete(m.calls, c.key)
 }
@@ -242,11 +248,11 @@ func (m *Machine) deny(c *call, status int, reason string) {
 func (m *Machine) reqLDP(ev ReqLDP) {
 	c := m.calls[ev.Key]
 	if c == nil {
-		m.emit(SendDecision{Key: ev.Key, Status: 400, Reason: "LDP on a handle with no admitted call"})
+		m.emit(SendDecision{Key: ev.Key, For: KindLDP, Status: 400, Reason: "LDP on a handle with no admitted call"})
 		return
 	}
 	refuse := func(status int, reason string) {
-		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
 			Status: status, Reason: reason})
 	}
 	switch {
@@ -267,9 +273,9 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 		refuse(400, fmt.Sprintf("no media flow enters the network at the %s side", c.sess.Side))
 		return
 	}
-	gate := Gate{Classifier: flow, DSCP: m.cfg.DSCP, Bandwidth: c.sess.Bandwidth}
+	gate := Gate{Classifier: flow, DSCP: c.dscp, Bandwidth: c.bandwidth}
 	if c.gateID != 0 && gate == c.gate {
-		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
 		return
 	}
 	if !m.routerUp {
@@ -321,7 +327,7 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 	}
 	if t.op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
 		}
 	}
 }
@@ -350,7 +356,7 @@ func (m *Machine) setFailed(c *call, op txnOp, reason string) {
 	}
 	if op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
 				Status: 503, Reason: "router refused the gate: " + reason})
 		}
 	}
@@ -359,7 +365,7 @@ func (m *Machine) setFailed(c *call, op txnOp, reason string) {
 func (m *Machine) reqNoLDP(ev ReqNoLDP) {
 	c := m.calls[ev.Key]
 	if c == nil {
-		m.emit(SendDecision{Key: ev.Key, Reason: "released: no call on this handle"})
+		m.emit(SendDecision{Key: ev.Key, For: KindNoLDP, Reason: "released: no call on this handle"})
 		return
 	}
 	if c.release != nil {
@@ -423,7 +429,7 @@ func (m *Machine) finish(c *call, r *release) {
 		m.emit(SpoolUsage{Record: u})
 	}
 	if r.answer {
-		m.emit(SendDecision{Key: c.key, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.DecNoLDP), Reason: r.reason})
+		m.emit(SendDecision{Key: c.key, For: KindNoLDP, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.DecNoLDP), Reason: r.reason})
 	}
 	if rec != nil {
 		m.emit(SendUsage{Record: *rec, Label: m.teardownLabel(c, c.steps.UsageInd)})
@@ -439,6 +445,8 @@ func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
 		Caller:        c.sess.Caller,
 		Callee:        c.sess.Callee,
 		TransactionID: c.ospTxn,
+		Class:         c.class,
+		Bandwidth:     c.bandwidth,
 		Start:         c.start,
 		Connect:       c.connect,
 		End:           r.at,
@@ -566,4 +574,66 @@ func (m *Machine) sortedCalls() []*call {
 		return cmp.Or(cmp.Compare(a.key.Conn, b.key.Conn), cmp.Compare(a.key.Handle, b.key.Handle))
 	})
 	return out
+}
+
+// Describe says which call an incoming event belongs to and where it sits
+// in FLOW.md, for the driver's message log. Call it before Step: the event
+// may end the call.
+func (m *Machine) Describe(ev Event) (callID string, l Label) {
+	byKey := func(k CallKey) *call { return m.calls[k] }
+	byTxn := func(id uint16) (*call, txnOp) {
+		t, ok := m.txns[id]
+		if !ok {
+			return nil, 0
+		}
+		return m.calls[t.key], t.op
+	}
+	switch ev := ev.(type) {
+	case ReqAAA:
+		return ev.Session.CallID, setupAt(StepsFor(ev.Session.Side).ReqAAA)
+	case AuthAnswered:
+		if c := byKey(ev.Key); c != nil {
+			return c.sess.CallID, setupAt(c.steps.AuthResp)
+		}
+	case AuthFailed:
+		if c := byKey(ev.Key); c != nil {
+			return c.sess.CallID, Label{}
+		}
+	case ReqLDP:
+		if c := byKey(ev.Key); c != nil {
+			return c.sess.CallID, setupAt(c.steps.ReqLDP)
+		}
+	case ReqNoLDP:
+		if c := byKey(ev.Key); c != nil {
+			return c.sess.CallID, teardownAt(c.steps.ReqNoLDP)
+		}
+	case Deleted:
+		if c := byKey(ev.Key); c != nil {
+			return c.sess.CallID, Label{}
+		}
+	case GateSetAcked:
+		if c, op := byTxn(ev.TransID); c != nil {
+			if op == opSet {
+				return c.sess.CallID, setupAt(c.steps.GateSetAck)
+			}
+			return c.sess.CallID, Label{}
+		}
+	case GateSetFailed:
+		if c, _ := byTxn(ev.TransID); c != nil {
+			return c.sess.CallID, Label{}
+		}
+	case GateDeleteAcked:
+		if c, _ := byTxn(ev.TransID); c != nil {
+			return c.sess.CallID, m.teardownLabel(c, c.steps.GateDeleteAck)
+		}
+	case GateDeleteFailed:
+		if c, _ := byTxn(ev.TransID); c != nil {
+			return c.sess.CallID, Label{}
+		}
+	case UsageConfirmed:
+		if p := m.usage[ev.RecordID]; p != nil {
+			return p.rec.CallID, teardownAt(StepsFor(p.rec.Side).UsageConf)
+		}
+	}
+	return "", Label{}
 }

@@ -33,8 +33,8 @@ var (
 		{FromCaller: true, Flow: Flow{Proto: 17, Src: uacRTP, Dst: uasRTP}},
 		{FromCaller: false, Flow: Flow{Proto: 17, Src: uasRTP, Dst: uacRTP}},
 	}
-	k1 = CallKey{Conn: 1, Handle: "\x00\x00\x00\x01"}
-	k2 = CallKey{Conn: 1, Handle: "\x00\x00\x00\x02"}
+	k1 = CallKey{Conn: 1, Handle: 1}
+	k2 = CallKey{Conn: 1, Handle: 2}
 )
 
 func session(id string, side Side) Session {
@@ -55,7 +55,7 @@ func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn ui
 	run(t, m, ReqAAA{Key: k, At: at(0), Session: session(id, side)},
 		fmt.Sprintf("setup/%d AuthorizationRequest call=%s token=false", st.AuthReq, id))
 	run(t, m, AuthAnswered{Key: k, At: at(0.1), Status: 200, Token: []byte("tok"), TransactionID: "osp-" + id},
-		fmt.Sprintf("setup/%d DEC Install call=%s token=true", st.DecAAA, id))
+		fmt.Sprintf("setup/%d DEC Install AAA call=%s token=true", st.DecAAA, id))
 	flow := media[0].Flow
 	if side == Terminating {
 		flow = media[1].Flow
@@ -63,7 +63,7 @@ func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn ui
 	run(t, m, ReqLDP{Key: k, At: at(1), Media: media},
 		fmt.Sprintf("setup/%d Gate-Set txn=%d call=%s gate=0 flow=%s dscp=46", st.GateSet, txn, id, flow))
 	run(t, m, GateSetAcked{TransID: txn, At: at(1.5), GateID: gateID},
-		fmt.Sprintf("setup/%d DEC Install call=%s token=false", st.DecLDP, id))
+		fmt.Sprintf("setup/%d DEC Install LDP call=%s token=false", st.DecLDP, id))
 }
 
 // The whole of FIG. 5 and FIG. 6 on the originating side (POL1).
@@ -74,7 +74,7 @@ func TestSuccessOriginating(t *testing.T) {
 		"teardown/5 Gate-Delete txn=2 call=c1 gate=77")
 	acts := run(t, m, GateDeleteAcked{TransID: 2, At: at(11.6), Counters: Counters{Packets: 500, Bytes: 86000}},
 		`spool pol1/originating/c1/`+fmt.Sprint(t0.UnixNano())+` duration=10s packets=500 bytes=86000 lost=false reason="released"`,
-		`teardown/7 DEC Remove call=c1 status=0 reason="released"`,
+		`teardown/7 DEC Remove noLDP call=c1 status=0 reason="released"`,
 		"teardown/8 UsageIndication pol1/originating/c1/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
 	rec := acts[0].(SpoolUsage).Record
 	if rec.Start != at(0) || rec.Connect != at(1.5) || rec.End != at(11.5) || rec.TransactionID != "osp-c1" ||
@@ -100,10 +100,10 @@ func TestSuccessTerminating(t *testing.T) {
 	if got := string(acts[0].(SendAuthRequest).Session.Token); got != "upstream" {
 		t.Fatalf("upstream token %q not passed on", got)
 	}
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200, Token: []byte("t2")}, "setup/10 DEC Install call=c2 token=true")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200, Token: []byte("t2")}, "setup/10 DEC Install AAA call=c2 token=true")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media},
 		"setup/14 Gate-Set txn=1 call=c2 gate=0 flow=17 198.18.5.2:30000->198.18.1.2:20000 dscp=46")
-	run(t, m, GateSetAcked{TransID: 1, At: at(1.2), GateID: 5}, "setup/16 DEC Install call=c2 token=false")
+	run(t, m, GateSetAcked{TransID: 1, At: at(1.2), GateID: 5}, "setup/16 DEC Install LDP call=c2 token=false")
 	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/14 Gate-Delete txn=2 call=c2 gate=5")
 	acts = m.Step(GateDeleteAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 90, Bytes: 15480}})
 	if d, ok := acts[1].(SendDecision); !ok || d.Label != teardownAt(16) || d.Install {
@@ -120,12 +120,12 @@ func TestClearinghouseRefusal(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 403, Reason: "calling number not allowed"},
-		`setup/5 DEC Remove call=c3 status=403 reason="clearinghouse refused: 403 calling number not allowed"`)
+		`setup/5 DEC Remove AAA call=c3 status=403 reason="clearinghouse refused: 403 calling number not allowed"`)
 	if m.Calls() != 0 {
 		t.Fatalf("a refused call is kept")
 	}
 	// A later LDP on the handle is refused, no gate ever installed.
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `- DEC Remove call= status=400 reason="LDP on a handle with no admitted call"`)
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `- DEC Remove LDP call= status=400 reason="LDP on a handle with no admitted call"`)
 }
 
 // CH unreachable: fail closed with 503 so the proxy answers 503.
@@ -133,9 +133,9 @@ func TestClearinghouseUnreachable(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c4", Originating)}, "setup/3 AuthorizationRequest call=c4 token=false")
 	run(t, m, AuthFailed{Key: k1, At: at(5), Err: "dial tcp: connection refused"},
-		`setup/5 DEC Remove call=c4 status=503 reason="clearinghouse unreachable: dial tcp: connection refused"`)
+		`setup/5 DEC Remove AAA call=c4 status=503 reason="clearinghouse unreachable: dial tcp: connection refused"`)
 	// A late answer from a slow clearinghouse is ignored.
-	run(t, m, AuthAnswered{Key: k1, At: at(6), Status: 200}, "warn call= authorisation answer for handle 1/00000001 that is not waiting for one")
+	run(t, m, AuthAnswered{Key: k1, At: at(6), Status: 200}, "warn call= authorisation answer for handle 1/1 that is not waiting for one")
 }
 
 // The router refuses the gate: DEC Remove with its reason; the call is
@@ -143,14 +143,14 @@ func TestClearinghouseUnreachable(t *testing.T) {
 func TestGateSetErr(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c5", Originating)}, "setup/3 AuthorizationRequest call=c5 token=false")
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c5 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c5 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c5 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetFailed{TransID: 1, At: at(1.1), Reason: "13 classifier conflict"},
-		`setup/21 DEC Remove call=c5 status=503 reason="router refused the gate: 13 classifier conflict"`)
+		`setup/21 DEC Remove LDP call=c5 status=503 reason="router refused the gate: 13 classifier conflict"`)
 	id := "pol1/originating/c5/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, ReqNoLDP{Key: k1, At: at(2)},
 		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
-		`teardown/7 DEC Remove call=c5 status=0 reason="released"`,
+		`teardown/7 DEC Remove noLDP call=c5 status=0 reason="released"`,
 		"teardown/8 UsageIndication "+id+" delay=0s")
 }
 
@@ -158,8 +158,8 @@ func TestGateSetErr(t *testing.T) {
 func TestLDPRouterDown(t *testing.T) {
 	m := NewMachine(MachineConfig{Node: "pol1"})
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c6", Originating)}, "setup/3 AuthorizationRequest call=c6 token=false")
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c6 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `setup/21 DEC Remove call=c6 status=503 reason="router not connected"`)
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c6 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `setup/21 DEC Remove LDP call=c6 status=503 reason="router not connected"`)
 }
 
 // BYE before the LDP finished: the noLDP waits for the Gate-Set-Ack, then
@@ -167,14 +167,14 @@ func TestLDPRouterDown(t *testing.T) {
 func TestByeBeforeLDPFinished(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c7", Originating)}, "setup/3 AuthorizationRequest call=c7 token=false")
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c7 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c7 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c7 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, ReqNoLDP{Key: k1, At: at(1.05)})
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 9}, "teardown/5 Gate-Delete txn=2 call=c7 gate=9")
 	id := "pol1/originating/c7/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, GateDeleteAcked{TransID: 2, At: at(1.2)},
 		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
-		`teardown/7 DEC Remove call=c7 status=0 reason="released"`,
+		`teardown/7 DEC Remove noLDP call=c7 status=0 reason="released"`,
 		"teardown/8 UsageIndication "+id+" delay=0s")
 }
 
@@ -187,13 +187,13 @@ func TestReleaseWhileAuthorizing(t *testing.T) {
 	id := "pol1/originating/c8/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, AuthAnswered{Key: k1, At: at(0.6), Status: 200, TransactionID: "x"},
 		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
-		`teardown/7 DEC Remove call=c8 status=0 reason="released"`,
+		`teardown/7 DEC Remove noLDP call=c8 status=0 reason="released"`,
 		"teardown/8 UsageIndication "+id+" delay=0s")
 
 	// Refused while released: no usage for a call that never was.
 	run(t, m, ReqAAA{Key: k2, At: at(0), Session: session("c9", Originating)}, "setup/3 AuthorizationRequest call=c9 token=false")
 	run(t, m, ReqNoLDP{Key: k2, At: at(0.5)})
-	run(t, m, AuthFailed{Key: k2, At: at(0.6), Err: "timeout"}, `teardown/7 DEC Remove call=c9 status=0 reason="released"`)
+	run(t, m, AuthFailed{Key: k2, At: at(0.6), Err: "timeout"}, `teardown/7 DEC Remove noLDP call=c9 status=0 reason="released"`)
 }
 
 // The proxy's connection drops mid-call: gates of its calls are deleted
@@ -202,7 +202,7 @@ func TestReleaseWhileAuthorizing(t *testing.T) {
 func TestProxyDisconnectMidCall(t *testing.T) {
 	m := newUpMachine(t)
 	setupCall(t, m, k1, "c10", Originating, 1, 11)
-	other := CallKey{Conn: 2, Handle: "\x01"}
+	other := CallKey{Conn: 2, Handle: 1}
 	setupCall(t, m, other, "c11", Originating, 2, 12)
 	run(t, m, ProxyLost{Conn: 1, At: at(20)}, "- Gate-Delete txn=3 call=c10 gate=11")
 	id := "pol1/originating/c10/" + fmt.Sprint(t0.UnixNano())
@@ -268,14 +268,14 @@ func TestReleaseWhileRouterDown(t *testing.T) {
 func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c16", Originating)}, "setup/3 AuthorizationRequest call=c16 token=false")
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c16 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c16 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c16 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	setupCall(t, m, k2, "c17", Originating, 2, 8)
 	run(t, m, ReqNoLDP{Key: k2, At: at(2)}, "teardown/5 Gate-Delete txn=3 call=c17 gate=8")
 	acts := run(t, m, RouterDown{At: at(3)},
-		`setup/21 DEC Remove call=c16 status=503 reason="router refused the gate: router connection lost"`,
+		`setup/21 DEC Remove LDP call=c16 status=503 reason="router refused the gate: router connection lost"`,
 		"spool pol1/originating/c17/"+fmt.Sprint(t0.UnixNano())+` duration=500ms packets=0 bytes=0 lost=true reason="released"`,
-		`teardown/7 DEC Remove call=c17 status=0 reason="released"`,
+		`teardown/7 DEC Remove noLDP call=c17 status=0 reason="released"`,
 		"teardown/8 UsageIndication pol1/originating/c17/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
 	_ = acts
 	// The Gate-Set-Ack of the old connection arrives late: unknown.
@@ -291,12 +291,12 @@ func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 func TestRepeatedLDP(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c18", Originating)}, "setup/3 AuthorizationRequest call=c18 token=false")
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c18 token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c18 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c18 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, ReqLDP{Key: k1, At: at(1.01), Media: media})
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 4},
-		"setup/21 DEC Install call=c18 token=false", "setup/21 DEC Install call=c18 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(2), Media: media}, "setup/21 DEC Install call=c18 token=false")
+		"setup/21 DEC Install LDP call=c18 token=false", "setup/21 DEC Install LDP call=c18 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(2), Media: media}, "setup/21 DEC Install LDP call=c18 token=false")
 	// New media (re-INVITE): the gate is replaced under its id.
 	moved := []MediaFlow{{FromCaller: true, Flow: Flow{Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20002"), Dst: uasRTP}}}
 	run(t, m, ReqLDP{Key: k1, At: at(3), Media: moved}, "setup/19 Gate-Set txn=2 call=c18 gate=4 flow=17 198.18.1.2:20002->198.18.5.2:30000 dscp=46")
@@ -304,13 +304,13 @@ func TestRepeatedLDP(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: Session{CallID: "x"}}, `- DEC Remove call=x status=400 reason="session information names no side"`)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: Session{CallID: "x"}}, `- DEC Remove AAA call=x status=400 reason="session information names no side"`)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, "setup/3 AuthorizationRequest call=c19 token=false")
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, `- DEC Remove call=c19 status=400 reason="AAA repeated on a handle already in use"`)
-	run(t, m, ReqLDP{Key: k1, At: at(0.1), Media: media}, `setup/21 DEC Remove call=c19 status=400 reason="LDP before the call was admitted"`)
-	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install call=c19 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media[1:]}, `setup/21 DEC Remove call=c19 status=400 reason="no media flow enters the network at the originating side"`)
-	run(t, m, ReqNoLDP{Key: k2, At: at(1)}, `- DEC Remove call= status=0 reason="released: no call on this handle"`)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, `- DEC Remove AAA call=c19 status=400 reason="AAA repeated on a handle already in use"`)
+	run(t, m, ReqLDP{Key: k1, At: at(0.1), Media: media}, `setup/21 DEC Remove LDP call=c19 status=400 reason="LDP before the call was admitted"`)
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c19 token=false")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media[1:]}, `setup/21 DEC Remove LDP call=c19 status=400 reason="no media flow enters the network at the originating side"`)
+	run(t, m, ReqNoLDP{Key: k2, At: at(1)}, `- DEC Remove noLDP call= status=0 reason="released: no call on this handle"`)
 	run(t, m, GateDeleteAcked{TransID: 77}, "warn call= Gate-Delete answer for unknown transaction 77")
 	run(t, m, GateSetFailed{TransID: 78, Reason: "x"}, "warn call= Gate-Set failure for unknown transaction 78: x")
 }
@@ -341,4 +341,43 @@ func TestTransactionIDsWrap(t *testing.T) {
 	if got := m.newTxn(txn{op: opDelete}); got != 2 {
 		t.Fatalf("after wrap got %d, want 2 (0 is never used, 1 is busy)", got)
 	}
+}
+
+// Describe labels received messages with the receiving side's steps.
+func TestDescribe(t *testing.T) {
+	m := newUpMachine(t)
+	check := func(ev Event, wantCall string, want Label) {
+		t.Helper()
+		if c, l := m.Describe(ev); c != wantCall || l != want {
+			t.Fatalf("Describe(%T) = %q %v, want %q %v", ev, c, l, wantCall, want)
+		}
+	}
+	aaa := ReqAAA{Key: k1, At: at(0), Session: session("d1", Terminating)}
+	check(aaa, "d1", setupAt(7))
+	m.Step(aaa)
+	ans := AuthAnswered{Key: k1, At: at(0.1), Status: 200, Class: "AF41", Bandwidth: 128000, DSCP: 34}
+	check(ans, "d1", setupAt(9))
+	m.Step(ans)
+	ldp := ReqLDP{Key: k1, At: at(1), Media: media}
+	check(ldp, "d1", setupAt(13))
+	acts := m.Step(ldp)
+	if g := acts[0].(SendGateSet).Gate; g.DSCP != 34 || g.Bandwidth != 128000 {
+		t.Fatalf("gate does not carry the granted class: %+v", g)
+	}
+	ack := GateSetAcked{TransID: 1, At: at(1.1), GateID: 3}
+	check(ack, "d1", setupAt(15))
+	m.Step(ack)
+	bye := ReqNoLDP{Key: k1, At: at(2)}
+	check(bye, "d1", teardownAt(13))
+	m.Step(bye)
+	del := GateDeleteAcked{TransID: 2, At: at(2.1)}
+	check(del, "d1", teardownAt(15))
+	acts = m.Step(del)
+	rec := acts[0].(SpoolUsage).Record
+	if rec.Class != "AF41" || rec.Bandwidth != 128000 {
+		t.Fatalf("usage does not carry the granted class: %+v", rec)
+	}
+	conf := UsageConfirmed{RecordID: rec.ID}
+	check(conf, "d1", teardownAt(18))
+	check(GateSetAcked{TransID: 99}, "", Label{})
 }

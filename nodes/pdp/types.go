@@ -58,8 +58,10 @@ type Session struct {
 	Token []byte
 	// Media lists the media streams (REQ LDP only).
 	Media []MediaFlow
+	// Class is the DiffServ class the proxy asks for ("EF"; "" = default).
+	Class string
 	// Bandwidth is the requested rate in bits per second (0: unspecified).
-	Bandwidth uint32
+	Bandwidth uint64
 }
 
 // DSCPExpedited is the DiffServ code point the gates mark with (EF, RFC 3246).
@@ -70,7 +72,7 @@ const DSCPExpedited uint8 = 46
 type Gate struct {
 	Classifier Flow
 	DSCP       uint8
-	Bandwidth  uint32 // bits per second, 0 = unspecified
+	Bandwidth  uint64 // bits per second, 0 = unspecified
 }
 
 // Counters are the packets and bytes a router marked for one gate.
@@ -91,6 +93,8 @@ type UsageRecord struct {
 	Caller        string
 	Callee        string
 	TransactionID string // the clearinghouse's authorisation transaction
+	Class         string // DiffServ class granted
+	Bandwidth     uint64 // bits per second granted
 	Start         time.Time
 	Connect       time.Time // zero if the gate was never installed
 	End           time.Time
@@ -106,7 +110,29 @@ type UsageRecord struct {
 // it (one handle per call and side).
 type CallKey struct {
 	Conn   uint64
-	Handle string
+	Handle uint32
 }
 
-func (k CallKey) String() string { return fmt.Sprintf("%d/%x", k.Conn, k.Handle) }
+func (k CallKey) String() string { return fmt.Sprintf("%d/%d", k.Conn, k.Handle) }
+
+// ReqKind is which of the proxy's REQs a decision answers.
+type ReqKind uint8
+
+// The proxy's REQ kinds (docs/CONTRACTS.md).
+const (
+	KindAAA ReqKind = iota + 1
+	KindLDP
+	KindNoLDP
+)
+
+func (k ReqKind) String() string {
+	switch k {
+	case KindAAA:
+		return "AAA"
+	case KindLDP:
+		return "LDP"
+	case KindNoLDP:
+		return "noLDP"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
