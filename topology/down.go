@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -63,16 +64,28 @@ func Down(ctx context.Context, lab string, opts DownOptions) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, ns := range nss {
-		if err := deleteNamespace(ns); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, deleteNamespaces(nss))
 	if !opts.Keep {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("topology: remove %s: %w", dir, err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// deleteNamespaces removes namespaces in parallel: each unmount waits for
+// the kernel (an RCU grace period), so in sequence they add up.
+func deleteNamespaces(nss []string) error {
+	errs := make([]error, len(nss))
+	var wg sync.WaitGroup
+	for i, ns := range nss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = deleteNamespace(ns)
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

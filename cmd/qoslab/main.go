@@ -69,5 +69,6 @@ func subcommands() []*cobra.Command {
 		newExecCmd(),
 		newNodeCmd(),
 		newCaptureCmd(),
+		newBenchCmd(),
 	}
 }

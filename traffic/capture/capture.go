@@ -51,18 +51,16 @@ func Run(ctx context.Context, links []Link, dir string, ready func()) (err error
 	}
 	defer func() { err = errors.Join(err, merged.close()) }()
 
-	taps := make([]*tap, 0, len(links))
+	taps, err := openTaps(links, dir)
 	defer func() {
 		for _, t := range taps {
-			err = errors.Join(err, t.close())
+			if t != nil {
+				err = errors.Join(err, t.close())
+			}
 		}
 	}()
-	for i, l := range links {
-		t, err := openTap(l, i, dir)
-		if err != nil {
-			return err
-		}
-		taps = append(taps, t)
+	if err != nil {
+		return err
 	}
 	ready()
 
@@ -87,9 +85,7 @@ func Run(ctx context.Context, links []Link, dir string, ready func()) (err error
 	for {
 		select {
 		case <-ctx.Done():
-			for _, t := range taps {
-				t.handle.Close() // unblocks copyTo
-			}
+			closeHandles(taps) // unblocks copyTo
 			wg.Wait()
 			return nil
 		case <-tick.C:
@@ -132,6 +128,24 @@ type tap struct {
 	id     int // interface id in the merged file
 	handle *pcapgo.EthernetHandle
 	out    *file
+}
+
+// openTaps opens every link's socket at once: binding a packet socket
+// waits for an RCU grace period (~10 ms), so in sequence eight links would
+// cost the lab's whole bring-up budget.
+func openTaps(links []Link, dir string) ([]*tap, error) {
+	taps := make([]*tap, len(links))
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			taps[i], errs[i] = openTap(l, i, dir)
+		}()
+	}
+	wg.Wait()
+	return taps, errors.Join(errs...)
 }
 
 func openTap(l Link, id int, dir string) (*tap, error) {
@@ -183,8 +197,22 @@ func (t *tap) copyTo(merged *file) {
 }
 
 func (t *tap) close() error {
-	t.handle.Close()
+	t.handle.Close() // a second close is harmless
 	return t.out.close()
+}
+
+// closeHandles closes every socket at once: like bind, closing a packet
+// socket waits for an RCU grace period.
+func closeHandles(taps []*tap) {
+	var wg sync.WaitGroup
+	for _, t := range taps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.handle.Close()
+		}()
+	}
+	wg.Wait()
 }
 
 // file is a pcapng file safe for concurrent use. The pcapgo writer is not.
