@@ -1,0 +1,220 @@
+// Package usage is the durable record of finished calls: one row per OSP
+// UsageIndication, kept in SQLite (modernc.org/sqlite, pure Go) with WAL
+// and synchronous=FULL, so a record confirmed to the sender survives a
+// crash of the process right after the confirmation. A record is unique on
+// (transaction id, role): a re-sent indication is accepted again but
+// stored once.
+//
+// The clearinghouse keeps its store at <node dir>/usage.db; a policy server
+// running without a clearinghouse uses the same package and schema. Inspect
+// with `sqlite3 usage.db 'select * from usage'` or `qoslab cdr`.
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// FileName is the store's file name inside a node directory.
+const FileName = "usage.db"
+
+// Record is one usage indication as stored.
+type Record struct {
+	TransactionID    string
+	Role             string // "source" or "destination"
+	CallID           string
+	Source           string
+	Destination      string
+	Reporter         string // node that sent the indication (or recorded it, without a clearinghouse)
+	ServiceClass     string
+	Bandwidth        int64 // bit/s
+	Duration         int64 // the indication's Amount
+	Unit             string
+	StartTime        time.Time
+	AlertTime        time.Time
+	ConnectTime      time.Time
+	EndTime          time.Time
+	PostDialDelay    int64 // milliseconds
+	ReleaseSource    int
+	TerminationCause int
+	TerminationText  string
+	ReceivedAt       time.Time // when the store recorded it
+}
+
+// Store is an open usage database. It is safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("usage: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the database file name.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("usage: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS usage (
+	id                INTEGER PRIMARY KEY,
+	transaction_id    TEXT    NOT NULL,
+	role              TEXT    NOT NULL,
+	call_id           TEXT    NOT NULL,
+	source            TEXT    NOT NULL,
+	destination       TEXT    NOT NULL,
+	reporter          TEXT    NOT NULL,
+	service_class     TEXT    NOT NULL,
+	bandwidth_bps     INTEGER NOT NULL,
+	duration          INTEGER NOT NULL,
+	unit              TEXT    NOT NULL,
+	start_time        TEXT    NOT NULL,
+	alert_time        TEXT    NOT NULL,
+	connect_time      TEXT    NOT NULL,
+	end_time          TEXT    NOT NULL,
+	post_dial_delay_ms INTEGER NOT NULL,
+	release_source    INTEGER NOT NULL,
+	termination_cause INTEGER NOT NULL,
+	termination_text  TEXT    NOT NULL,
+	received_at       TEXT    NOT NULL,
+	UNIQUE (transaction_id, role)
+);
+CREATE INDEX IF NOT EXISTS usage_call ON usage (call_id);
+`
+
+func (s *Store) migrate(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("usage: open %s: %w", s.path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("usage: open %s: journal mode is %q, want wal", s.path, mode)
+	}
+	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("usage: create schema in %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// ErrInvalid is wrapped when a record lacks its key.
+var ErrInvalid = errors.New("usage: invalid record")
+
+// Insert stores r unless a record with the same (TransactionID, Role) is
+// already there. It reports whether a row was added; either way, once it
+// returns nil the record is on disk. ReceivedAt is set when zero.
+func (s *Store) Insert(ctx context.Context, r Record) (added bool, err error) {
+	if r.TransactionID == "" || r.Role == "" {
+		return false, fmt.Errorf("%w: transaction id %q, role %q", ErrInvalid, r.TransactionID, r.Role)
+	}
+	if r.ReceivedAt.IsZero() {
+		r.ReceivedAt = time.Now()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO usage (
+		transaction_id, role, call_id, source, destination, reporter, service_class, bandwidth_bps,
+		duration, unit, start_time, alert_time, connect_time, end_time, post_dial_delay_ms,
+		release_source, termination_cause, termination_text, received_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (transaction_id, role) DO NOTHING`,
+		r.TransactionID, r.Role, r.CallID, r.Source, r.Destination, r.Reporter, r.ServiceClass, r.Bandwidth,
+		r.Duration, r.Unit, fmtTime(r.StartTime), fmtTime(r.AlertTime), fmtTime(r.ConnectTime), fmtTime(r.EndTime),
+		r.PostDialDelay, r.ReleaseSource, r.TerminationCause, r.TerminationText, fmtTime(r.ReceivedAt))
+	if err != nil {
+		return false, fmt.Errorf("usage: insert %s/%s: %w", r.TransactionID, r.Role, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("usage: insert %s/%s: %w", r.TransactionID, r.Role, err)
+	}
+	return n == 1, nil
+}
+
+// List returns every record in insertion order.
+func (s *Store) List(ctx context.Context) ([]Record, error) {
+	return s.query(ctx, "ORDER BY id", nil)
+}
+
+// ByCall returns the records of one call.
+func (s *Store) ByCall(ctx context.Context, callID string) ([]Record, error) {
+	return s.query(ctx, "WHERE call_id = ? ORDER BY id", []any{callID})
+}
+
+func (s *Store) query(ctx context.Context, tail string, args []any) ([]Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT transaction_id, role, call_id, source, destination, reporter,
+		service_class, bandwidth_bps, duration, unit, start_time, alert_time, connect_time, end_time,
+		post_dial_delay_ms, release_source, termination_cause, termination_text, received_at
+		FROM usage `+tail, args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage: list %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var r Record
+		var st, at, ct, et, rt string
+		if err := rows.Scan(&r.TransactionID, &r.Role, &r.CallID, &r.Source, &r.Destination, &r.Reporter,
+			&r.ServiceClass, &r.Bandwidth, &r.Duration, &r.Unit, &st, &at, &ct, &et,
+			&r.PostDialDelay, &r.ReleaseSource, &r.TerminationCause, &r.TerminationText, &rt); err != nil {
+			return nil, fmt.Errorf("usage: list %s: %w", s.path, err)
+		}
+		for _, p := range []struct {
+			s string
+			t *time.Time
+		}{{st, &r.StartTime}, {at, &r.AlertTime}, {ct, &r.ConnectTime}, {et, &r.EndTime}, {rt, &r.ReceivedAt}} {
+			t, err := parseTime(p.s)
+			if err != nil {
+				return nil, fmt.Errorf("usage: list %s: record %s/%s: %w", s.path, r.TransactionID, r.Role, err)
+			}
+			*p.t = t
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: list %s: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// Times are stored as RFC 3339 text (readable with sqlite3); the zero time
+// as "".
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}

@@ -1,0 +1,144 @@
+package osp
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Time is an OSP timestamp (ISO 8601 / RFC 3339, UTC on the wire). The zero
+// Time is not emitted; a present but malformed or empty element is a decode
+// error.
+type Time struct{ time.Time }
+
+// At wraps t as an OSP Time.
+func At(t time.Time) Time { return Time{t} }
+
+// MarshalXML writes the time in UTC, with fractional seconds only when it
+// has them, and nothing at all for the zero time.
+func (t Time) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if t.IsZero() {
+		return nil
+	}
+	return e.EncodeElement(t.UTC().Format(time.RFC3339Nano), start)
+}
+
+// UnmarshalXML parses an RFC 3339 timestamp strictly.
+func (t *Time) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var s string
+	if err := d.DecodeElement(&s, &start); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("osp: element %s: malformed timestamp %q", start.Name.Local, s)
+	}
+	t.Time = v
+	return nil
+}
+
+// Base64 is a binary value carried as <X encoding="base64">...</X> (CallId,
+// Token). A value without the encoding attribute is taken as literal text,
+// as the toolkit accepts; any other encoding is an error.
+type Base64 []byte
+
+// MarshalXML writes the value base64-encoded; an empty value is not
+// emitted.
+func (b Base64) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if len(b) == 0 {
+		return nil
+	}
+	start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "encoding"}, Value: "base64"})
+	return e.EncodeElement(base64.StdEncoding.EncodeToString(b), start)
+}
+
+// UnmarshalXML decodes the value according to its encoding attribute.
+func (b *Base64) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var s string
+	if err := d.DecodeElement(&s, &start); err != nil {
+		return err
+	}
+	enc := ""
+	for _, a := range start.Attr {
+		if a.Name.Local == "encoding" {
+			enc = a.Value
+		}
+	}
+	switch strings.ToLower(enc) {
+	case "base64":
+		v, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+		if err != nil {
+			return fmt.Errorf("osp: element %s: malformed base64: %w", start.Name.Local, err)
+		}
+		*b = v
+	case "", "cdata":
+		*b = []byte(s)
+	default:
+		return fmt.Errorf("osp: element %s: unsupported encoding %q", start.Name.Local, enc)
+	}
+	return nil
+}
+
+// Party is a SourceInfo, DestinationInfo, DeviceInfo, SourceAlternate or
+// DestinationSignalAddress: a value with its type ("e164", "sip",
+// "transport" for "[address]:port", "url").
+type Party struct {
+	Type  string `xml:"type,attr,omitempty"`
+	Value string `xml:",chardata"`
+}
+
+// Party type values used by qoslab.
+const (
+	PartyE164      = "e164"
+	PartySIP       = "sip"
+	PartyTransport = "transport"
+)
+
+// IsZero reports whether the party is absent.
+func (p Party) IsZero() bool { return p.Value == "" && p.Type == "" }
+
+// Status is the outcome carried by responses and confirmations.
+type Status struct {
+	Code        StatusCode `xml:"Code"`
+	Description string     `xml:"Description,omitempty"`
+}
+
+// OK reports whether the status is a success (2xx).
+func (s Status) OK() bool { return s.Code >= 200 && s.Code < 300 }
+
+func (s Status) String() string {
+	if s.Description == "" {
+		return s.Code.String()
+	}
+	return fmt.Sprintf("%d %s", int(s.Code), s.Description)
+}
+
+// UsageDetail says how much service was authorised (in a response) or used
+// (in a usage indication), and when.
+type UsageDetail struct {
+	Service          *Service   `xml:"Service,omitempty"`
+	Amount           int64      `xml:"Amount"`
+	Increment        int64      `xml:"Increment"`
+	Unit             string     `xml:"Unit"` // "s" for seconds
+	TerminationCause *TermCause `xml:"TerminationCause,omitempty"`
+	StartTime        Time       `xml:"StartTime"`
+	EndTime          Time       `xml:"EndTime"`
+	AlertTime        Time       `xml:"AlertTime"`
+	ConnectTime      Time       `xml:"ConnectTime"`
+	PostDialDelay    int64      `xml:"PostDialDelay,omitempty"` // milliseconds
+	ReleaseSource    int        `xml:"ReleaseSource,omitempty"` // 1 = source released, 2 = destination
+}
+
+// TermCause is a TerminationCause: a Q.850 (or SIP) code and a description.
+type TermCause struct {
+	Type        string `xml:"type,attr,omitempty"` // "q850", "h323", "sip"
+	TCCode      int    `xml:"TCCode"`
+	Description string `xml:"Description,omitempty"`
+}
+
+// Service is the OSP Service element; an empty element means basic voice.
+type Service struct {
+	ServiceType string `xml:"ServiceType,omitempty"`
+}
