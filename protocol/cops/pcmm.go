@@ -50,8 +50,9 @@ type PCMM struct {
 	GateUsageInfo    uint64
 	HasGateUsageInfo bool
 	// UsagePackets is the number of packets that matched the gate. PCMM has
-	// no object for it, so qoslab carries it in an Opaque Data object whose
-	// body is "QLPK" followed by the 8-octet big-endian count.
+	// no object for it, so qoslab carries it in an Opaque Data object of
+	// exactly 8 octets (big-endian count) in Gate-Info-Ack, Gate-Delete-Ack
+	// and Gate-Report-State; Wireshark shows those 8 octets in hex.
 	UsagePackets    uint64
 	HasUsagePackets bool
 	// Opaque is the body of any other Opaque Data object; nil means absent.
@@ -335,5 +336,8 @@ const (
 	sVersionInfo   = 16
 )
 
-// usagePacketsMagic prefixes qoslab's packet counter in Opaque Data.
-const usagePacketsMagic = "QLPK"
+// carriesUsage reports whether Opaque Data of 8 octets in a message with
+// this command is qoslab's packet count.
+func (g GateCommand) carriesUsage() bool {
+	return g == GateInfoAck || g == GateDeleteAck || g == GateReportState
+}

@@ -138,10 +138,15 @@ func (p *PCMM) AppendTo(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(pcmmHeader(b, sTimeLimit, 1, 4), p.TimeLimit)
 	}
 	if p.HasUsagePackets {
-		b = append(pcmmHeader(b, sOpaqueData, 1, 12), usagePacketsMagic...)
-		b = binary.BigEndian.AppendUint64(b, p.UsagePackets)
+		if !p.Command.carriesUsage() || p.Opaque != nil {
+			return fail("packet usage is carried only by Gate-Info-Ack, Gate-Delete-Ack and Gate-Report-State without other Opaque Data")
+		}
+		b = binary.BigEndian.AppendUint64(pcmmHeader(b, sOpaqueData, 1, 8), p.UsagePackets)
 	}
 	if p.Opaque != nil {
+		if p.Command.carriesUsage() && len(p.Opaque) == 8 {
+			return fail("8 octets of Opaque Data in %s would read as a packet count", p.Command)
+		}
 		if len(p.Opaque)%4 != 0 || len(p.Opaque) > 0xFFFF-4 {
 			return fail("opaque data of %d octets is not a multiple of 4 below 64 KiB", len(p.Opaque))
 		}
@@ -286,12 +291,12 @@ func (p *PCMM) Decode(b []byte) error {
 			p.TimeLimit, p.HasTimeLimit = u32(0), true
 		case sOpaqueData:
 			switch {
-			case len(v) == 12 && string(v[:4]) == usagePacketsMagic && !p.HasUsagePackets:
-				p.UsagePackets, p.HasUsagePackets = binary.BigEndian.Uint64(v[4:]), true
-			case p.Opaque == nil:
-				p.Opaque = v
-			default:
+			case p.HasUsagePackets || p.Opaque != nil:
 				return bad("opaque data repeated")
+			case len(v) == 8 && p.Command.carriesUsage():
+				p.UsagePackets, p.HasUsagePackets = binary.BigEndian.Uint64(v), true
+			default:
+				p.Opaque = v
 			}
 		case sGateTimeInfo:
 			if !want(1, 4) {
@@ -322,6 +327,9 @@ func (p *PCMM) Decode(b []byte) error {
 			other = append(other, RawObject{snum, stype, v})
 		}
 		off += n
+	}
+	if len(p.Opaque) == 8 && p.Command.carriesUsage() { // Opaque Data came before the Transaction ID
+		p.UsagePackets, p.HasUsagePackets, p.Opaque = binary.BigEndian.Uint64(p.Opaque), true, nil
 	}
 	if len(cls) > 0 {
 		p.Classifiers = cls
