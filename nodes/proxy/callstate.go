@@ -66,12 +66,12 @@ const (
 	EvDecInstall                         // DEC Install answering Req (Token: OSP token for AAA)
 	EvDecRemove                          // DEC Remove answering Req, or unsolicited (Req 0) (Reason)
 	EvPolicyTimeout                      // no DEC for Req within the policy timeout
-	EvPDPLost                            // the COPS connection to the PDP is gone
+	EvPDPLost                            // the COPS connection to the PDP is gone or cannot be made (Reason)
 	EvResponse                           // response to the forwarded INVITE (Resp, Status, SDP)
 	EvCancel                             // CANCEL received from upstream
 	EvBye                                // BYE received (FromCaller says which side)
 	EvByeFinal                           // final response to the forwarded BYE received
-	EvTxGone                             // the INVITE transaction or the dialog ended without a final response
+	EvTxGone                             // the INVITE transaction or the dialog ended without a final response (Status, Reason: what to tell the caller; default 408)
 )
 
 var eventNames = map[EventKind]string{
@@ -95,7 +95,7 @@ type Event struct {
 	Token      string  // OSP token (EvInvite: received; EvDecInstall for AAA: granted)
 	Reason     string  // EvDecRemove: why the PDP refused
 	Resp       int     // EvResponse: driver's id for the response, used in ForwardResponse actions
-	Status     int     // EvResponse / EvByeFinal: SIP status code
+	Status     int     // EvResponse / EvByeFinal / EvTxGone: SIP status code
 	SDP        bool    // EvResponse: carries an SDP answer
 	FromCaller bool    // EvBye: sent by the caller's side
 }
@@ -225,7 +225,11 @@ func (c *Call) Step(ev Event) []Action {
 	case EvPolicyTimeout:
 		return c.onPolicyFailure(ev.Req, ReasonPDPTimeout)
 	case EvPDPLost:
-		return c.onPDPLost()
+		reason := ev.Reason
+		if reason == "" {
+			reason = ReasonPDPLost
+		}
+		return c.onPDPLost(reason)
 	case EvResponse:
 		return c.onResponse(ev)
 	case EvCancel:
@@ -235,7 +239,7 @@ func (c *Call) Step(ev Event) []Action {
 	case EvByeFinal:
 		return c.onByeFinal()
 	case EvTxGone:
-		return c.onTxGone()
+		return c.onTxGone(ev)
 	}
 	return nil
 }
@@ -294,16 +298,16 @@ func (c *Call) onPolicyFailure(req ReqKind, reason string) []Action {
 	return nil
 }
 
-func (c *Call) onPDPLost() []Action {
+func (c *Call) onPDPLost(reason string) []Action {
 	switch c.phase {
 	case AwaitAAA, AwaitLDP, Proceeding, Early:
 		// No DRQ: the handle died with the connection.
-		return dropDRQ(c.refuse(503, ReasonPDPLost))
+		return dropDRQ(c.refuse(503, reason))
 	case Confirmed:
 		// Never a call that proceeds without policy: the PDP that holds
 		// its gates is gone, so the call ends.
 		c.phase = Done
-		return []Action{{Kind: ActTearDown, Reason: ReasonPDPLost}}
+		return []Action{{Kind: ActTearDown, Reason: reason}}
 	case Releasing:
 		c.decDone = true
 		c.drqPending = false
@@ -481,15 +485,20 @@ func (c *Call) maybeFinishRelease() []Action {
 	return nil
 }
 
-func (c *Call) onTxGone() []Action {
+func (c *Call) onTxGone(ev Event) []Action {
+	status, reason := ev.Status, ev.Reason
+	if status == 0 {
+		status, reason = 408, ReasonNoAnswer
+	}
 	switch c.phase {
 	case Idle, Done:
 		return nil
 	case AwaitAAA, Proceeding, AwaitLDP:
-		// Downstream never answered (timer B) or the upstream leg vanished.
+		// Downstream never answered (timer B), could not be reached, or
+		// the upstream leg vanished.
 		var acts []Action
 		if !c.finalSent {
-			acts = append(acts, Action{Kind: ActRespond, Status: 408, Reason: ReasonNoAnswer})
+			acts = append(acts, Action{Kind: ActRespond, Status: status, Reason: reason})
 			c.finalSent = true
 		}
 		c.held = nil
@@ -501,7 +510,7 @@ func (c *Call) onTxGone() []Action {
 	case Early, Confirmed:
 		var acts []Action
 		if !c.finalSent {
-			acts = append(acts, Action{Kind: ActRespond, Status: 408, Reason: ReasonNoAnswer})
+			acts = append(acts, Action{Kind: ActRespond, Status: status, Reason: reason})
 			c.finalSent = true
 		}
 		return append(acts, c.startRelease(true)...)

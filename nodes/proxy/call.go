@@ -1,0 +1,301 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/qoslab/qoslab/nodes"
+)
+
+// call is the I/O side of one call on this proxy: the SIP transactions and
+// COPS handle around the pure state machine sm. Events go in through step,
+// which runs the machine and carries out its actions under mu, so the
+// actions of one call never interleave (held responses leave in order).
+type call struct {
+	p      *Proxy
+	id     string // Call-ID
+	side   Side
+	handle uint32 // COPS handle of this call and side
+	dest   string // next hop of the INVITE
+
+	invite   *sip.Request           // as received
+	inviteTx sip.ServerTransaction  // upstream
+	final    chan struct{}          // closed once upstream has a final response
+	once     sync.Once              //
+	fromTag  string                 // caller's From tag: tells who sends a BYE
+
+	mu       sync.Mutex
+	sm       Call
+	client   PolicyClient // connection the handle lives on (nil until the first REQ)
+	offer    media
+	answer   media
+	token    string                // OSP token granted for this call
+	fwd      *sip.Request          // the INVITE as forwarded
+	fwdTx    sip.ClientTransaction // downstream
+	resps    map[int]*sip.Response // responses not yet forwarded, by id
+	nextResp int
+	answered *sip.Response // the 2xx the caller got (for a teardown)
+	byCallee bool          // the callee sent the BYE
+	bye      *byeLeg       // BYE being stepped (set only inside step)
+}
+
+// byeLeg is one BYE crossing the proxy.
+type byeLeg struct {
+	req      *sip.Request
+	clientTx sip.ClientTransaction // set when forwarded
+	dest     string
+	err      error // forwarding failed
+}
+
+func (p *Proxy) newCall(callID string, side Side, req *sip.Request, tx sip.ServerTransaction, offer media, dest string) *call {
+	c := &call{
+		p: p, id: callID, side: side, dest: dest,
+		invite: req, inviteTx: tx, final: make(chan struct{}),
+		offer: offer, resps: map[int]*sip.Response{},
+		handle: p.nextHandle.Add(1),
+	}
+	if f := req.From(); f != nil {
+		c.fromTag, _ = f.Params.Get("tag")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.calls[callID]; dup {
+		return nil
+	}
+	p.calls[callID] = c
+	return c
+}
+
+// markFinal records that upstream has its final response.
+func (c *call) markFinal() { c.once.Do(func() { close(c.final) }) }
+
+// step feeds one event to the state machine and carries out the actions.
+// Actions that fail to send turn into further events, fed in the same way.
+func (c *call) step(ev Event, bye *byeLeg) {
+	c.mu.Lock()
+	c.bye = bye
+	queue := []Event{ev}
+	for len(queue) > 0 {
+		ev := queue[0]
+		queue = queue[1:]
+		for _, a := range c.sm.Step(ev) {
+			if next := c.exec(a); next != nil {
+				queue = append(queue, *next)
+			}
+		}
+	}
+	c.bye = nil
+	done := c.sm.Done()
+	c.mu.Unlock()
+	if done {
+		c.p.forget(c)
+	}
+}
+
+// exec carries out one action; c.mu is held.
+func (c *call) exec(a Action) *Event {
+	p := c.p
+	switch a.Kind {
+	case ActSendREQ:
+		c.sendREQ(a.Req, a.Token)
+	case ActForwardInvite:
+		c.token = a.Token
+		return c.forwardInvite(a.Token)
+	case ActHoldResponse:
+		// Kept in c.resps until the LDP decision.
+		p.log.Debug("response held for policy", "call", c.id, "resp", a.Resp)
+	case ActForwardResponse:
+		c.forwardResponse(a.Resp)
+	case ActRespond:
+		c.respond(a.Status, a.Reason, a.RetryAfter)
+	case ActForwardCancel:
+		c.cancelDownstream()
+	case ActAbortDownstream:
+		if res := c.resps[a.Resp]; a.Resp != 0 && res != nil {
+			c.byeDownstream(res, true)
+		} else {
+			c.cancelDownstream()
+		}
+		clear(c.resps)
+	case ActForwardBye:
+		c.forwardBye()
+	case ActTearDown:
+		c.tearDown(a.Reason)
+	case ActSendDRQ:
+		c.sendDRQ()
+	}
+	return nil
+}
+
+// session is what the PDP learns with a REQ of the given kind.
+func (c *call) session(kind ReqKind, token string) Session {
+	s := Session{CallID: c.id, Side: c.side.String(), Token: token, Codec: c.offer.Codec}
+	if f := c.invite.From(); f != nil {
+		s.From = f.Address.String()
+	}
+	if t := c.invite.To(); t != nil {
+		s.To = t.Address.String()
+	}
+	if kind != ReqAAA {
+		s.Media = flows(c.offer, c.answer)
+		s.BandwidthKbps = g711Kbps
+		if c.answer.Codec != "" {
+			s.Codec = c.answer.Codec
+		}
+	}
+	return s
+}
+
+// sendREQ asks the PDP on a goroutine; its answer comes back as an event.
+func (c *call) sendREQ(kind ReqKind, token string) {
+	p := c.p
+	sess := c.session(kind, token)
+	p.goOwned(func() {
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PolicyTimeout)
+		defer cancel()
+		cl, err := p.link.client(ctx)
+		if err != nil {
+			if kind == ReqNoLDP {
+				c.step(Event{Kind: EvPolicyTimeout, Req: kind}, nil)
+			} else {
+				c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPUnreachable}, nil)
+			}
+			return
+		}
+		c.mu.Lock()
+		c.client = cl
+		c.mu.Unlock()
+		p.logCOPS(nodes.Sent, c.id, c.side, "REQ "+kind.String(), "REQ "+kind.String())
+		dec, err := cl.Request(ctx, c.handle, kind, sess)
+		switch {
+		case err != nil && ctx.Err() != nil && p.ctx.Err() == nil:
+			p.log.Warn("policy decision timed out", "call", c.id, "req", kind.String(), "after", p.cfg.PolicyTimeout)
+			c.step(Event{Kind: EvPolicyTimeout, Req: kind}, nil)
+		case err != nil:
+			p.log.Warn("policy request failed", "call", c.id, "req", kind.String(), "err", err)
+			c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPLost}, nil)
+		default:
+			what := "DEC Remove"
+			ev := Event{Kind: EvDecRemove, Req: kind, Reason: dec.Reason}
+			if dec.Install {
+				what = "DEC Install"
+				ev = Event{Kind: EvDecInstall, Req: kind, Token: dec.Token}
+			}
+			p.logCOPS(nodes.Received, c.id, c.side, what, "DEC "+kind.String())
+			c.step(ev, nil)
+		}
+	})
+}
+
+// sendDRQ deletes the call's handle on the connection it lives on.
+func (c *call) sendDRQ() {
+	p, cl := c.p, c.client
+	if cl == nil {
+		return // no REQ ever reached a PDP
+	}
+	p.goOwned(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), p.cfg.PolicyTimeout)
+		defer cancel()
+		p.logCOPS(nodes.Sent, c.id, c.side, "DRQ", "")
+		if err := cl.Delete(ctx, c.handle, "call state gone"); err != nil {
+			p.log.Warn("DRQ failed", "call", c.id, "err", err)
+		}
+	})
+}
+
+// forwardResponse passes a downstream response upstream without our Via.
+func (c *call) forwardResponse(id int) {
+	res := c.resps[id]
+	if res == nil {
+		return
+	}
+	delete(c.resps, id)
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	if err := c.inviteTx.Respond(out); err != nil {
+		// The caller's transaction is gone (it cancelled): nothing to tell it.
+		c.p.log.Debug("forward response failed", "call", c.id, "status", res.StatusCode, "err", err)
+		return
+	}
+	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason),
+		strconv.Itoa(res.StatusCode), false, c.invite.Source())
+	if res.StatusCode >= 200 {
+		if res.IsSuccess() {
+			c.answered = res
+		}
+		c.markFinal()
+	}
+}
+
+// respond answers the INVITE from the proxy itself: a refusal (403 with a
+// Reason, RFC 3326), PDP trouble (503 with Retry-After), 487, 408, 5xx.
+func (c *call) respond(status int, reason string, retryAfter int) {
+	res := sip.NewResponseFromRequest(c.invite, status, reasonPhrase(status), nil)
+	if reason != "" {
+		res.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP ;cause=%d ;text=%q", status, reason)))
+	}
+	if retryAfter > 0 {
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(retryAfter)))
+	}
+	err := c.inviteTx.Respond(res)
+	c.markFinal()
+	if err != nil {
+		c.p.log.Debug("respond failed", "call", c.id, "status", status, "err", err)
+		return
+	}
+	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", status, reasonPhrase(status)), "", false, c.invite.Source())
+}
+
+// cancelDownstream sends CANCEL for the forwarded INVITE (RFC 3261 9.1:
+// same Request-URI, Call-ID, From, To, CSeq number and top Via).
+func (c *call) cancelDownstream() {
+	if c.fwd == nil {
+		return
+	}
+	p := c.p
+	cancel := sip.NewRequest(sip.CANCEL, c.fwd.Recipient)
+	cancel.AppendHeader(sip.HeaderClone(c.fwd.Via()))
+	for _, name := range []string{"Route"} {
+		for _, h := range c.fwd.GetHeaders(name) {
+			cancel.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	cancel.AppendHeader(sip.HeaderClone(c.fwd.From()))
+	cancel.AppendHeader(sip.HeaderClone(c.fwd.To()))
+	cancel.AppendHeader(sip.HeaderClone(c.fwd.CallID()))
+	cancel.AppendHeader(&sip.CSeqHeader{SeqNo: c.fwd.CSeq().SeqNo, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	cancel.AppendHeader(&mf)
+	cancel.SetDestination(c.dest)
+	// The CANCEL carries the INVITE's Via as is: build without adding one.
+	tx, err := p.cli.TransactionRequest(p.ctx, cancel, clientRequestBuild)
+	if err != nil {
+		p.log.Warn("CANCEL failed", "call", c.id, "err", err)
+		return
+	}
+	p.logSIP(nodes.Sent, c.id, c.side, "CANCEL", "CANCEL", false, c.dest)
+	p.goOwned(func() { drain(tx) })
+}
+
+// drain waits for a transaction the proxy started and does not relay.
+func drain(tx sip.ClientTransaction) {
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-tx.Done():
+			return
+		}
+	}
+}
+
+// errNoDialog says a teardown lacks what it needs to build a BYE.
+var errNoDialog = errors.New("proxy: no dialog to end")

@@ -1,0 +1,261 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/qoslab/qoslab/nodes"
+)
+
+// Requests inside a dialog (ACK for 2xx, BYE, others) follow the route set
+// that our Record-Route put us in.
+
+// Short names for the sipgo request options the proxy combines.
+var (
+	clientRequestBuild          = sipgo.ClientRequestBuild
+	clientRequestAddVia         = sipgo.ClientRequestAddVia
+	clientRequestAddRecordRoute = sipgo.ClientRequestAddRecordRoute
+)
+
+type sipgoOption = sipgo.ClientRequestOption
+
+func callIDOf(m interface{ CallID() *sip.CallIDHeader }) string {
+	if h := m.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// sideOf is the side this proxy plays for a request's call.
+func (p *Proxy) sideOf(c *call, req *sip.Request) Side {
+	if c != nil {
+		return c.side
+	}
+	if p.fromPeerProxy(req) {
+		return Terminating
+	}
+	return Originating
+}
+
+// onAck forwards the end-to-end ACK of a 2xx along the route set. The ACK
+// of a non-2xx is hop-by-hop: sipgo absorbs it in the INVITE transaction,
+// and a late one (no Route naming us) is dropped here, never forwarded.
+func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	if !p.enter() {
+		return
+	}
+	defer p.exit()
+	callID := callIDOf(req)
+	c := p.lookup(callID)
+	side := p.sideOf(c, req)
+	p.logSIP(nodes.Received, callID, side, "ACK", "ACK", false, req.Source())
+	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
+		p.log.Debug("hop-by-hop ACK dropped", "call", callID)
+		return
+	}
+	fwd, dest, err := p.prepareInDialog(req)
+	if err != nil {
+		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
+		return
+	}
+	if err := p.cli.WriteRequest(fwd, clientRequestBuild, clientRequestAddVia); err != nil {
+		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
+		return
+	}
+	p.logSIP(nodes.Sent, callID, side, "ACK", "ACK", false, dest)
+}
+
+// prepareInDialog clones a request that follows a route set and points it
+// at its next hop.
+func (p *Proxy) prepareInDialog(req *sip.Request) (*sip.Request, string, error) {
+	return p.prepare(req, "")
+}
+
+// prepare clones a request for forwarding to dest, or along its route set
+// when dest is "".
+func (p *Proxy) prepare(req *sip.Request, dest string) (*sip.Request, string, error) {
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		return nil, "", fmt.Errorf("proxy: Max-Forwards exhausted")
+	}
+	fwd := req.Clone()
+	p.popSelfRoute(fwd)
+	if dest == "" {
+		var err error
+		if dest, err = inDialogDest(fwd); err != nil {
+			return nil, "", err
+		}
+	}
+	if fwd.MaxForwards() == nil {
+		mf := sip.MaxForwardsHeader(70)
+		fwd.AppendHeader(&mf)
+	}
+	fwd.MaxForwards().Dec()
+	fwd.SetDestination(dest)
+	return fwd, dest, nil
+}
+
+// onBye forwards a BYE at once and releases the call's resources: the
+// state machine says REQ noLDP, and the DRQ once everything is answered.
+func (p *Proxy) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.enter() {
+		return
+	}
+	defer p.exit()
+	callID := callIDOf(req)
+	c := p.lookup(callID)
+	side := p.sideOf(c, req)
+	byCallee := false
+	if c != nil {
+		tag := ""
+		if f := req.From(); f != nil {
+			tag, _ = f.Params.Get("tag")
+		}
+		byCallee = tag != c.fromTag
+	}
+	p.logSIP(nodes.Received, callID, side, "BYE", "BYE", byCallee, req.Source())
+
+	leg := &byeLeg{req: req}
+	if c != nil {
+		c.step(Event{Kind: EvBye, FromCaller: !byCallee}, leg)
+	}
+	if leg.clientTx == nil && leg.err == nil {
+		// No call state (it ended already, or never crossed us): still a
+		// proxy, so the BYE goes on along its route set.
+		leg.clientTx, leg.dest, leg.err = p.sendInDialog(req)
+		if leg.err == nil {
+			p.logSIP(nodes.Sent, callID, side, "BYE", "", byCallee, leg.dest)
+		}
+	}
+	if leg.err != nil {
+		p.reject(req, tx, side, 502, leg.err.Error())
+	} else {
+		p.relayFinal(req, tx, leg.clientTx, side, byCallee)
+	}
+	if c != nil {
+		c.step(Event{Kind: EvByeFinal}, nil)
+	}
+}
+
+// forwardBye is the ForwardBye action: send the BYE being stepped.
+func (c *call) forwardBye() {
+	leg := c.bye
+	if leg == nil || leg.clientTx != nil {
+		return
+	}
+	c.byCallee = c.byCallee || !leg.fromCaller(c)
+	leg.clientTx, leg.dest, leg.err = c.p.sendInDialog(leg.req)
+	if leg.err == nil {
+		c.p.logSIP(nodes.Sent, c.id, c.side, "BYE", "BYE", !leg.fromCaller(c), leg.dest)
+	}
+}
+
+func (l *byeLeg) fromCaller(c *call) bool {
+	tag := ""
+	if f := l.req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	return tag == c.fromTag
+}
+
+// sendInDialog forwards a non-INVITE request along its route set in its
+// own client transaction.
+func (p *Proxy) sendInDialog(req *sip.Request) (sip.ClientTransaction, string, error) {
+	return p.sendTo(req, "")
+}
+
+// sendTo forwards a non-INVITE request to dest (or along its route set).
+func (p *Proxy) sendTo(req *sip.Request, dest string) (sip.ClientTransaction, string, error) {
+	fwd, dest, err := p.prepare(req, dest)
+	if err != nil {
+		return nil, "", err
+	}
+	tx, err := p.cli.TransactionRequest(p.ctx, fwd, clientRequestBuild, clientRequestAddVia)
+	if err != nil {
+		return nil, "", fmt.Errorf("proxy: forward %s to %s: %w", req.Method, dest, err)
+	}
+	return tx, dest, nil
+}
+
+// relayFinal passes the responses of a forwarded non-INVITE request back
+// until the final one; no answer at all becomes 408.
+func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.ClientTransaction, side Side, byCallee bool) {
+	defer ctx.Terminate()
+	callID := callIDOf(req)
+	for {
+		select {
+		case res := <-ctx.Responses():
+			p.logSIP(nodes.Received, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), stepName(req, res), byCallee, res.Source())
+			if res.StatusCode == 100 {
+				continue
+			}
+			out := res.Clone()
+			out.RemoveHeader("Via")
+			if err := tx.Respond(out); err != nil {
+				p.log.Debug("relay response failed", "call", callID, "err", err)
+			} else {
+				p.logSIP(nodes.Sent, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), stepName(req, res), byCallee, req.Source())
+			}
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-ctx.Done():
+			p.reject(req, tx, side, 408, "no response downstream")
+			return
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// stepName is the FLOW.md name of a response to a request.
+func stepName(req *sip.Request, res *sip.Response) string {
+	if req.Method == sip.BYE && res.StatusCode == 200 {
+		return "BYE 200"
+	}
+	return ""
+}
+
+// onStrayCancel answers a CANCEL that matches no INVITE transaction (sipgo
+// handles the ones that match, see onInvite).
+func (p *Proxy) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.enter() {
+		return
+	}
+	defer p.exit()
+	p.logSIP(nodes.Received, callIDOf(req), p.sideOf(nil, req), "CANCEL", "", false, req.Source())
+	p.reject(req, tx, p.sideOf(nil, req), 481, "no such transaction")
+}
+
+// onOther forwards any other request (OPTIONS, INFO, MESSAGE, ...) without
+// policy: in a dialog along its route set, otherwise like an INVITE.
+func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.enter() {
+		return
+	}
+	defer p.exit()
+	callID := callIDOf(req)
+	side := p.sideOf(p.lookup(callID), req)
+	p.logSIP(nodes.Received, callID, side, string(req.Method), "", false, req.Source())
+	if req.CallID() == nil || req.From() == nil || req.To() == nil {
+		p.reject(req, tx, side, 400, "missing Call-ID, From or To")
+		return
+	}
+	dest := "" // in a dialog: along the route set
+	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
+		var err error
+		if dest, err = p.initialDest(req, side == Terminating); err != nil {
+			p.reject(req, tx, side, 416, err.Error())
+			return
+		}
+	}
+	ctx, dest, err := p.sendTo(req, dest)
+	if err != nil {
+		p.reject(req, tx, side, 502, err.Error())
+		return
+	}
+	p.logSIP(nodes.Sent, callID, side, string(req.Method), "", false, dest)
+	p.relayFinal(req, tx, ctx, side, false)
+}
+

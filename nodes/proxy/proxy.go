@@ -1,0 +1,324 @@
+// Package proxy is the policy-enforcing SIP proxy of WO 01/35294 (SIP1 and
+// SIP2 in FLOW.md): a stateful, record-routing SIP proxy on UDP that is a
+// COPS PEP towards its policy server. Every call is held at each step until
+// the PDP decides: the INVITE until the DEC for "REQ AAA", the first
+// answer (and everything after it) until the DEC for "REQ LDP"; a BYE is
+// forwarded at once and released with "REQ noLDP". The hold-until-policy
+// logic is the pure state machine in callstate.go; this file and its
+// neighbours are the I/O around it.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+
+	"github.com/qoslab/qoslab/nodes"
+)
+
+// Defaults of the role parameters.
+const (
+	DefaultSIPPort       = 5060
+	DefaultCOPSPort      = 3288
+	DefaultPolicyTimeout = 2 * time.Second
+)
+
+// Config is what a Proxy needs, independent of how a lab describes it.
+type Config struct {
+	Self netip.AddrPort // SIP UDP address to listen on and to Record-Route
+	Peer netip.AddrPort // the other side's proxy; invalid when there is none
+	// Local lists addresses reached on this proxy's own side: an INVITE
+	// for them is not sent to the peer proxy.
+	Local         map[netip.Addr]bool
+	PolicyTimeout time.Duration // how long a REQ may wait for its DEC
+	// NameOf names the node at an address, for the message log.
+	NameOf func(netip.Addr) string
+}
+
+// Proxy is one running SIP proxy / COPS PEP.
+type Proxy struct {
+	cfg  Config
+	log  *slog.Logger
+	link *policyLink
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	cli *sipgo.Client
+
+	ctx context.Context // lifetime of Serve; set before the first request
+	wg  sync.WaitGroup  // goroutines the proxy started for calls
+
+	mu         sync.Mutex
+	closing    bool             // Serve is waiting for the owned goroutines
+	calls      map[string]*call // by Call-ID
+	nextHandle atomic.Uint32
+}
+
+// Run is the proxy role: it reads its parameters from env (peer_proxy,
+// pdp, policy_timeout, local, sip_port, pdp_port), listens on UDP 5060 on
+// env.Self() and serves until ctx ends.
+func Run(ctx context.Context, env nodes.Env) error {
+	cfg, pdp, err := configFromEnv(env)
+	if err != nil {
+		return err
+	}
+	p, err := New(cfg, copsDialer(pdp), env.Log)
+	if err != nil {
+		return err
+	}
+	conn, err := Listen(ctx, cfg.Self)
+	if err != nil {
+		return err
+	}
+	return p.Serve(ctx, conn, env.Ready)
+}
+
+func configFromEnv(env nodes.Env) (Config, netip.AddrPort, error) {
+	sipPort, err := portParam(env, "sip_port", DefaultSIPPort)
+	if err != nil {
+		return Config{}, netip.AddrPort{}, err
+	}
+	copsPort, err := portParam(env, "pdp_port", DefaultCOPSPort)
+	if err != nil {
+		return Config{}, netip.AddrPort{}, err
+	}
+	timeout, err := env.DurationParam("policy_timeout", DefaultPolicyTimeout)
+	if err != nil {
+		return Config{}, netip.AddrPort{}, fmt.Errorf("proxy: %w", err)
+	}
+	pdpAddr, err := env.PeerAddr("pdp")
+	if err != nil {
+		return Config{}, netip.AddrPort{}, fmt.Errorf("proxy: %w", err)
+	}
+	cfg := Config{
+		Self:          netip.AddrPortFrom(env.Self(), sipPort),
+		Local:         map[netip.Addr]bool{},
+		PolicyTimeout: timeout,
+		NameOf:        env.NameOf,
+	}
+	if env.Param("peer_proxy", "") != "" {
+		peer, err := env.PeerAddr("peer_proxy")
+		if err != nil {
+			return Config{}, netip.AddrPort{}, fmt.Errorf("proxy: %w", err)
+		}
+		cfg.Peer = netip.AddrPortFrom(peer, sipPort)
+	}
+	for _, name := range strings.Split(env.Param("local", ""), ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		a, err := env.Addr(name)
+		if err != nil {
+			return Config{}, netip.AddrPort{}, fmt.Errorf("proxy: parameter local: %w", err)
+		}
+		cfg.Local[a] = true
+	}
+	return cfg, netip.AddrPortFrom(pdpAddr, copsPort), nil
+}
+
+func portParam(env nodes.Env, key string, def uint16) (uint16, error) {
+	v := env.Param(key, strconv.Itoa(int(def)))
+	n, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("proxy: parameter %s=%q is not a port", key, v)
+	}
+	return uint16(n), nil
+}
+
+// New builds a proxy. dial opens COPS connections to the PDP.
+func New(cfg Config, dial Dialer, log *slog.Logger) (*Proxy, error) {
+	if !cfg.Self.IsValid() {
+		return nil, errors.New("proxy: no SIP address")
+	}
+	if cfg.PolicyTimeout <= 0 {
+		cfg.PolicyTimeout = DefaultPolicyTimeout
+	}
+	if cfg.NameOf == nil {
+		cfg.NameOf = func(netip.Addr) string { return "" }
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{cfg: cfg, log: log, calls: map[string]*call{}}
+	p.link = newPolicyLink(dial, p.policyLost)
+
+	host := cfg.Self.Addr().String()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("qoslab-proxy"), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("caller", "sipgo")))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("proxy: sip server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua,
+		sipgo.WithClientHostname(host),
+		sipgo.WithClientConnectionAddr(cfg.Self.String()),
+		sipgo.WithClientLogger(log.With("caller", "sipgo")))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("proxy: sip client: %w", err)
+	}
+	p.ua, p.srv, p.cli = ua, srv, cli
+	srv.OnInvite(p.onInvite)
+	srv.OnAck(p.onAck)
+	srv.OnCancel(p.onStrayCancel)
+	srv.OnBye(p.onBye)
+	srv.OnNoRoute(p.onOther)
+	return p, nil
+}
+
+// Listen opens the proxy's UDP socket.
+func Listen(ctx context.Context, addr netip.AddrPort) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// Serve runs the proxy on conn until ctx ends, then closes conn and waits
+// for every goroutine it started. ready (may be nil) is called once conn
+// serves SIP.
+func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn, ready func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.ctx = ctx
+
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		p.link.run(ctx, func(msg string, args ...any) { p.log.Info(msg, args...) })
+	}()
+	serveErr := make(chan error, 1)
+	go func() {
+		defer bg.Done()
+		serveErr <- p.srv.ServeUDP(conn)
+	}()
+	if ready != nil {
+		ready()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("proxy: serve udp: %w", err)
+		cancel()
+	}
+	conn.Close()
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	// Closing the UA terminates every transaction, which ends the
+	// goroutines waiting on them.
+	p.ua.Close()
+	p.wg.Wait()
+	bg.Wait()
+	return err
+}
+
+// goOwned runs f as a goroutine owned by the proxy (Serve waits for it).
+// Once Serve is shutting down, f does not run.
+func (p *Proxy) goOwned(f func()) {
+	if !p.enter() {
+		return
+	}
+	go func() {
+		defer p.exit()
+		f()
+	}()
+}
+
+// enter registers work that Serve must wait for; false once it is closing.
+// sipgo runs each request handler on its own goroutine: handlers enter too.
+func (p *Proxy) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.wg.Add(1)
+	return true
+}
+
+func (p *Proxy) exit() { p.wg.Done() }
+
+// policyLost fails every call whose handle lived on the lost connection.
+func (p *Proxy) policyLost(lost PolicyClient) {
+	p.mu.Lock()
+	var hit []*call
+	for _, c := range p.calls {
+		hit = append(hit, c)
+	}
+	p.mu.Unlock()
+	for _, c := range hit {
+		c.mu.Lock()
+		mine := c.client == lost
+		c.mu.Unlock()
+		if mine {
+			p.goOwned(func() { c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPLost}, nil) })
+		}
+	}
+}
+
+// Calls reports how many calls hold state (for tests and leak checks).
+func (p *Proxy) Calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.calls)
+}
+
+func (p *Proxy) forget(c *call) {
+	p.mu.Lock()
+	if p.calls[c.id] == c {
+		delete(p.calls, c.id)
+	}
+	p.mu.Unlock()
+}
+
+func (p *Proxy) lookup(callID string) *call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[callID]
+}
+
+// logSIP writes one SIP message to the node's message log.
+func (p *Proxy) logSIP(dir, callID string, side Side, what, stepWhat string, byCallee bool, peer string) {
+	fl, n := stepOf(side, dir, stepWhat, byCallee)
+	nodes.LogMessage(p.log, nodes.Message{
+		Dir: dir, Proto: "sip", What: what, CallID: callID, Flow: fl, Step: n, Peer: p.peerName(peer),
+	})
+}
+
+// logCOPS writes one COPS message to the node's message log.
+func (p *Proxy) logCOPS(dir, callID string, side Side, what, stepWhat string) {
+	fl, n := stepOf(side, dir, stepWhat, false)
+	nodes.LogMessage(p.log, nodes.Message{
+		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: fl, Step: n, Peer: "pdp",
+	})
+}
+
+func (p *Proxy) peerName(hostport string) string {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if n := p.cfg.NameOf(ap.Addr()); n != "" {
+		return n
+	}
+	return hostport
+}
