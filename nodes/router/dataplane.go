@@ -28,14 +28,17 @@ type DataplaneConfig struct {
 // Dataplane owns the nftables table "qoslab" of one router namespace. It is
 // safe for concurrent use; every gate change is one atomic netlink batch.
 type Dataplane struct {
-	mu      sync.Mutex
-	conn    *nftables.Conn
-	table   *nftables.Table
-	forward *nftables.Chain
-	maps    map[string]*nftables.Set // gatesMap, gatesAnyMap
-	classes map[uint8]*nftables.Chain
-	gates   map[uint32]Gate
-	byKey   map[string]uint32 // map name + key -> gate id, to refuse duplicate classifiers
+	mu       sync.Mutex
+	conn     *nftables.Conn
+	table    *nftables.Table
+	forward  *nftables.Chain
+	maps     map[string]*nftables.Set // gatesMap, gatesAnyMap
+	classMap *nftables.Set
+	classes  map[uint8]bool // DSCP classes whose chain and class element exist
+	gates    map[uint32]Gate
+	byKey    map[string]uint32 // map name + key -> gate id, to refuse duplicate classifiers
+	carried  map[uint32]Counters
+	elems    *elemCounterReader
 }
 
 // OpenDataplane deletes any old "qoslab" table in the namespace and
@@ -54,16 +57,22 @@ func OpenDataplane(cfg DataplaneConfig) (*Dataplane, error) {
 		conn:    conn,
 		table:   &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4},
 		maps:    map[string]*nftables.Set{},
-		classes: map[uint8]*nftables.Chain{},
+		classes: map[uint8]bool{},
 		gates:   map[uint32]Gate{},
 		byKey:   map[string]uint32{},
+		carried: map[uint32]Counters{},
 	}
-	if err := d.reset(); err != nil {
+	d.elems, err = newElemCounterReader(cfg.NetNS, uint8(d.table.Family), tableName)
+	if err != nil {
 		_ = conn.CloseLasting()
 		return nil, err
 	}
+	if err := d.reset(); err != nil {
+		d.closeConns()
+		return nil, err
+	}
 	if err := d.install(cfg); err != nil {
-		_ = conn.CloseLasting()
+		d.closeConns()
 		return nil, err
 	}
 	return d, nil
@@ -103,12 +112,20 @@ func (d *Dataplane) install(cfg DataplaneConfig) error {
 	if err := c.AddSet(trusted, elems); err != nil {
 		return fmt.Errorf("router: trusted set: %w", err)
 	}
+	// Gate maps hold data (the class), not verdicts: adding an element
+	// with a jump verdict makes the kernel re-validate every element of
+	// the map at commit, so a Gate-Set would cost O(gates). The class
+	// verdict map holds one element per DSCP class in use.
 	for name, kt := range map[string]nftables.SetDatatype{gatesMap: gateKeyType, gatesAnyMap: gateAnyKeyType} {
-		s := &nftables.Set{Table: d.table, Name: name, IsMap: true, KeyType: kt, DataType: nftables.TypeVerdict}
+		s := &nftables.Set{Table: d.table, Name: name, IsMap: true, KeyType: kt, DataType: nftables.TypeMark, Counter: true}
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("router: map %s: %w", name, err)
 		}
 		d.maps[name] = s
+	}
+	d.classMap = &nftables.Set{Table: d.table, Name: classesMap, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict}
+	if err := c.AddSet(d.classMap, nil); err != nil {
+		return fmt.Errorf("router: map %s: %w", classesMap, err)
 	}
 	c.AddObj(&nftables.NamedObj{Table: d.table, Name: bleachedObj, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 
@@ -122,8 +139,8 @@ func (d *Dataplane) install(cfg DataplaneConfig) error {
 		Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward,
 		Priority: nftables.ChainPriorityMangle, Policy: &policy,
 	})
-	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesMap], true)})
-	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesAnyMap], false)})
+	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesMap], d.classMap, true)})
+	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesAnyMap], d.classMap, false)})
 	for _, ifname := range cfg.Access {
 		if len(ifname) >= ifNameLen {
 			return fmt.Errorf("router: access interface name %q too long", ifname)
@@ -138,8 +155,10 @@ func (d *Dataplane) install(cfg DataplaneConfig) error {
 }
 
 // SetGate installs g, or replaces the gate with the same id. Installing a
-// gate identical to the installed one changes nothing (idempotent). A gate's
-// counters survive a replacement: they count everything marked under its id.
+// gate identical to the installed one changes nothing (idempotent). A
+// gate's counters survive a replacement: they count everything marked under
+// its id (the old element's count is read just before the swap, so packets
+// in that instant may be missed).
 func (d *Dataplane) SetGate(g Gate) error {
 	if err := g.Validate(); err != nil {
 		return err
@@ -157,53 +176,42 @@ func (d *Dataplane) SetGate(g Gate) error {
 	}
 
 	c := d.conn
-	class, newClass := d.classChain(g.DSCP)
+	newClass := !d.classes[g.DSCP]
 	if newClass {
+		class := c.AddChain(&nftables.Chain{Table: d.table, Name: classChainName(g.DSCP)})
 		c.AddRule(&nftables.Rule{Table: d.table, Chain: class, Exprs: classRule(g.DSCP)})
+		if err := c.SetAddElements(d.classMap, []nftables.SetElement{classElement(g.DSCP)}); err != nil {
+			return fmt.Errorf("router: class %s: %w", dscpName(g.DSCP), err)
+		}
 	}
-	chain := &nftables.Chain{Table: d.table, Name: gateChainName(g.ID)}
+	var carry Counters
 	if exists {
+		var err error
+		if carry, err = d.elems.read(gateMapFor(old.Flow), gateKey(old.Flow)); err != nil {
+			return fmt.Errorf("router: gate %d: %w", g.ID, err)
+		}
 		if err := c.SetDeleteElements(d.maps[gateMapFor(old.Flow)], []nftables.SetElement{{Key: gateKey(old.Flow)}}); err != nil {
 			return fmt.Errorf("router: gate %d: %w", g.ID, err)
 		}
-		c.FlushChain(chain)
-	} else {
-		c.AddChain(chain)
-		c.AddObj(&nftables.NamedObj{Table: d.table, Name: gateChainName(g.ID), Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	}
-	c.AddRule(&nftables.Rule{Table: d.table, Chain: chain, Exprs: gateRule(g)})
 	if err := c.SetAddElements(d.maps[mapName], []nftables.SetElement{gateElement(g)}); err != nil {
 		return fmt.Errorf("router: gate %d: %w", g.ID, err)
 	}
 	if err := c.Flush(); err != nil {
-		if newClass {
-			delete(d.classes, g.DSCP)
-		}
 		return fmt.Errorf("router: install gate %d (%s): %w", g.ID, g.Flow, err)
 	}
+	d.classes[g.DSCP] = true
 	if exists {
 		delete(d.byKey, gateMapFor(old.Flow)+string(gateKey(old.Flow)))
+		d.carried[g.ID] = d.carried[g.ID].add(carry)
 	}
 	d.gates[g.ID] = g
 	d.byKey[k] = g.ID
 	return nil
 }
 
-// classChain returns the chain of a DSCP class, queueing its creation in
-// the current batch when it does not exist yet.
-func (d *Dataplane) classChain(dscp uint8) (*nftables.Chain, bool) {
-	if ch, ok := d.classes[dscp]; ok {
-		return ch, false
-	}
-	ch := d.conn.AddChain(&nftables.Chain{Table: d.table, Name: classChainName(dscp)})
-	d.classes[dscp] = ch
-	return ch, true
-}
-
 // DeleteGate removes a gate and returns what it marked over its life. The
-// flow stops being marked atomically (its map element goes first); the
-// counter is read after that, so it is final, and then the gate's chain and
-// counter are removed.
+// count is read just before the element goes, in the same locked step.
 func (d *Dataplane) DeleteGate(id uint32) (Counters, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -211,36 +219,32 @@ func (d *Dataplane) DeleteGate(id uint32) (Counters, error) {
 	if !ok {
 		return Counters{}, fmt.Errorf("%w %d", ErrUnknownGate, id)
 	}
-	c := d.conn
 	mapName := gateMapFor(g.Flow)
-	if err := c.SetDeleteElements(d.maps[mapName], []nftables.SetElement{{Key: gateKey(g.Flow)}}); err != nil {
+	cnt, err := d.counters(g)
+	if err != nil {
+		return Counters{}, err
+	}
+	if err := d.conn.SetDeleteElements(d.maps[mapName], []nftables.SetElement{{Key: gateKey(g.Flow)}}); err != nil {
 		return Counters{}, fmt.Errorf("router: gate %d: %w", id, err)
 	}
-	if err := c.Flush(); err != nil {
+	if err := d.conn.Flush(); err != nil {
 		return Counters{}, fmt.Errorf("router: delete gate %d: %w", id, err)
 	}
 	delete(d.gates, id)
 	delete(d.byKey, mapName+string(gateKey(g.Flow)))
-
-	cnt, readErr := d.counters(id)
-	chain := &nftables.Chain{Table: d.table, Name: gateChainName(id)}
-	c.FlushChain(chain)
-	c.DelChain(chain)
-	c.DeleteObject(&nftables.NamedObj{Table: d.table, Name: gateChainName(id), Type: nftables.ObjTypeCounter})
-	if err := c.Flush(); err != nil {
-		return cnt, errors.Join(readErr, fmt.Errorf("router: remove chain of gate %d: %w", id, err))
-	}
-	return cnt, readErr
+	delete(d.carried, id)
+	return cnt, nil
 }
 
 // GateCounters returns what an installed gate has marked so far.
 func (d *Dataplane) GateCounters(id uint32) (Counters, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.gates[id]; !ok {
+	g, ok := d.gates[id]
+	if !ok {
 		return Counters{}, fmt.Errorf("%w %d", ErrUnknownGate, id)
 	}
-	return d.counters(id)
+	return d.counters(g)
 }
 
 // Gate returns the installed gate with the given id.
@@ -265,8 +269,14 @@ func (d *Dataplane) Bleached() (Counters, error) {
 	return d.readCounter(bleachedObj)
 }
 
-func (d *Dataplane) counters(id uint32) (Counters, error) {
-	return d.readCounter(gateChainName(id))
+// counters is a gate's element counter plus what earlier versions of the
+// gate (before a replacement) counted.
+func (d *Dataplane) counters(g Gate) (Counters, error) {
+	c, err := d.elems.read(gateMapFor(g.Flow), gateKey(g.Flow))
+	if err != nil {
+		return Counters{}, fmt.Errorf("router: counters of gate %d: %w", g.ID, err)
+	}
+	return c.add(d.carried[g.ID]), nil
 }
 
 // readCounter reads one named counter object (one netlink round trip,
@@ -297,11 +307,19 @@ func (d *Dataplane) Close() error {
 	if errors.Is(err, unix.ENOENT) {
 		err = nil // already gone: a newer data plane in this namespace reset it
 	}
-	if cerr := d.conn.CloseLasting(); err == nil && cerr != nil {
+	if cerr := d.closeConns(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("router: close data plane: %w", err)
 	}
 	return nil
+}
+
+func (d *Dataplane) closeConns() error {
+	err := d.conn.CloseLasting()
+	if d.elems != nil {
+		err = errors.Join(err, d.elems.Close())
+	}
+	return err
 }

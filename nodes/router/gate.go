@@ -43,6 +43,10 @@ type Counters struct {
 	Bytes   uint64
 }
 
+func (c Counters) add(o Counters) Counters {
+	return Counters{Packets: c.Packets + o.Packets, Bytes: c.Bytes + o.Bytes}
+}
+
 // IP protocol numbers a classifier may name.
 const (
 	protoTCP = 6

@@ -15,14 +15,15 @@ const (
 	tableName      = "qoslab"
 	forwardChain   = "forward"
 	boundaryChain  = "boundary"
-	gatesMap       = "gates"          // flow 5-tuple -> jump gate-<id>
-	gatesAnyMap    = "gates_anysport" // flow without source port -> jump gate-<id>
+	gatesMap       = "gates"          // flow 5-tuple -> class, with a counter per element
+	gatesAnyMap    = "gates_anysport" // flow without source port -> class, with a counter
+	classesMap     = "classes"        // class -> jump class-<name>
 	trustedSet     = "trusted"        // infrastructure hosts whose CS5 survives
 	bleachedObj    = "bleached"       // packets re-marked to DSCP 0 at the boundary
-	gatePrefix     = "gate-"          // chain and counter object of one gate
 	classPrefix    = "class-"         // chain of one DSCP class
 	ifNameLen      = unix.IFNAMSIZ
 	regKey         = unix.NFT_REG32_00 // first 32-bit register of a concatenated key
+	regClass       = unix.NFT_REG32_08 // class a gate map lookup yields
 	regScratch     = unix.NFT_REG_1    // 128-bit register for single loads
 	ipv4TOSOffset  = 1
 	ipv4SrcOffset  = 12
@@ -40,9 +41,6 @@ var (
 		nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
 		nftables.TypeInetService)
 )
-
-// gateChainName is the chain (and counter object) of gate id.
-func gateChainName(id uint32) string { return fmt.Sprintf("%s%d", gatePrefix, id) }
 
 // classChainName is the chain that marks packets with dscp.
 func classChainName(dscp uint8) string { return classPrefix + dscpName(dscp) }
@@ -96,21 +94,22 @@ func gateKey(f Flow) []byte {
 	return k
 }
 
-// gateElement is the verdict-map element that sends a gate's flow to its chain.
+// classValue is how a DSCP class is named in the maps: the data of a gate
+// element and the key of a class element (4 bytes, one register).
+func classValue(dscp uint8) []byte { return []byte{0, 0, 0, dscp} }
+
+// gateElement is the gate map element that names a flow's DSCP class. The
+// element's own counter (the map has a counter on every element) is the
+// gate's packet and byte count.
 func gateElement(g Gate) nftables.SetElement {
-	return nftables.SetElement{
-		Key:         gateKey(g.Flow),
-		VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: gateChainName(g.ID)},
-	}
+	return nftables.SetElement{Key: gateKey(g.Flow), Val: classValue(g.DSCP)}
 }
 
-// gateRule is the one rule of a gate's chain: count the packet in the gate's
-// counter, then continue in its class chain (goto: the class chain's accept
-// ends the forward hook).
-func gateRule(g Gate) []expr.Any {
-	return []expr.Any{
-		&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: gateChainName(g.ID)},
-		&expr.Verdict{Kind: expr.VerdictGoto, Chain: classChainName(g.DSCP)},
+// classElement is the verdict-map element that sends a class to its chain.
+func classElement(dscp uint8) nftables.SetElement {
+	return nftables.SetElement{
+		Key:         classValue(dscp),
+		VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: classChainName(dscp)},
 	}
 }
 
@@ -147,10 +146,12 @@ func matchDSCP(op expr.CmpOp, dscp uint8) []expr.Any {
 	}
 }
 
-// flowLookup loads the packet's flow key into consecutive 32-bit registers
-// and looks it up in the named verdict map. Loads shorter than 4 bytes zero
-// the rest of their register, which is what the padded keys expect.
-func flowLookup(set *nftables.Set, withSrcPort bool) []expr.Any {
+// flowLookup loads the packet's flow key into consecutive 32-bit registers,
+// looks it up in a gate map (a hit updates the element's counter and yields
+// the gate's class) and jumps through the class verdict map. Loads shorter
+// than 4 bytes zero the rest of their register, which is what the padded
+// keys expect. Two hash lookups per packet whatever the number of gates.
+func flowLookup(gates, classes *nftables.Set, withSrcPort bool) []expr.Any {
 	r := uint32(regKey)
 	e := []expr.Any{
 		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: r,
@@ -168,8 +169,10 @@ func flowLookup(set *nftables.Set, withSrcPort bool) []expr.Any {
 	e = append(e,
 		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: next,
 			Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: r, DestRegister: 0, IsDestRegSet: true,
-			SetName: set.Name, SetID: set.ID},
+		&expr.Lookup{SourceRegister: r, DestRegister: regClass, IsDestRegSet: true,
+			SetName: gates.Name, SetID: gates.ID},
+		&expr.Lookup{SourceRegister: regClass, DestRegister: 0, IsDestRegSet: true,
+			SetName: classes.Name, SetID: classes.ID},
 	)
 	return e
 }

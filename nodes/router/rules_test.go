@@ -39,14 +39,20 @@ func TestGateKeyLayoutMatchesRegisters(t *testing.T) {
 }
 
 func TestFlowLookupLoadsEveryKeyRegister(t *testing.T) {
+	gates := &nftables.Set{Name: gatesMap, ID: 1}
+	classes := &nftables.Set{Name: classesMap, ID: 2}
 	for _, withSport := range []bool{true, false} {
-		e := flowLookup(&nftables.Set{Name: gatesMap, ID: 1}, withSport)
-		lk, ok := e[len(e)-1].(*expr.Lookup)
-		if !ok || !lk.IsDestRegSet || lk.DestRegister != 0 || lk.SourceRegister != regKey {
-			t.Fatalf("last expression %#v is not a verdict-map lookup from the key registers", e[len(e)-1])
+		e := flowLookup(gates, classes, withSport)
+		gl, ok := e[len(e)-2].(*expr.Lookup)
+		if !ok || gl.SetName != gatesMap || gl.SourceRegister != regKey || !gl.IsDestRegSet || gl.DestRegister != regClass {
+			t.Fatalf("gate lookup %#v does not map the key registers to the class register", e[len(e)-2])
+		}
+		cl, ok := e[len(e)-1].(*expr.Lookup)
+		if !ok || cl.SetName != classesMap || cl.SourceRegister != regClass || !cl.IsDestRegSet || cl.DestRegister != 0 {
+			t.Fatalf("class lookup %#v is not a verdict-map lookup of the class register", e[len(e)-1])
 		}
 		regs := map[uint32]bool{}
-		for _, x := range e[:len(e)-1] {
+		for _, x := range e[:len(e)-2] {
 			switch v := x.(type) {
 			case *expr.Payload:
 				regs[v.DestRegister] = true
@@ -62,6 +68,9 @@ func TestFlowLookupLoadsEveryKeyRegister(t *testing.T) {
 			if !regs[r] {
 				t.Fatalf("withSport=%v: register %d not loaded", withSport, r)
 			}
+		}
+		if regClass < regKey+5 {
+			t.Fatalf("class register %d overlaps the key registers", regClass)
 		}
 	}
 }
@@ -86,18 +95,18 @@ func TestSetDSCPRewritesOnlyTheCodePoint(t *testing.T) {
 	}
 }
 
-func TestGateElementJumpsToGateChain(t *testing.T) {
+func TestGateAndClassElements(t *testing.T) {
 	g := Gate{ID: 42, DSCP: DSCPEF, Flow: Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: protoUDP, SrcPort: 1, DstPort: 2}}
 	el := gateElement(g)
-	if el.VerdictData == nil || el.VerdictData.Kind != expr.VerdictJump || el.VerdictData.Chain != "gate-42" {
-		t.Fatalf("element verdict %+v", el.VerdictData)
+	if el.VerdictData != nil || !bytes.Equal(el.Val, []byte{0, 0, 0, 46}) {
+		t.Fatalf("gate element data % x verdict %+v: want class 46 as data, no verdict", el.Val, el.VerdictData)
 	}
-	r := gateRule(g)
-	if o := r[0].(*expr.Objref); o.Name != "gate-42" {
-		t.Fatalf("gate rule counts in %q", o.Name)
+	ce := classElement(DSCPEF)
+	if !bytes.Equal(ce.Key, el.Val) {
+		t.Fatalf("class element key % x does not match gate data % x", ce.Key, el.Val)
 	}
-	if v := r[1].(*expr.Verdict); v.Kind != expr.VerdictGoto || v.Chain != "class-ef" {
-		t.Fatalf("gate rule continues with %+v", v)
+	if ce.VerdictData == nil || ce.VerdictData.Kind != expr.VerdictJump || ce.VerdictData.Chain != "class-ef" {
+		t.Fatalf("class element verdict %+v", ce.VerdictData)
 	}
 }
 
