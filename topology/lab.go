@@ -32,6 +32,9 @@ type Options struct {
 	Prepare func(ctx context.Context, labDir string, p *Plan) error
 	// Log receives one line per phase with its duration (nil: silent).
 	Log *slog.Logger
+	// AfterPhase, if set, is called after each phase (progress display;
+	// the crash tests use it to stop `up` half-way).
+	AfterPhase func(name string)
 }
 
 func (o *Options) defaults() error {
@@ -117,6 +120,9 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 		took := time.Since(start)
 		l.Phases = append(l.Phases, Phase{name, took})
 		opts.Log.Info("phase", "lab", lab, "phase", name, "took", took)
+		if opts.AfterPhase != nil {
+			opts.AfterPhase(name)
+		}
 		return ctx.Err()
 	}
 

@@ -113,3 +113,15 @@ func Exec(ctx context.Context, lab, node string, argv []string, stdin io.Reader,
 	}
 	return 0, nil
 }
+
+// RunIn runs fn on a thread inside a lab node's namespace. Sockets fn
+// opens belong to that namespace and may be used from anywhere afterwards.
+func RunIn(lab, node string, fn func() error) error {
+	name := NamespaceName(lab, node)
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("topology: lab %q has no node %q (namespace %s: %v)", lab, node, name, err)
+	}
+	defer ns.Close()
+	return inNamespace(ns, fn)
+}

@@ -57,6 +57,7 @@ func prepareLab(ctx context.Context, labDir string, p *topology.Plan) error { re
 func newUpCmd() *cobra.Command {
 	var file, name string
 	var verbose bool
+	var hangAfter string
 	cmd := &cobra.Command{
 		Use:   "up [-f topo.yaml] [--name lab]",
 		Short: "Build a lab: namespaces, links, captures, one node process per namespace",
@@ -68,7 +69,18 @@ func newUpCmd() *cobra.Command {
 			}
 			lab := labName(name, spec)
 			start := time.Now()
-			l, err := topology.Up(cmd.Context(), spec, lab, upOptions(verbose))
+			opts := upOptions(verbose)
+			if hangAfter != "" {
+				// Test hook: stop half-way so that a test can kill -9 us
+				// and check that `down --all` still removes everything.
+				opts.AfterPhase = func(phase string) {
+					if phase == hangAfter {
+						fmt.Fprintf(os.Stderr, "hanging after phase %s\n", phase)
+						select {}
+					}
+				}
+			}
+			l, err := topology.Up(cmd.Context(), spec, lab, opts)
 			if err != nil {
 				return err
 			}
@@ -80,6 +92,8 @@ func newUpCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
 	cmd.Flags().StringVar(&name, "name", "", "lab name (default: the topology's name, else \"default\")")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each bring-up phase with its duration")
+	cmd.Flags().StringVar(&hangAfter, "hang-after", "", "test hook: hang after the named bring-up phase")
+	_ = cmd.Flags().MarkHidden("hang-after")
 	return cmd
 }
 

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/qoslab/qoslab/topology"
+)
+
+// allRoles are the roles the CLI registers; the suites validate topologies
+// against them like `qoslab up` does.
+var allRoles = []string{"clearinghouse", "host", "pdp", "proxy", "router", "uac", "uas"}
+
+// upLab brings a lab up from the built-in topology with the suite's binary.
+func upLab(ctx context.Context, lab string) *topology.Lab {
+	spec, err := topology.DefaultSpec()
+	Expect(err).NotTo(HaveOccurred())
+	l, err := topology.Up(ctx, spec, lab, topology.Options{Binary: qoslabBin, Roles: allRoles})
+	Expect(err).NotTo(HaveOccurred())
+	return l
+}
+
+// probePort is where reachability probes are sent.
+const probePort = 9
+
+// probeAll sends one UDP datagram from every node to every other node's
+// primary address and returns the payloads that arrived. Sockets are
+// opened inside the namespaces; nothing in the lab needs to cooperate.
+func probeAll(lab string, p *topology.Plan) (sent, got []string) {
+	conns := map[string]*net.UDPConn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, n := range p.Nodes {
+		err := topology.RunIn(lab, n.Name, func() error {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: n.Addr().AsSlice(), Port: probePort})
+			conns[n.Name] = c
+			return err
+		})
+		Expect(err).NotTo(HaveOccurred(), "listen in %s", n.Name)
+	}
+	for _, src := range p.Nodes {
+		for _, dst := range p.Nodes {
+			if src.Name == dst.Name {
+				continue
+			}
+			msg := probePayload(src.Name, dst.Name)
+			_, err := conns[src.Name].WriteToUDP([]byte(msg), &net.UDPAddr{IP: dst.Addr().AsSlice(), Port: probePort})
+			Expect(err).NotTo(HaveOccurred(), msg)
+			sent = append(sent, msg)
+		}
+	}
+	buf := make([]byte, 1500)
+	for _, n := range p.Nodes {
+		c := conns[n.Name]
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			k, _, err := c.ReadFromUDP(buf)
+			if err != nil {
+				break
+			}
+			got = append(got, string(buf[:k]))
+			if len(got) == len(sent) {
+				return sent, got
+			}
+		}
+	}
+	return sent, got
+}
+
+func probePayload(src, dst string) string { return "qoslab-probe " + src + "->" + dst }
+
+// pathLinks follows the planned routes hop by hop and returns the links a
+// packet from src to dst crosses.
+func pathLinks(p *topology.Plan, src, dst string) []string {
+	d, _ := p.Node(dst)
+	target := d.Addr()
+	cur, _ := p.Node(src)
+	var links []string
+	for hops := 0; hops < 8; hops++ {
+		var via netip.Addr
+		for _, ifc := range cur.Ifaces {
+			if ifc.Prefix.Contains(target) {
+				via = target
+			}
+		}
+		if !via.IsValid() {
+			for _, r := range cur.Routes {
+				if r.Dst.Contains(target) {
+					via = r.Via
+				}
+			}
+		}
+		Expect(via.IsValid()).To(BeTrue(), "%s has no route to %s", cur.Name, target)
+		for _, l := range p.Links {
+			if (l.A.Node == cur.Name && l.B.Prefix.Addr() == via) || (l.B.Node == cur.Name && l.A.Prefix.Addr() == via) {
+				links = append(links, l.Name)
+				next := l.A.Node
+				if next == cur.Name {
+					next = l.B.Node
+				}
+				cur, _ = p.Node(next)
+			}
+		}
+		if cur.Name == dst {
+			return links
+		}
+	}
+	Fail(fmt.Sprintf("no path %s -> %s", src, dst))
+	return nil
+}
+
+// udpPayloads reads a pcapng file and returns every UDP payload in it that
+// starts with prefix. A file still being written may end mid-block: what
+// was complete is returned.
+func udpPayloads(path, prefix string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []string
+	for {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.NoCopy)
+		if udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && strings.HasPrefix(string(udp.Payload), prefix) {
+			out = append(out, string(udp.Payload))
+		}
+	}
+}
+
+func captureFile(l *topology.Lab, link string) string {
+	return filepath.Join(l.Dir, "capture", link+".pcapng")
+}

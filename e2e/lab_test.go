@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/qoslab/qoslab/topology"
+	"github.com/vishvananda/netlink"
+)
+
+// labNamespaces lists the namespaces of one lab, as `ip netns list` would.
+func labNamespaces(lab string) []string {
+	entries, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "qoslab-"+lab+"-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func rootLinkNames() []string {
+	links, err := netlink.LinkList()
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, l := range links {
+		out = append(out, l.Attrs().Name)
+	}
+	return out
+}
+
+func pidAlive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+var _ = Describe("the default lab", Label("root"), Ordered, func() {
+	const lab = "e2e-lab"
+	var (
+		l         *topology.Lab
+		linksAtUp []string
+		state     *topology.State
+	)
+
+	BeforeAll(func(ctx context.Context) {
+		requireRoot()
+		linksAtUp = rootLinkNames()
+		l = upLab(ctx, lab)
+		DeferCleanup(func(ctx context.Context) {
+			// A failed spec must not leave the lab behind either.
+			_ = topology.Down(ctx, lab, topology.DownOptions{})
+		})
+		var err error
+		state, err = topology.ReadState(l.Dir)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("runs one ready node process per namespace", func() {
+		Expect(labNamespaces(lab)).To(HaveLen(9))
+		st, err := topology.LabStatus(lab, "")
+		Expect(err).NotTo(HaveOccurred())
+		for _, n := range st.Nodes {
+			Expect(n.State).To(Equal("running"), "node %s", n.Name)
+		}
+		Expect(st.Health()).To(Equal("up"))
+	})
+
+	It("lets every node reach every other node through the routers", func() {
+		sent, got := probeAll(lab, l.Plan)
+		Expect(sent).To(HaveLen(9 * 8))
+		Expect(got).To(ConsistOf(sent))
+	})
+
+	It("captures each probe on exactly the links of its path", func() {
+		// The probes of the previous spec; captures flush every 100 ms.
+		for _, link := range l.Plan.Links {
+			want := map[string]bool{}
+			for _, src := range l.Plan.Nodes {
+				for _, dst := range l.Plan.Nodes {
+					if src.Name == dst.Name {
+						continue
+					}
+					for _, on := range pathLinks(l.Plan, src.Name, dst.Name) {
+						if on == link.Name {
+							want[probePayload(src.Name, dst.Name)] = true
+						}
+					}
+				}
+			}
+			var wantList []string
+			for p := range want {
+				wantList = append(wantList, p)
+			}
+			Expect(wantList).NotTo(BeEmpty(), "link %s carries no probe path", link.Name)
+			Eventually(func() ([]string, error) {
+				return udpPayloads(captureFile(l, link.Name), "qoslab-probe ")
+			}).WithTimeout(3*time.Second).Should(ConsistOf(wantList), "link %s", link.Name)
+		}
+		merged, err := udpPayloads(filepath.Join(l.Dir, "capture", "lab.pcapng"), "qoslab-probe ")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(len(merged)).To(BeNumerically(">=", 9*8*2), "the merged capture holds every link's packets")
+	})
+
+	It("leaves nothing behind after down", func(ctx context.Context) {
+		Expect(topology.Down(ctx, lab, topology.DownOptions{})).To(Succeed())
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		for name, pid := range state.NodePIDs {
+			Expect(pidAlive(pid)).To(BeFalse(), "node %s (pid %d) still runs", name, pid)
+		}
+		Expect(pidAlive(state.CapturePID)).To(BeFalse(), "capture still runs")
+		Expect(l.Dir).NotTo(BeADirectory())
+		Expect(rootLinkNames()).To(ConsistOf(linksAtUp), "links in the root namespace changed")
+		// down is idempotent.
+		Expect(topology.Down(ctx, lab, topology.DownOptions{})).To(Succeed())
+	})
+})
+
+var _ = Describe("a failed or killed bring-up", Label("root"), func() {
+	BeforeEach(func() { requireRoot() })
+
+	It("rolls back a bring-up whose node fails to start", func(ctx context.Context) {
+		const lab = "e2e-fail"
+		DeferCleanup(func(ctx context.Context) { _ = topology.Down(ctx, lab, topology.DownOptions{}) })
+		spec, err := topology.ParseSpec("broken.yaml", []byte(`
+nodes:
+  - {name: r, role: router}
+  - {name: a, role: host}
+  - {name: b, role: host, params: {port: "99999"}}
+links:
+  - endpoints: [r:a, a:eth0]
+  - endpoints: [r:b, b:eth0]
+`))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = topology.Up(ctx, spec, lab, topology.Options{Binary: qoslabBin, Roles: allRoles})
+		Expect(err).To(MatchError(ContainSubstring("node b exited before it was ready")))
+		Expect(err).To(MatchError(ContainSubstring("99999")), "the error quotes the node's log")
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		Expect(filepath.Join(topology.RunRoot, lab)).NotTo(BeADirectory())
+	})
+
+	It("cleans up after kill -9 of qoslab up half-way", func(ctx context.Context) {
+		const lab = "e2e-crash"
+		DeferCleanup(func(ctx context.Context) { _ = topology.Down(ctx, lab, topology.DownOptions{}) })
+		up := exec.Command(qoslabBin, "up", "--name", lab, "--hang-after", "capture")
+		up.Stderr = GinkgoWriter
+		Expect(up.Start()).To(Succeed())
+		Eventually(func() []string { return labNamespaces(lab) }).WithTimeout(10 * time.Second).Should(HaveLen(9))
+		var st *topology.State
+		Eventually(func() bool {
+			st, _ = topology.ReadState(filepath.Join(topology.RunRoot, lab))
+			return st != nil && pidAlive(st.CapturePID)
+		}).WithTimeout(10*time.Second).Should(BeTrue(), "the capture of the hanging up runs")
+		Expect(up.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = up.Wait()
+
+		// CI owns the whole machine: there `down --all` is what a user
+		// runs after a crash. On a shared machine, name the lab so that
+		// other people's labs survive this test.
+		args := []string{"down", "--name", lab}
+		if os.Getenv("CI") != "" {
+			args = []string{"down", "--all"}
+		}
+		out, err := exec.CommandContext(ctx, qoslabBin, args...).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "qoslab %v: %s", args, out)
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		Expect(pidAlive(st.CapturePID)).To(BeFalse(), "the capture of the killed up still runs")
+		Expect(filepath.Join(topology.RunRoot, lab)).NotTo(BeADirectory())
+	})
+})
