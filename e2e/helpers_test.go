@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,13 +25,27 @@ import (
 // against them like `qoslab up` does.
 var allRoles = []string{"clearinghouse", "host", "pdp", "proxy", "router", "uac", "uas"}
 
-// upLab brings a lab up from the built-in topology with the suite's binary.
-func upLab(ctx context.Context, lab string) *topology.Lab {
-	spec, err := topology.DefaultSpec()
+// labRun is a lab brought up by `qoslab up`, as a user would.
+type labRun struct {
+	Name string
+	Dir  string
+	Plan *topology.Plan
+}
+
+// upLab runs `qoslab up` for the built-in topology (extra args are passed
+// on) and registers `qoslab down` as cleanup, so that a failing spec
+// leaves nothing behind.
+func upLab(ctx context.Context, lab string, args ...string) *labRun {
+	DeferCleanup(func(ctx context.Context) {
+		out, err := exec.CommandContext(ctx, qoslabBin, "down", "--name", lab).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "qoslab down: %s", out)
+	})
+	out, err := exec.CommandContext(ctx, qoslabBin, append([]string{"up", "--name", lab}, args...)...).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "qoslab up: %s", out)
+	dir := topology.RunDir(lab)
+	st, err := topology.ReadState(dir)
 	Expect(err).NotTo(HaveOccurred())
-	l, err := topology.Up(ctx, spec, lab, topology.Options{Binary: qoslabBin, Roles: allRoles})
-	Expect(err).NotTo(HaveOccurred())
-	return l
+	return &labRun{Name: lab, Dir: dir, Plan: st.Plan}
 }
 
 // probePort is where reachability probes are sent.
@@ -154,6 +169,6 @@ func udpPayloads(path, prefix string) ([]string, error) {
 	}
 }
 
-func captureFile(l *topology.Lab, link string) string {
+func captureFile(l *labRun, link string) string {
 	return filepath.Join(l.Dir, "capture", link+".pcapng")
 }

@@ -50,7 +50,7 @@ func pidAlive(pid int) bool {
 var _ = Describe("the default lab", Label("root"), Ordered, func() {
 	const lab = "e2e-lab"
 	var (
-		l         *topology.Lab
+		l         *labRun
 		linksAtUp []string
 		state     *topology.State
 	)
@@ -59,10 +59,6 @@ var _ = Describe("the default lab", Label("root"), Ordered, func() {
 		requireRoot()
 		linksAtUp = rootLinkNames()
 		l = upLab(ctx, lab)
-		DeferCleanup(func(ctx context.Context) {
-			// A failed spec must not leave the lab behind either.
-			_ = topology.Down(ctx, lab, topology.DownOptions{})
-		})
 		var err error
 		state, err = topology.ReadState(l.Dir)
 		Expect(err).NotTo(HaveOccurred())

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"text/tabwriter"
 	"time"
 
+	"github.com/qoslab/qoslab/protocol/osp"
 	"github.com/qoslab/qoslab/topology"
 	"github.com/spf13/cobra"
 )
@@ -50,9 +52,15 @@ func upOptions(verbose bool) topology.Options {
 	return opts
 }
 
-// prepareLab generates what nodes need before they start. It is the hook
-// where lab-wide material (PKI) is made.
-func prepareLab(ctx context.Context, labDir string, p *topology.Plan) error { return nil }
+// prepareLab generates what nodes need before they start: the lab PKI
+// (a CA, and a certificate per node for OSP token signing and mutual TLS).
+func prepareLab(ctx context.Context, labDir string, p *topology.Plan) error {
+	names := make([]string, 0, len(p.Nodes))
+	for _, n := range p.Nodes {
+		names = append(names, n.Name)
+	}
+	return osp.WriteLabPKI(filepath.Join(labDir, "pki"), names)
+}
 
 func newUpCmd() *cobra.Command {
 	var file, name string
