@@ -32,6 +32,7 @@ type Dataplane struct {
 	conn     *nftables.Conn
 	table    *nftables.Table
 	forward  *nftables.Chain
+	access   []string
 	maps     map[string]*nftables.Set // gatesMap, gatesAnyMap
 	classMap *nftables.Set
 	classes  map[uint8]bool // DSCP classes whose chain and class element exist
@@ -98,6 +99,12 @@ func (d *Dataplane) reset() error {
 
 // install builds the base ruleset in one batch.
 func (d *Dataplane) install(cfg DataplaneConfig) error {
+	for _, ifname := range cfg.Access {
+		if ifname == "" || len(ifname) >= ifNameLen {
+			return fmt.Errorf("router: access interface name %q is not a valid interface name", ifname)
+		}
+	}
+	d.access = cfg.Access
 	c := d.conn
 	c.AddTable(d.table)
 	trusted := &nftables.Set{Table: d.table, Name: trustedSet, KeyType: nftables.TypeIPAddr}
@@ -139,19 +146,26 @@ func (d *Dataplane) install(cfg DataplaneConfig) error {
 		Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward,
 		Priority: nftables.ChainPriorityMangle, Policy: &policy,
 	})
-	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesMap], d.classMap, true)})
-	c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: flowLookup(d.maps[gatesAnyMap], d.classMap, false)})
-	for _, ifname := range cfg.Access {
-		if len(ifname) >= ifNameLen {
-			return fmt.Errorf("router: access interface name %q too long", ifname)
-		}
-		c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward,
-			Exprs: append(fromInterface(ifname), &expr.Verdict{Kind: expr.VerdictJump, Chain: boundaryChain})})
+	for _, exprs := range d.forwardRules() {
+		c.AddRule(&nftables.Rule{Table: d.table, Chain: d.forward, Exprs: exprs})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("router: install table %s: %w", tableName, err)
 	}
 	return nil
+}
+
+// forwardRules are the rules of the forward base chain: the two gate
+// lookups, then boundary conditioning of what arrives on access interfaces.
+func (d *Dataplane) forwardRules() [][]expr.Any {
+	rules := [][]expr.Any{
+		flowLookup(d.maps[gatesMap], d.classMap, true),
+		flowLookup(d.maps[gatesAnyMap], d.classMap, false),
+	}
+	for _, ifname := range d.access {
+		rules = append(rules, append(fromInterface(ifname), &expr.Verdict{Kind: expr.VerdictJump, Chain: boundaryChain}))
+	}
+	return rules
 }
 
 // SetGate installs g, or replaces the gate with the same id. Installing a

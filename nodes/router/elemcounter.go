@@ -61,7 +61,7 @@ func (r *elemCounterReader) read(set string, key []byte) (Counters, error) {
 	}
 	req := netlink.Message{
 		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM),
+			Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM),
 			// No Acknowledge: the reply is the element itself, and an
 			// extra ack would be left in the socket for the next request.
 			Flags: netlink.Request,
