@@ -97,7 +97,7 @@ type Verifier struct {
 	skew       time.Duration
 
 	mu   sync.Mutex
-	used map[string]time.Time // transaction id -> valid until, pruned when past
+	used map[string]time.Time // token key -> valid until, pruned when past
 }
 
 // VerifierOption configures a Verifier.
@@ -140,10 +140,13 @@ func (v *Verifier) Verify(token []byte, want Expect) (*TokenInfo, error) {
 			delete(v.used, id) // expired tokens are refused by the window check anyway
 		}
 	}
-	if _, seen := v.used[ti.TransactionID]; seen {
+	// Both sides' tokens of one call share a transaction id; the random
+	// attribute tells them apart.
+	key := ti.TransactionID + "/" + ti.Random
+	if _, seen := v.used[key]; seen {
 		return nil, fmt.Errorf("%w: transaction %s", ErrTokenReplayed, ti.TransactionID)
 	}
-	v.used[ti.TransactionID] = ti.ValidUntil.Time
+	v.used[key] = ti.ValidUntil.Time
 	return ti, nil
 }
 
