@@ -23,11 +23,11 @@ type call struct {
 	handle uint32 // COPS handle of this call and side
 	dest   string // next hop of the INVITE
 
-	invite   *sip.Request           // as received
-	inviteTx sip.ServerTransaction  // upstream
-	final    chan struct{}          // closed once upstream has a final response
-	once     sync.Once              //
-	fromTag  string                 // caller's From tag: tells who sends a BYE
+	invite   *sip.Request          // as received
+	inviteTx sip.ServerTransaction // upstream
+	final    chan struct{}         // closed once upstream has a final response
+	once     sync.Once             //
+	fromTag  string                // caller's From tag: tells who sends a BYE
 
 	mu       sync.Mutex
 	sm       Call
@@ -217,13 +217,18 @@ func (c *call) forwardResponse(id int) {
 	delete(c.resps, id)
 	out := res.Clone()
 	out.RemoveHeader("Via")
-	if err := c.inviteTx.Respond(out); err != nil {
-		// The caller's transaction is gone (it cancelled): nothing to tell it.
-		c.p.log.Debug("forward response failed", "call", c.id, "status", res.StatusCode, "err", err)
-		return
-	}
+	// A parsed response remembers where it arrived (us): send it back to
+	// where the request came from instead (RFC 3261 18.2.2, RFC 3581).
+	out.SetDestination(c.invite.Source())
+	// Logged before sending: the next hop's answer can be logged before
+	// Respond returns.
 	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason),
 		strconv.Itoa(res.StatusCode), false, c.invite.Source())
+	if err := c.inviteTx.Respond(out); err != nil {
+		// The caller's transaction is gone (it cancelled): nothing to tell it.
+		c.p.log.Warn("forward response failed", "call", c.id, "status", res.StatusCode, "err", err)
+		return
+	}
 	if res.StatusCode >= 200 {
 		if res.IsSuccess() {
 			c.answered = res

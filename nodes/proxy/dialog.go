@@ -192,6 +192,7 @@ func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.C
 			}
 			out := res.Clone()
 			out.RemoveHeader("Via")
+			out.SetDestination(req.Source())
 			if err := tx.Respond(out); err != nil {
 				p.log.Debug("relay response failed", "call", callID, "err", err)
 			} else {
@@ -258,4 +259,3 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	p.logSIP(nodes.Sent, callID, side, string(req.Method), "", false, dest)
 	p.relayFinal(req, tx, ctx, side, false)
 }
-

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/qoslab/qoslab/nodes"
 )
@@ -153,7 +154,10 @@ func New(cfg Config, dial Dialer, log *slog.Logger) (*Proxy, error) {
 	p.link = newPolicyLink(dial, p.policyLost)
 
 	host := cfg.Self.Addr().String()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("qoslab-proxy"), sipgo.WithUserAgentHostname(host))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("qoslab-proxy"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(log.With("caller", "sipgo")),
+			sip.WithTransactionLayerUnhandledResponseHandler(p.onStrayResponse)))
 	if err != nil {
 		return nil, fmt.Errorf("proxy: sip user agent: %w", err)
 	}
@@ -321,4 +325,10 @@ func (p *Proxy) peerName(hostport string) string {
 		return n
 	}
 	return hostport
+}
+
+// onStrayResponse sees responses that match no client transaction: 2xx
+// retransmissions after the transaction ended, or junk.
+func (p *Proxy) onStrayResponse(res *sip.Response) {
+	p.log.Debug("stray response", "call", callIDOf(res), "status", res.StatusCode, "from", res.Source())
 }

@@ -30,8 +30,8 @@ type stepKey struct {
 
 // setupSteps maps the messages of FIG. 5 to their step numbers.
 var setupSteps = map[stepKey]int{
-	{Originating, nodes.Received, "INVITE"}: 1,
-	{Originating, nodes.Sent, "REQ AAA"}:    2,
+	{Originating, nodes.Received, "INVITE"}:  1,
+	{Originating, nodes.Sent, "REQ AAA"}:     2,
 	{Originating, nodes.Received, "DEC AAA"}: 5,
 	{Originating, nodes.Sent, "INVITE"}:      6,
 	{Terminating, nodes.Received, "INVITE"}:  6,

@@ -1,0 +1,388 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// A loopback lab without namespaces: UAC, SIP1, SIP2 and UAS on their own
+// 127.x addresses (port 5060), each proxy with its own PDP.
+
+var labSeq atomic.Uint32
+
+// labAddrs picks four fresh loopback addresses for one test. 127.0.0.0/8
+// is all loopback on Linux; the 127.77.x.y range keeps clear of others.
+func labAddrs() (uac, sip1, sip2, uas netip.Addr) {
+	n := labSeq.Add(1)
+	hi, lo := byte(10+n/250), byte(n%250)
+	mk := func(last byte) netip.Addr { return netip.AddrFrom4([4]byte{127, 77 + hi - 10, lo, last}) }
+	return mk(1), mk(2), mk(3), mk(4)
+}
+
+// testLog sends the proxies' logs to the test log when -v asks for it.
+func testLog(t testing.TB, name string) *slog.Logger {
+	if os.Getenv("QOSLAB_PROXY_TESTLOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
+// lab is one UAC/SIP1/SIP2/UAS chain.
+type lab struct {
+	t                  testing.TB
+	uacAddr, uasAddr   netip.AddrPort
+	sip1Addr, sip2Addr netip.AddrPort
+	sip1, sip2         *Proxy
+	uac                *testUA
+	uas                *testUA
+}
+
+// startLab runs both proxies with dialers for their PDPs and both UAs.
+func startLab(t testing.TB, dial1, dial2 Dialer, timeout time.Duration) *lab {
+	t.Helper()
+	a, b, c, d := labAddrs()
+	l := &lab{
+		t:        t,
+		uacAddr:  netip.AddrPortFrom(a, 5060),
+		sip1Addr: netip.AddrPortFrom(b, 5060),
+		sip2Addr: netip.AddrPortFrom(c, 5060),
+		uasAddr:  netip.AddrPortFrom(d, 5060),
+	}
+	names := map[netip.Addr]string{a: "uac", b: "sip1", c: "sip2", d: "uas"}
+	nameOf := func(x netip.Addr) string { return names[x] }
+	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial1, "sip1")
+	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial2, "sip2")
+	l.uac = startUA(t, l.uacAddr)
+	l.uas = startUA(t, l.uasAddr)
+	return l
+}
+
+func startProxy(t testing.TB, cfg Config, dial Dialer, name string) *Proxy {
+	t.Helper()
+	p, err := New(cfg, dial, testLog(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := Listen(ctx, cfg.Self)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, conn, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Serve: %v", name, err)
+		}
+	})
+	return p
+}
+
+// testUA is a sipgo user agent acting as UAC or UAS.
+type testUA struct {
+	addr netip.AddrPort
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	cli  *sipgo.Client
+	dc   *sipgo.DialogClientCache
+	ds   *sipgo.DialogServerCache
+
+	mu       sync.Mutex
+	answer   func(d *sipgo.DialogServerSession) // UAS behaviour
+	invites  []*sip.Request                     // INVITEs received
+	byes     int                                // BYEs received
+	acks     int                                // ACKs received
+	inDialog chan *sipgo.DialogServerSession
+}
+
+func startUA(t testing.TB, addr netip.AddrPort) *testUA {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname(addr.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	cli, _ := sipgo.NewClient(ua, sipgo.WithClientHostname(addr.Addr().String()),
+		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(slog.New(slog.DiscardHandler)))
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ua", Host: addr.Addr().String(), Port: int(addr.Port())}}
+	u := &testUA{addr: addr, ua: ua, srv: srv, cli: cli,
+		dc: sipgo.NewDialogClientCache(cli, contact), ds: sipgo.NewDialogServerCache(cli, contact),
+		inDialog: make(chan *sipgo.DialogServerSession, 16)}
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.mu.Lock()
+		u.invites = append(u.invites, req)
+		answer := u.answer
+		u.mu.Unlock()
+		d, err := u.ds.ReadInvite(req, tx)
+		if err != nil {
+			tx.Respond(sip.NewResponseFromRequest(req, 400, err.Error(), nil))
+			return
+		}
+		defer d.Close()
+		if answer == nil {
+			answer = answerRing(0)
+		}
+		u.inDialog <- d
+		answer(d)
+		select {
+		case <-d.Context().Done():
+		case <-tx.Done():
+		}
+	})
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.mu.Lock()
+		u.acks++
+		u.mu.Unlock()
+		u.ds.ReadAck(req, tx)
+	})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.mu.Lock()
+		u.byes++
+		u.mu.Unlock()
+		if err := u.ds.ReadBye(req, tx); err != nil {
+			if err := u.dc.ReadBye(req, tx); err != nil {
+				tx.Respond(sip.NewResponseFromRequest(req, 481, "No Dialog", nil))
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	go srv.ListenAndServe(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), "udp", addr.String())
+	select {
+	case <-ready:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("UA %s did not listen", addr)
+	}
+	t.Cleanup(func() {
+		cancel()
+		ua.Close()
+	})
+	return u
+}
+
+func (u *testUA) setAnswer(f func(d *sipgo.DialogServerSession)) {
+	u.mu.Lock()
+	u.answer = f
+	u.mu.Unlock()
+}
+
+func (u *testUA) counts() (invites, acks, byes int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.invites), u.acks, u.byes
+}
+
+func sdpBody(addr netip.Addr, port int, formats string) []byte {
+	return []byte(fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 %s\r\ns=qoslab\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP %s\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n",
+		addr, addr, port, formats))
+}
+
+var sdpType = sip.NewHeader("Content-Type", "application/sdp")
+
+// answerRing rings with the SDP answer, then answers after ring.
+func answerRing(ring time.Duration) func(d *sipgo.DialogServerSession) {
+	return func(d *sipgo.DialogServerSession) {
+		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
+		d.Respond(180, "Ringing", body, sdpType)
+		if ring > 0 {
+			time.Sleep(ring)
+		}
+		d.Respond(200, "OK", body, sdpType)
+	}
+}
+
+// answerDirect answers 200 without ringing.
+func answerDirect(d *sipgo.DialogServerSession) {
+	body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
+	d.Respond(200, "OK", body, sdpType)
+}
+
+// callResult is what the UAC saw.
+type callResult struct {
+	statuses []int
+	final    *sip.Response
+	dialog   *sipgo.DialogClientSession
+	err      error
+}
+
+// invite places a call from the lab's UAC to its UAS through SIP1.
+func (l *lab) invite(ctx context.Context, body []byte, mutate ...func(*sip.Request)) callResult {
+	uri := sip.Uri{Scheme: "sip", User: "uas", Host: l.uasAddr.Addr().String(), Port: int(l.uasAddr.Port())}
+	req := sip.NewRequest(sip.INVITE, uri)
+	if body != nil {
+		req.SetBody(body)
+		req.AppendHeader(sdpType)
+	}
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "uac", Host: l.uacAddr.Addr().String(), Port: int(l.uacAddr.Port())}})
+	req.SetDestination(l.sip1Addr.String())
+	for _, m := range mutate {
+		m(req)
+	}
+	var res callResult
+	d, err := l.uac.dc.WriteInvite(ctx, req)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.dialog = d
+	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		res.statuses = append(res.statuses, r.StatusCode)
+		if r.StatusCode >= 200 {
+			res.final = r
+		}
+		return nil
+	}})
+	var dr *sipgo.ErrDialogResponse
+	if err != nil && !errors.As(err, &dr) {
+		res.err = err
+	}
+	return res
+}
+
+// waitFor polls cond (the proxies' state settles asynchronously after the
+// last SIP message: DRQ goroutines, transaction timers).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// scriptedPDP is a policy server with a scripted policy, reached through
+// the PolicyClient interface. It counts open handles (REQ opens, DRQ
+// closes) so that tests can see a leaked handle.
+type scriptedPDP struct {
+	decide func(kind ReqKind, s Session) (Decision, error)
+
+	mu      sync.Mutex
+	reqs    []string
+	open    map[uint32]bool
+	conns   []*scriptedConn
+	refuse  bool // dial fails
+	silence bool // never answers
+}
+
+func newScriptedPDP(decide func(ReqKind, Session) (Decision, error)) *scriptedPDP {
+	if decide == nil {
+		decide = allowAll
+	}
+	return &scriptedPDP{decide: decide, open: map[uint32]bool{}}
+}
+
+func allowAll(kind ReqKind, s Session) (Decision, error) {
+	if kind == ReqAAA {
+		return Decision{Install: true, Token: "tok-" + s.Side}, nil
+	}
+	if kind == ReqNoLDP {
+		return Decision{Install: false}, nil
+	}
+	return Decision{Install: true}, nil
+}
+
+func (p *scriptedPDP) dial(ctx context.Context) (PolicyClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refuse {
+		return nil, errors.New("connection refused")
+	}
+	c := &scriptedConn{pdp: p, closed: make(chan struct{})}
+	p.conns = append(p.conns, c)
+	return c, nil
+}
+
+func (p *scriptedPDP) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.reqs...)
+}
+
+func (p *scriptedPDP) openHandles() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.open)
+}
+
+// drop closes every connection, as a crashed PDP would.
+func (p *scriptedPDP) drop() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type scriptedConn struct {
+	pdp    *scriptedPDP
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *scriptedConn) Request(ctx context.Context, h uint32, kind ReqKind, s Session) (Decision, error) {
+	p := c.pdp
+	p.mu.Lock()
+	entry := "REQ " + kind.String()
+	if s.Token != "" {
+		entry += " token=" + s.Token
+	}
+	if len(s.Media) > 0 {
+		var f []string
+		for _, m := range s.Media {
+			f = append(f, m.Src.String()+">"+m.Dst.String())
+		}
+		entry += " media=" + strings.Join(f, ",")
+	}
+	p.reqs = append(p.reqs, entry)
+	p.open[h] = true
+	silence := p.silence
+	p.mu.Unlock()
+	if silence {
+		select {
+		case <-ctx.Done():
+			return Decision{}, ctx.Err()
+		case <-c.closed:
+			return Decision{}, errors.New("connection closed")
+		}
+	}
+	select {
+	case <-c.closed:
+		return Decision{}, errors.New("connection closed")
+	default:
+	}
+	return p.decide(kind, s)
+}
+
+func (c *scriptedConn) Delete(ctx context.Context, h uint32, reason string) error {
+	p := c.pdp
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reqs = append(p.reqs, "DRQ")
+	delete(p.open, h)
+	return nil
+}
+
+func (c *scriptedConn) Closed() <-chan struct{} { return c.closed }
+
+func (c *scriptedConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
