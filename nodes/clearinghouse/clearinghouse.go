@@ -1,0 +1,156 @@
+// Package clearinghouse is the OSP clearinghouse node (CH in FLOW.md): it
+// authorises calls for both policy servers by policy (package authz),
+// issues PKCS#7-signed tokens, validates the tokens the terminating side
+// presents, and records usage durably (package usage, <node dir>/usage.db).
+// It serves OSP over HTTP/1.1 on port 1080, or HTTPS with mutual TLS from
+// the lab PKI (param tls: "on"). Parameters are documented on config.
+package clearinghouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/osp"
+)
+
+// Run serves OSP on env.Self():port until ctx is cancelled. It calls
+// env.Ready once listening.
+func Run(ctx context.Context, env nodes.Env) error {
+	cfg, err := parseConfig(env)
+	if err != nil {
+		return err
+	}
+	host := "0.0.0.0"
+	if a := env.Self(); a.IsValid() {
+		host = a.String()
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(cfg.port))
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("clearinghouse: listen %s: %w", addr, err)
+	}
+	return serve(ctx, env, cfg, ln)
+}
+
+// serve runs the node on an open listener, which it closes.
+func serve(ctx context.Context, env nodes.Env, cfg config, ln net.Listener) (err error) {
+	defer ln.Close()
+	svc, closeSvc, err := newService(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := closeSvc(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	srv := &http.Server{
+		Handler:           osp.NewHandler(svc, svc.refused),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(env.Log.Handler(), slog.LevelWarn),
+	}
+	if cfg.tls {
+		var keyLog io.Writer
+		if cfg.keyLog != "" {
+			f, err := os.OpenFile(cfg.keyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				return fmt.Errorf("clearinghouse: key log: %w", err)
+			}
+			defer f.Close()
+			keyLog = f
+		}
+		tlsCfg, err := osp.ServerTLSConfig(cfg.pkiDir, env.Name, keyLog)
+		if err != nil {
+			return fmt.Errorf("clearinghouse: tls: %w", err)
+		}
+		srv.TLSConfig = tlsCfg
+	}
+	scheme := "http"
+	if cfg.tls {
+		scheme = "https"
+	}
+	env.Log.Info("listening", "url", scheme+"://"+ln.Addr().String()+osp.Path, "policy", cfg.policy.String(),
+		"usage_db", svc.store.Path())
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.tls {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	env.Ready()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("clearinghouse: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("clearinghouse: serve: %w", err)
+	}
+	return nil
+}
+
+// newService opens the usage store and loads the signing identity. The
+// identity comes from the lab PKI (<labdir>/pki/<name>.pem); a node started
+// without one (by hand, or before the launcher writes the PKI) makes its
+// own in <node dir>/pki, so it still works, but its tokens then verify only
+// against that CA.
+func newService(ctx context.Context, env nodes.Env, cfg config) (*service, func() error, error) {
+	pkiDir := cfg.pkiDir
+	if _, err := os.Stat(osp.CertFile(pkiDir, env.Name)); err != nil {
+		if cfg.tls {
+			return nil, nil, fmt.Errorf("clearinghouse: tls needs the lab PKI: %w", err)
+		}
+		pkiDir = filepath.Join(env.Dir, "pki")
+		env.Log.Warn("no lab PKI; using a private CA for tokens", "dir", pkiDir)
+		if _, err := os.Stat(osp.CertFile(pkiDir, env.Name)); err != nil {
+			if err := osp.WriteLabPKI(pkiDir, []string{env.Name}); err != nil {
+				return nil, nil, fmt.Errorf("clearinghouse: %w", err)
+			}
+		}
+	}
+	id, err := osp.LoadIdentity(pkiDir, env.Name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clearinghouse: %w", err)
+	}
+	roots, err := osp.LoadCA(pkiDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clearinghouse: %w", err)
+	}
+	store, err := usage.Open(ctx, filepath.Join(env.Dir, usage.FileName))
+	if err != nil {
+		return nil, nil, fmt.Errorf("clearinghouse: %w", err)
+	}
+	svc := &service{
+		cfg:      cfg,
+		signer:   osp.NewSigner(id.Cert, id.Key),
+		verifier: osp.NewVerifier(roots, osp.WithSignerName(env.Name)),
+		store:    store,
+		log:      env.Log,
+		nameOf:   env.NameOf,
+		now:      time.Now,
+	}
+	return svc, store.Close, nil
+}

@@ -1,0 +1,361 @@
+package clearinghouse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/osp"
+	"go.uber.org/goleak"
+)
+
+// syncBuffer collects log output from the server goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// testLab is a lab directory with a PKI and a clearinghouse config; the
+// policy servers pol1 and pol2 are both 127.0.0.1 peers here.
+type testLab struct {
+	cfg nodes.Config
+	pki string
+	log *syncBuffer
+}
+
+func newTestLab(t testing.TB, params map[string]string) *testLab {
+	t.Helper()
+	labDir := t.TempDir()
+	pki := filepath.Join(labDir, "pki")
+	if err := osp.WriteLabPKI(pki, []string{"ch", "pol1", "pol2"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(labDir, "nodes", "ch")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if params == nil {
+		params = map[string]string{}
+	}
+	return &testLab{
+		cfg: nodes.Config{
+			Lab: "t", Name: "ch", Role: "clearinghouse", Dir: dir, LabDir: labDir, Params: params,
+			Nodes: map[string]nodes.NodeInfo{
+				"ch":   {Role: "clearinghouse", Addr: netip.MustParseAddr("127.0.0.2")}, // serve listens on 127.0.0.1 itself
+				"pol1": {Role: "pdp", Addr: netip.MustParseAddr("127.0.0.1")},
+			},
+		},
+		pki: pki,
+		log: &syncBuffer{},
+	}
+}
+
+// start runs the clearinghouse on a loopback port until the returned stop
+// is called; it returns the OSP URL.
+func (l *testLab) start(t testing.TB) (url string, stop func()) {
+	t.Helper()
+	env := nodes.Env{Config: l.cfg, Log: slog.New(slog.NewJSONHandler(l.log, nil))}
+	ready := make(chan struct{})
+	env.Ready = func() { close(ready) }
+	cfg, err := parseConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, env, cfg, ln) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("clearinghouse did not start: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	stopped := false
+	return osp.ServerURL("127.0.0.1", port, cfg.tls), func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("clearinghouse stopped with %v", err)
+		}
+	}
+}
+
+func authRequest(callID, role string, token []byte) *osp.AuthorizationRequest {
+	return &osp.AuthorizationRequest{
+		CallID:          osp.Base64(callID),
+		SourceInfo:      osp.Party{Type: osp.PartySIP, Value: "sip:uac@198.18.1.2"},
+		DestinationInfo: osp.Party{Type: osp.PartySIP, Value: "sip:uas@198.18.4.2"},
+		DeviceInfo:      &osp.Party{Type: osp.PartyTransport, Value: "[198.18.3.2]"},
+		Role:            role,
+		Token:           token,
+	}
+}
+
+func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, nil)
+	url, stop := lab.start(t)
+	defer stop()
+	c := osp.NewClient(url)
+	defer c.Close()
+	ctx := context.Background()
+
+	// Step 3/4: the originating side.
+	r1, err := c.Authorize(ctx, authRequest("call-1", osp.RoleSource, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r1.Status.OK() || len(r1.Destinations) != 1 {
+		t.Fatalf("source side: %+v", r1)
+	}
+	d := r1.Destinations[0]
+	if d.ServiceClass != "EF" || d.Bandwidth != 64000 || string(d.CallID) != "call-1" || len(d.Token) == 0 {
+		t.Fatalf("destination %+v", d)
+	}
+	// The token verifies with the lab CA (a fresh verifier, as a policy
+	// server would hold).
+	roots, err := osp.LoadCA(lab.pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := osp.NewVerifier(roots, osp.WithSignerName("ch")).Check(d.Token, osp.Expect{CallID: "call-1", Source: "uac", Destination: "uas"})
+	if err != nil {
+		t.Fatalf("token from the clearinghouse: %v", err)
+	}
+	if ti.TransactionID != r1.TransactionID {
+		t.Fatalf("token transaction %s, response %s", ti.TransactionID, r1.TransactionID)
+	}
+
+	// Step 8/9: the terminating side presents the token.
+	r2, err := c.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r2.Status.OK() || r2.TransactionID != r1.TransactionID {
+		t.Fatalf("destination side: %+v (source transaction %s)", r2.Status, r1.TransactionID)
+	}
+	// The same token again is a replay.
+	r3, err := c.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Status.Code != osp.StatusUnauthorized || !strings.Contains(r3.Status.Description, "already used") {
+		t.Fatalf("replay: %+v", r3.Status)
+	}
+	// A token for call-1 presented for call-2.
+	r4, _ := c.Authorize(ctx, authRequest("call-1", osp.RoleSource, nil))
+	r5, err := c.Authorize(ctx, authRequest("call-2", osp.RoleDestination, r4.Destinations[0].Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r5.Status.Code != osp.StatusUnauthorized || !strings.Contains(r5.Status.Description, "another call") {
+		t.Fatalf("wrong call: %+v", r5.Status)
+	}
+	// Missing call id.
+	bad := authRequest("", osp.RoleSource, nil)
+	r6, err := c.Authorize(ctx, bad)
+	if err != nil || r6.Status.Code != osp.StatusBadRequest {
+		t.Fatalf("no call id: %+v %v", r6, err)
+	}
+	stop()
+
+	// The log holds the FLOW.md steps, named by the peer.
+	var steps []string
+	for _, l := range lab.log.lines() {
+		if l["msg"] == "msg" && l["call"] == "call-1" {
+			steps = append(steps, l["dir"].(string)+" "+l["what"].(string)+" "+l["flow"].(string)+" "+
+				strconv.Itoa(int(l["step"].(float64)))+" "+l["peer"].(string))
+		}
+	}
+	want := []string{
+		"rx AuthorizationRequest setup 3 pol1", "tx AuthorizationResponse setup 4 pol1",
+		"rx AuthorizationRequest setup 8 pol1", "tx AuthorizationResponse setup 9 pol1",
+	}
+	if len(steps) < 4 || strings.Join(steps[:4], "|") != strings.Join(want, "|") {
+		t.Fatalf("logged steps:\n%s\nwant first:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPolicyDenial(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, map[string]string{"policy": `deny * -> uas code=403 reason="uas does not take calls"; allow * -> *`})
+	url, stop := lab.start(t)
+	defer stop()
+	c := osp.NewClient(url)
+	defer c.Close()
+	r, err := c.Authorize(context.Background(), authRequest("call-9", osp.RoleSource, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status.Code != osp.StatusForbidden || r.Status.Description != "uas does not take calls" || len(r.Destinations) != 0 {
+		t.Fatalf("denial: %+v", r)
+	}
+}
+
+func usageIndication(tx string) *osp.UsageIndication {
+	t0 := time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
+	return &osp.UsageIndication{
+		Role: osp.RoleSource, TransactionID: tx, CallID: osp.Base64("call-u"),
+		SourceInfo: osp.Party{Type: osp.PartySIP, Value: "sip:uac@a"}, DestinationInfo: osp.Party{Type: osp.PartySIP, Value: "sip:uas@b"},
+		UsageDetail: osp.UsageDetail{Amount: 30, Increment: 1, Unit: "s",
+			StartTime: osp.At(t0), ConnectTime: osp.At(t0.Add(2 * time.Second)), EndTime: osp.At(t0.Add(32 * time.Second)),
+			TerminationCause: &osp.TermCause{Type: "q850", TCCode: 16, Description: "normal"}},
+		ServiceClass: "EF", Bandwidth: 64000,
+	}
+}
+
+func countRecords(t *testing.T, dir string) []usage.Record {
+	t.Helper()
+	s, err := usage.Open(context.Background(), filepath.Join(dir, usage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestUsageIdempotentAcrossRestart: the same UsageIndication three times,
+// then again after a restart of the clearinghouse: exactly one record.
+func TestUsageIdempotentAcrossRestart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, nil)
+	ctx := context.Background()
+	url, stop := lab.start(t)
+	c := osp.NewClient(url)
+	for i := 0; i < 3; i++ {
+		cnf, err := c.ReportUsage(ctx, usageIndication("555"))
+		if err != nil || !cnf.Status.OK() {
+			t.Fatalf("send %d: %+v %v", i, cnf, err)
+		}
+	}
+	c.Close()
+	stop()
+	url, stop = lab.start(t)
+	defer stop()
+	c = osp.NewClient(url)
+	defer c.Close()
+	cnf, err := c.ReportUsage(ctx, usageIndication("555"))
+	if err != nil || cnf.Status.Description != "already recorded" {
+		t.Fatalf("after restart: %+v %v", cnf, err)
+	}
+	recs := countRecords(t, lab.cfg.Dir)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	r := recs[0]
+	if r.TransactionID != "555" || r.Role != "source" || r.CallID != "call-u" || r.Duration != 30 || r.TerminationCause != 16 ||
+		r.Reporter != "pol1" || r.ServiceClass != "EF" {
+		t.Fatalf("record %+v", r)
+	}
+	// A bad indication is refused with a status, not stored.
+	bad := usageIndication("")
+	cnf, err = c.ReportUsage(ctx, bad)
+	if err != nil || cnf.Status.Code != osp.StatusBadRequest {
+		t.Fatalf("bad indication: %+v %v", cnf, err)
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, map[string]string{"tls": "on"})
+	url, stop := lab.start(t)
+	defer stop()
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("url %s", url)
+	}
+	tlsCfg, err := osp.ClientTLSConfig(lab.pki, "pol1", "ch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := osp.NewClient(url, osp.WithTLS(tlsCfg))
+	defer c.Close()
+	r, err := c.Authorize(context.Background(), authRequest("call-tls", osp.RoleSource, nil))
+	if err != nil || !r.Status.OK() {
+		t.Fatalf("mutual TLS: %+v %v", r, err)
+	}
+	// Without a client certificate the handshake fails.
+	noCert := tlsCfg.Clone()
+	noCert.Certificates = nil
+	c2 := osp.NewClient(url, osp.WithTLS(noCert), osp.WithTimeout(time.Second))
+	defer c2.Close()
+	if _, err := c2.Authorize(context.Background(), authRequest("call-tls2", osp.RoleSource, nil)); !errors.Is(err, osp.ErrUnreachable) {
+		t.Fatalf("no client cert: got %v", err)
+	}
+	keys, err := os.ReadFile(filepath.Join(lab.cfg.Dir, "tls-keylog.txt"))
+	if err != nil || !bytes.Contains(keys, []byte("CLIENT_")) {
+		t.Fatalf("key log: %q %v", keys, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, p := range []map[string]string{
+		{"port": "x"}, {"tls": "maybe"}, {"token_ttl": "-1s"}, {"max_duration": "0"}, {"policy": "permit all"},
+	} {
+		env := nodes.Env{Config: nodes.Config{Name: "ch", Params: p}}
+		if _, err := parseConfig(env); err == nil || !strings.HasPrefix(err.Error(), "clearinghouse: ") {
+			t.Errorf("%v: got %v", p, err)
+		}
+	}
+}
+
+func BenchmarkAuthorizeLoopback(b *testing.B) {
+	lab := newTestLab(b, nil)
+	url, stop := lab.start(b)
+	defer stop()
+	c := osp.NewClient(url)
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r, err := c.Authorize(ctx, authRequest("bench-"+strconv.Itoa(i), osp.RoleSource, nil))
+		if err != nil || !r.Status.OK() {
+			b.Fatalf("%+v %v", r, err)
+		}
+	}
+}
