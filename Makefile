@@ -5,7 +5,7 @@ GINKGO  := $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 BIN     := bin/qoslab
 REPORTS := reports
 
-.PHONY: all build deps test unit e2e demo bench fuzz clean
+.PHONY: all build deps test check unit e2e demo bench clean
 
 all: build
 
@@ -16,8 +16,13 @@ deps:
 	./scripts/install-deps.sh
 	$(GO) mod download
 
-# The whole test suite: unit tests, then the e2e suites (root).
-test: deps unit e2e
+# The whole test suite: static checks, unit tests, then the e2e suites (root).
+test: deps check unit e2e
+
+# gofmt, and the Vagrantfile when vagrant is installed (CI installs it).
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	@if command -v vagrant >/dev/null; then vagrant validate; else echo "vagrant not installed: Vagrantfile not validated"; fi
 
 unit:
 	$(GO) vet ./...
