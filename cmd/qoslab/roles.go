@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/clearinghouse"
 	"github.com/qoslab/qoslab/nodes/placeholder"
 )
 
@@ -19,7 +20,7 @@ func roles() map[string]roleFunc {
 		"proxy":         placeholder.Run,
 		"pdp":           placeholder.Run,
 		"router":        placeholder.Run,
-		"clearinghouse": placeholder.Run,
+		"clearinghouse": clearinghouse.Run,
 		"host":          placeholder.Run,
 	}
 }
