@@ -146,3 +146,19 @@ func (l *Lab) Down(ctx context.Context, opts DownOptions) error {
 	}
 	return err
 }
+
+// StopCapture ends a lab's capture and waits until its files are complete,
+// leaving the lab itself running. Stopping twice is fine.
+func StopCapture(ctx context.Context, lab, runRoot string) error {
+	if runRoot == "" {
+		runRoot = RunRoot
+	}
+	st, err := ReadState(filepath.Join(runRoot, lab))
+	if err != nil {
+		return err
+	}
+	if st.CapturePID <= 0 || !alive(st.CapturePID) || !cmdlineHas(st.CapturePID, "capture", lab) {
+		return nil
+	}
+	return stopProcesses([]int{st.CapturePID}, 5*time.Second)
+}
