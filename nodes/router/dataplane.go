@@ -337,3 +337,14 @@ func (d *Dataplane) closeConns() error {
 	}
 	return err
 }
+
+// GateFor returns the id of the installed gate with exactly this classifier.
+func (d *Dataplane) GateFor(f Flow) (uint32, bool) {
+	if !f.Src.Is4() || !f.Dst.Is4() {
+		return 0, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, ok := d.byKey[gateMapFor(f)+string(gateKey(f))]
+	return id, ok
+}
