@@ -1,0 +1,241 @@
+package trace
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/protocol/cops"
+)
+
+// frameCOPS cuts COPS messages from a stream by the length in the common
+// header, checked by protocol/cops.
+func frameCOPS(b []byte) (int, error) {
+	if len(b) < cops.HeaderLen {
+		return 0, nil
+	}
+	n, err := cops.PeekLength(b)
+	if err != nil {
+		return 0, err
+	}
+	if n > maxStreamBuffer {
+		return 0, fmt.Errorf("cops: message length %d is too long for this lab", n)
+	}
+	if len(b) < n {
+		return 0, nil
+	}
+	return n, nil
+}
+
+// copsInfo is what the verifier keeps of a COPS message.
+type copsInfo struct {
+	Op         cops.OpCode
+	ClientType cops.ClientType
+	Handle     cops.Handle
+	Session    *cops.Session // 0x5153 REQ ClientSI or DEC decision data
+	PCMM       *cops.PCMM    // 0x800A DEC decision data or RPT ClientSI
+}
+
+// connKey names a TCP connection regardless of direction.
+type connKey struct{ lo, hi netip.AddrPort }
+
+func connOf(t Tuple) connKey {
+	if t.Src.Addr().Less(t.Dst.Addr()) || t.Src.Addr() == t.Dst.Addr() && t.Src.Port() < t.Dst.Port() {
+		return connKey{t.Src, t.Dst}
+	}
+	return connKey{t.Dst, t.Src}
+}
+
+type handleKey struct {
+	connKey
+	h cops.Handle
+}
+
+type transKey struct {
+	connKey
+	id uint16
+}
+
+type gateKey struct {
+	router string
+	id     uint32
+}
+
+// copsState correlates COPS messages with calls: the proxy leg by the
+// session information and the handle, the router leg by the gate's
+// classifier (matched to the SDP), its transaction id and its gate id.
+type copsState struct {
+	reqs  map[handleKey]*Message // last REQ on each handle
+	trans map[transKey]*Call
+	gates map[gateKey]*Call
+	// early holds gate replies seen before their command (a capture where
+	// the order is broken): they join the call when the command shows up,
+	// so the report says "out of order", not "missing".
+	early map[transKey][]*Message
+}
+
+func newCOPSState() copsState {
+	return copsState{reqs: map[handleKey]*Message{}, trans: map[transKey]*Call{}, gates: map[gateKey]*Call{}, early: map[transKey][]*Message{}}
+}
+
+// adopt gives the replies that arrived before their command to its call.
+func (a *analyzer) adopt(tk transKey, c *Call, router string) {
+	for _, m := range a.cops.early[tk] {
+		m.CallID = c.ID
+		c.add(m)
+		if m.Kind == flow.GateSetAck && m.cops.PCMM.HasGateID {
+			a.cops.gates[gateKey{router, m.cops.PCMM.GateID}] = c
+		}
+	}
+	delete(a.cops.early, tk)
+}
+
+var reqKinds = map[cops.Kind]flow.Kind{
+	cops.KindAAA: flow.COPSReqAAA, cops.KindLDP: flow.COPSReqLDP, cops.KindNoLDP: flow.COPSReqNoLDP,
+}
+
+func (a *analyzer) onCOPS(m *Message, data []byte) error {
+	var msg cops.Message
+	if err := msg.Decode(data); err != nil {
+		return err
+	}
+	info := &copsInfo{Op: msg.Op, ClientType: msg.ClientType, Handle: msg.Handle}
+	m.cops = info
+	m.What = msg.Op.String()
+	switch msg.ClientType {
+	case cops.ClientTypeSession:
+		return a.onSessionCOPS(m, &msg, info)
+	case cops.ClientTypePCMM:
+		return a.onPCMM(m, &msg, info)
+	}
+	return nil
+}
+
+func (a *analyzer) onSessionCOPS(m *Message, msg *cops.Message, info *copsInfo) error {
+	hk := handleKey{connOf(m.Tuple), msg.Handle}
+	decodeSession := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		s := &cops.Session{}
+		if err := s.Decode(b); err != nil {
+			return err
+		}
+		info.Session = s
+		m.CallID = s.CallID
+		return nil
+	}
+	switch msg.Op {
+	case cops.OpREQ:
+		k := cops.KindOf(msg.Context)
+		m.What, m.Kind = "REQ "+k.String(), reqKinds[k]
+		for _, si := range msg.ClientSI {
+			if err := decodeSession(si.Data); err != nil {
+				return err
+			}
+		}
+		a.cops.reqs[hk] = m
+	case cops.OpDEC:
+		for _, d := range msg.Decisions {
+			switch d.Command {
+			case cops.CommandInstall:
+				m.What, m.Kind = "DEC Install", flow.COPSDecInstall
+			case cops.CommandRemove:
+				m.What, m.Kind = "DEC Remove", flow.COPSDecRemove
+			}
+			if err := decodeSession(d.ClientData); err != nil {
+				return err
+			}
+		}
+		if req := a.cops.reqs[hk]; req != nil {
+			if m.CallID == "" {
+				m.CallID = req.CallID
+			}
+			if n, ok := nextDEC(req.Phase, req.Step); ok && req.Step != 0 && m.Kind != "" {
+				m.Phase, m.Step = req.Phase, n
+			}
+		}
+	case cops.OpDRQ, cops.OpRPT:
+		if req := a.cops.reqs[hk]; req != nil {
+			m.CallID = req.CallID
+		}
+	}
+	return nil
+}
+
+func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
+	var body []byte
+	switch msg.Op {
+	case cops.OpDEC:
+		for _, d := range msg.Decisions {
+			if d.ClientData != nil {
+				body = d.ClientData
+			}
+		}
+	case cops.OpRPT:
+		for _, si := range msg.ClientSI {
+			body = si.Data
+		}
+	}
+	if body == nil {
+		return nil
+	}
+	p := &cops.PCMM{}
+	if err := p.Decode(body); err != nil {
+		return err
+	}
+	info.PCMM = p
+	m.What = msg.Op.String() + " " + p.Command.String()
+	ck := connOf(m.Tuple)
+	router := m.To
+	if msg.Op == cops.OpRPT {
+		router = m.From
+	}
+	var c *Call
+	switch p.Command {
+	case cops.GateSet:
+		m.Kind = flow.GateSet
+		for _, cl := range p.Classifiers {
+			src, dst := netip.AddrPortFrom(cl.Src, cl.SrcPort), netip.AddrPortFrom(cl.Dst, cl.DstPort)
+			if c = a.calls.atMedia(src, m.First.No); c == nil {
+				c = a.calls.atMedia(dst, m.First.No)
+			}
+			if c != nil {
+				break
+			}
+		}
+		if c == nil && p.HasGateID {
+			c = a.cops.gates[gateKey{router, p.GateID}]
+		}
+		a.cops.trans[transKey{ck, p.TransactionID}] = c
+		if c != nil {
+			a.adopt(transKey{ck, p.TransactionID}, c, router)
+		}
+	case cops.GateDelete:
+		m.Kind = flow.GateDelete
+		c = a.cops.gates[gateKey{router, p.GateID}]
+		a.cops.trans[transKey{ck, p.TransactionID}] = c
+		if c != nil {
+			a.adopt(transKey{ck, p.TransactionID}, c, router)
+		}
+	case cops.GateSetAck, cops.GateDeleteAck, cops.GateSetErr, cops.GateDeleteErr:
+		if p.Command == cops.GateSetAck {
+			m.Kind = flow.GateSetAck
+		}
+		if p.Command == cops.GateDeleteAck {
+			m.Kind = flow.GateDeleteAck
+		}
+		tk := transKey{ck, p.TransactionID}
+		c = a.cops.trans[tk]
+		if c == nil {
+			a.cops.early[tk] = append(a.cops.early[tk], m)
+		}
+		if p.Command == cops.GateSetAck && p.HasGateID && c != nil {
+			a.cops.gates[gateKey{router, p.GateID}] = c
+		}
+	}
+	if c != nil {
+		m.CallID = c.ID
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package trace
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/qoslab/qoslab/flow"
+)
+
+// Check names the rule a failure broke.
+type Check string
+
+// The verifier's checks.
+const (
+	CheckMissing   Check = "missing"   // a FLOW.md step that must be on the wire is not
+	CheckOrder     Check = "order"     // an order constraint of FLOW.md is broken
+	CheckWhat      Check = "message"   // the step is there but says the wrong thing (e.g. DEC Remove for Install)
+	CheckDenied    Check = "denied"    // a rule of the denied-call variant is broken
+	CheckOSP       Check = "osp"       // OSP on the wire where there must be none, or the reverse
+	CheckDSCP      Check = "dscp"      // a media packet carries the wrong DSCP on the core
+	CheckTheft     Check = "theft"     // EF on the core without a gate (theft of service not re-marked)
+	CheckMalformed Check = "malformed" // a message or stream that could not be decoded
+)
+
+// Failure is one broken rule, located so that it can be found in
+// Wireshark: the call, the step, what was expected and what was seen, the
+// packet number in the merged capture and the link.
+type Failure struct {
+	Check    Check      `json:"check"`
+	CallID   string     `json:"call_id,omitempty"`
+	Phase    flow.Phase `json:"phase,omitempty"`
+	Step     int        `json:"step,omitempty"`
+	Expected string     `json:"expected"`
+	Seen     string     `json:"seen"`
+	Packet   int        `json:"packet,omitempty"`
+	Link     string     `json:"link,omitempty"`
+}
+
+func (f Failure) String() string {
+	var b strings.Builder
+	b.WriteString(string(f.Check))
+	if f.CallID != "" {
+		fmt.Fprintf(&b, " call %s", f.CallID)
+	}
+	if f.Step != 0 {
+		fmt.Fprintf(&b, " %s step %d", f.Phase, f.Step)
+	}
+	fmt.Fprintf(&b, ": expected %s, seen %s", f.Expected, f.Seen)
+	if f.Packet != 0 {
+		fmt.Fprintf(&b, " (packet %d on %s)", f.Packet, f.Link)
+	}
+	return b.String()
+}
+
+// MediaCount counts media packets of one direction on one link by DSCP.
+type MediaCount struct {
+	Link string        `json:"link"`
+	Dir  string        `json:"dir"` // "UAC->UAS" or "UAS->UAC"
+	DSCP map[uint8]int `json:"dscp"`
+}
+
+// CallReport is one rebuilt call.
+type CallReport struct {
+	ID            string       `json:"call_id"`
+	Variants      []string     `json:"variants,omitempty"` // "no-180", "callee-hangs-up", "no-clearinghouse", "denied", "no-teardown"
+	Messages      []*Message   `json:"messages"`
+	Media         []MediaCount `json:"media,omitempty"`
+	Failures      int          `json:"failures"`
+	SetupSteps    int          `json:"setup_steps"`    // distinct setup steps seen
+	TeardownSteps int          `json:"teardown_steps"` // distinct teardown steps seen
+}
+
+// Report is the verifier's result.
+type Report struct {
+	Files    []string     `json:"files"`
+	Frames   int          `json:"frames"`
+	Messages int          `json:"messages"`
+	Calls    []CallReport `json:"calls"`
+	Failures []Failure    `json:"failures"`
+	Problems []Problem    `json:"problems,omitempty"`
+}
+
+// OK tells whether every check held.
+func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// Call returns the report of one call.
+func (r *Report) Call(id string) (*CallReport, bool) {
+	for i := range r.Calls {
+		if r.Calls[i].ID == id {
+			return &r.Calls[i], true
+		}
+	}
+	return nil, false
+}
+
+// maxListed bounds how many failures the text summary lists; the JSON
+// form has them all.
+const maxListed = 50
+
+// WriteText writes the human summary.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "qoslab verify: %s\n", strings.Join(r.Files, ", "))
+	fmt.Fprintf(&b, "  %d packets, %d messages, %d calls\n", r.Frames, r.Messages, len(r.Calls))
+	for _, c := range r.Calls {
+		status := "ok"
+		if c.Failures > 0 {
+			status = fmt.Sprintf("%d failures", c.Failures)
+		}
+		variants := ""
+		if len(c.Variants) > 0 {
+			variants = " [" + strings.Join(c.Variants, ", ") + "]"
+		}
+		if len(r.Calls) <= 20 || c.Failures > 0 {
+			fmt.Fprintf(&b, "  call %s: setup %d steps, teardown %d steps%s: %s\n", c.ID, c.SetupSteps, c.TeardownSteps, variants, status)
+		}
+	}
+	fs := append([]Failure(nil), r.Failures...)
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Packet < fs[j].Packet })
+	for i, f := range fs {
+		if i == maxListed {
+			fmt.Fprintf(&b, "  ... and %d more failures (see --json)\n", len(fs)-maxListed)
+			break
+		}
+		fmt.Fprintf(&b, "  FAIL %s\n", f)
+	}
+	if r.OK() {
+		b.WriteString("PASS: every FLOW.md order and DSCP rule holds\n")
+	} else {
+		fmt.Fprintf(&b, "FAIL: %d checks failed\n", len(r.Failures))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

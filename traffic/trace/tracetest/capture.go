@@ -1,0 +1,104 @@
+package tracetest
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/qoslab/qoslab/flow"
+)
+
+// Packet is one frame of a synthetic capture with what it stands for, so
+// that tests can edit the capture by meaning.
+type Packet struct {
+	Link string
+	Time time.Time
+	Data []byte // Ethernet frame
+
+	CallID string
+	Phase  flow.Phase
+	Step   int    // FLOW.md step of the message it carries (0: none)
+	What   string // "INVITE", "REQ AAA", "RTP UAC->UAS", "TCP SYN", ...
+	Hop    int    // index of the link on the message's path
+}
+
+// Capture is a synthetic capture: packets in time order and the links,
+// which become pcapng interfaces in this order.
+type Capture struct {
+	Links   []string
+	Packets []Packet
+}
+
+// Sort puts the packets in time order (stable, so that the hops of one
+// message keep their order).
+func (c *Capture) Sort() {
+	sort.SliceStable(c.Packets, func(i, j int) bool { return c.Packets[i].Time.Before(c.Packets[j].Time) })
+}
+
+// WritePcapng writes the capture as the lab's merged capture does: one
+// Ethernet interface per link, named after the link, nanosecond
+// timestamps.
+func (c *Capture) WritePcapng(w io.Writer) error {
+	if len(c.Links) == 0 {
+		return fmt.Errorf("tracetest: capture without links")
+	}
+	intf := func(name string) pcapgo.NgInterface {
+		return pcapgo.NgInterface{Name: name, LinkType: layers.LinkTypeEthernet, SnapLength: 262144, TimestampResolution: 9}
+	}
+	ng, err := pcapgo.NewNgWriterInterface(w, intf(c.Links[0]), pcapgo.NgWriterOptions{})
+	if err != nil {
+		return fmt.Errorf("tracetest: %w", err)
+	}
+	ids := map[string]int{c.Links[0]: 0}
+	for _, l := range c.Links[1:] {
+		id, err := ng.AddInterface(intf(l))
+		if err != nil {
+			return fmt.Errorf("tracetest: %w", err)
+		}
+		ids[l] = id
+	}
+	for _, p := range c.Packets {
+		id, ok := ids[p.Link]
+		if !ok {
+			return fmt.Errorf("tracetest: packet on unknown link %q", p.Link)
+		}
+		ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data), InterfaceIndex: id}
+		if err := ng.WritePacket(ci, p.Data); err != nil {
+			return fmt.Errorf("tracetest: %w", err)
+		}
+	}
+	if err := ng.Flush(); err != nil {
+		return fmt.Errorf("tracetest: %w", err)
+	}
+	return nil
+}
+
+// WriteLinkPcapngs writes one capture per link, as the lab's per-link
+// files: write is called with each link name and must return the file.
+func (c *Capture) WriteLinkPcapngs(open func(link string) (io.WriteCloser, error)) error {
+	for _, l := range c.Links {
+		sub := Capture{Links: []string{l}}
+		for _, p := range c.Packets {
+			if p.Link == l {
+				sub.Packets = append(sub.Packets, p)
+			}
+		}
+		w, err := open(l)
+		if err != nil {
+			return err
+		}
+		err = sub.WritePcapng(w)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

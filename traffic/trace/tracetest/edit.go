@@ -1,0 +1,73 @@
+package tracetest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/qoslab/qoslab/flow"
+)
+
+// StepPackets returns the indexes of the packets that carry a step of a
+// call, on every link.
+func (c *Capture) StepPackets(callID string, phase flow.Phase, n int) []int {
+	var out []int
+	for i, p := range c.Packets {
+		if p.CallID == callID && p.Phase == phase && p.Step == n {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// SwapSteps exchanges when two steps of a call happen: every packet of
+// step a takes the time of step b's first packet plus its own offset, and
+// the reverse. Packets are re-sorted by time.
+func (c *Capture) SwapSteps(callID string, phase flow.Phase, a, b int) error {
+	pa, pb := c.StepPackets(callID, phase, a), c.StepPackets(callID, phase, b)
+	if len(pa) == 0 || len(pb) == 0 {
+		return fmt.Errorf("tracetest: call %s has no %s step %d or %d", callID, phase, a, b)
+	}
+	ta, tb := c.Packets[pa[0]].Time, c.Packets[pb[0]].Time
+	shift := func(idx []int, d time.Duration) {
+		for _, i := range idx {
+			c.Packets[i].Time = c.Packets[i].Time.Add(d)
+		}
+	}
+	shift(pa, tb.Sub(ta))
+	shift(pb, ta.Sub(tb))
+	c.Sort()
+	return nil
+}
+
+// DropStep removes every packet of a step of a call, as if the capture had
+// lost them (the TCP sequence numbers keep the hole).
+func (c *Capture) DropStep(callID string, phase flow.Phase, n int) error {
+	drop := map[int]bool{}
+	for _, i := range c.StepPackets(callID, phase, n) {
+		drop[i] = true
+	}
+	if len(drop) == 0 {
+		return fmt.Errorf("tracetest: call %s has no %s step %d", callID, phase, n)
+	}
+	kept := c.Packets[:0]
+	for i, p := range c.Packets {
+		if !drop[i] {
+			kept = append(kept, p)
+		}
+	}
+	c.Packets = kept
+	return nil
+}
+
+// ClearDSCP sets the DSCP of the first packet of a call on a link whose
+// What is what (e.g. "RTP UAC->UAS") and that carries want, to 0. It
+// returns the packet's index.
+func (c *Capture) ClearDSCP(callID, link, what string, want uint8) (int, error) {
+	for i, p := range c.Packets {
+		if p.CallID != callID || p.Link != link || p.What != what || len(p.Data) < 16 || p.Data[15]>>2 != want {
+			continue
+		}
+		return i, SetDSCP(c.Packets[i].Data, 0)
+	}
+	return 0, fmt.Errorf("tracetest: call %s has no %s with DSCP %d on %s", callID, what, want, link)
+}

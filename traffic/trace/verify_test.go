@@ -1,0 +1,175 @@
+package trace_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qoslab/qoslab/flow"
+
+	"github.com/qoslab/qoslab/traffic/trace"
+	"github.com/qoslab/qoslab/traffic/trace/tracetest"
+)
+
+// verifySpec generates a capture, writes it as pcapng and verifies it.
+func verifySpec(t testing.TB, spec tracetest.Spec, edit func(*tracetest.Capture), opts trace.Options) *trace.Report {
+	t.Helper()
+	c, err := tracetest.Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(c)
+	}
+	var buf bytes.Buffer
+	if err := c.WritePcapng(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := trace.VerifyReader(context.Background(), &buf, "synthetic", spec.Topology, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func text(r *trace.Report) string {
+	var b strings.Builder
+	r.WriteText(&b)
+	return b.String()
+}
+
+func TestVerifyPassesFlowMD(t *testing.T) {
+	r := verifySpec(t, tracetest.Spec{Calls: 1}, nil, trace.Options{RequireMedia: true})
+	t.Log(text(r))
+	if !r.OK() {
+		t.Fatal("a capture that follows FLOW.md failed")
+	}
+}
+
+// failuresAt lists the failures of a check at a step.
+func failuresAt(r *trace.Report, check trace.Check, phase string, step int) []trace.Failure {
+	var out []trace.Failure
+	for _, f := range r.Failures {
+		if f.Check == check && string(f.Phase) == phase && f.Step == step {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestVerifyVariantsPass(t *testing.T) {
+	cases := []struct {
+		name     string
+		spec     tracetest.Spec
+		variants []string
+	}{
+		{"many overlapping calls", tracetest.Spec{Calls: 20, Gap: 5 * time.Millisecond}, nil},
+		{"200 without 180", tracetest.Spec{No180: true}, []string{trace.VariantNo180}},
+		{"callee hangs up", tracetest.Spec{CalleeHangsUp: true}, []string{trace.VariantCalleeHangsUp}},
+		{"no clearinghouse", tracetest.Spec{NoClearinghouse: true}, []string{trace.VariantNoClearinghouse}},
+		{"denied by side 1", tracetest.Spec{Deny: 1}, []string{trace.VariantDenied}},
+		{"denied by side 2", tracetest.Spec{Deny: 2}, []string{trace.VariantDenied}},
+		{"no teardown", tracetest.Spec{NoTeardown: true}, []string{trace.VariantNoTeardown}},
+		{"theft of service re-marked", tracetest.Spec{Theft: true}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := verifySpec(t, c.spec, nil, trace.Options{RequireMedia: true})
+			if !r.OK() {
+				t.Fatalf("failed:\n%s", text(r))
+			}
+			want := max(c.spec.Calls, 1)
+			if len(r.Calls) != want {
+				t.Fatalf("%d calls, want %d", len(r.Calls), want)
+			}
+			for _, v := range c.variants {
+				if !slices.Contains(r.Calls[0].Variants, v) {
+					t.Errorf("variants %v lack %s", r.Calls[0].Variants, v)
+				}
+			}
+		})
+	}
+}
+
+func TestVerifyLabelsEveryStep(t *testing.T) {
+	r := verifySpec(t, tracetest.Spec{}, nil, trace.Options{})
+	c := r.Calls[0]
+	if c.SetupSteps != 28 || c.TeardownSteps != 18 {
+		t.Fatalf("labelled %d setup and %d teardown steps, want 28 and 18:\n%s", c.SetupSteps, c.TeardownSteps, text(r))
+	}
+	for _, m := range c.Messages {
+		if m.Step == 0 {
+			t.Errorf("unlabelled message %s %s->%s", m.What, m.From, m.To)
+		}
+		if len(m.Seen) < 2 && m.From != "r1" && m.From != "r2" && m.To != "r1" && m.To != "r2" {
+			t.Errorf("%s seen on %d links, want every link of its path", m.Label(), len(m.Seen))
+		}
+	}
+}
+
+// The verifier must be able to fail: each edited capture breaks one rule
+// and the report must name the broken step.
+func TestVerifyRefusesEditedCaptures(t *testing.T) {
+	const call = "call-0@qoslab.test"
+	cases := []struct {
+		name  string
+		spec  tracetest.Spec
+		edit  func(*tracetest.Capture) error
+		check trace.Check
+		phase string
+		step  int
+	}{
+		{"swap Gate-Set and its Ack", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.SwapSteps(call, flow.Setup, 14, 15)
+		}, trace.CheckOrder, "setup", 15},
+		{"swap INVITE and REQ AAA", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.SwapSteps(call, flow.Setup, 6, 7)
+		}, trace.CheckOrder, "setup", 7},
+		{"200 released before the gate", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.SwapSteps(call, flow.Setup, 16, 24)
+		}, trace.CheckOrder, "setup", 24},
+		{"swap teardown Gate-Delete and noLDP", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.SwapSteps(call, flow.Teardown, 4, 5)
+		}, trace.CheckOrder, "teardown", 5},
+		{"drop a Gate-Set-Ack", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.DropStep(call, flow.Setup, 20)
+		}, trace.CheckMissing, "setup", 20},
+		{"drop a usage indication", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			return c.DropStep(call, flow.Teardown, 17)
+		}, trace.CheckMissing, "teardown", 17},
+		{"clear one DSCP on the core", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			_, err := c.ClearDSCP(call, "r1-r2", "RTP UAC->UAS", trace.DSCPEF)
+			return err
+		}, trace.CheckDSCP, "setup", 20},
+		{"clear one DSCP from the UAS", tracetest.Spec{}, func(c *tracetest.Capture) error {
+			_, err := c.ClearDSCP(call, "r1-r2", "RTP UAS->UAC", trace.DSCPEF)
+			return err
+		}, trace.CheckDSCP, "setup", 15},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var editErr error
+			r := verifySpec(t, c.spec, func(cp *tracetest.Capture) { editErr = c.edit(cp) }, trace.Options{})
+			if editErr != nil {
+				t.Fatal(editErr)
+			}
+			if r.OK() {
+				t.Fatal("an edited capture passed")
+			}
+			fs := failuresAt(r, c.check, c.phase, c.step)
+			if len(fs) == 0 {
+				t.Fatalf("no %s failure at %s step %d:\n%s", c.check, c.phase, c.step, text(r))
+			}
+			if fs[0].CallID != call {
+				t.Errorf("failure names call %q", fs[0].CallID)
+			}
+			if c.check != trace.CheckMissing && (fs[0].Packet == 0 || fs[0].Link == "") {
+				t.Errorf("failure does not locate a packet: %+v", fs[0])
+			}
+			t.Log(fs[0])
+		})
+	}
+}
