@@ -1,0 +1,137 @@
+package cops
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// writeTimeout bounds a single write so a peer that stops reading cannot
+// block a sender forever.
+const writeTimeout = 5 * time.Second
+
+// conn is one COPS TCP connection: serialised writes (any goroutine may
+// send), reads from one reader goroutine, optional Integrity.
+type conn struct {
+	nc  net.Conn
+	max int
+
+	wmu      sync.Mutex
+	wbuf     []byte
+	signer   *signer
+	lastSent time.Time
+
+	verifier *verifier // used by the reader goroutine only
+	rbuf     []byte
+}
+
+func newConn(nc net.Conn, key *IntegrityKey, firstSeq uint32) *conn {
+	c := &conn{nc: nc, max: DefaultMaxMessageLen}
+	if key != nil {
+		c.signer = newSigner(*key, firstSeq)
+		c.verifier = newVerifier(*key)
+	}
+	return c
+}
+
+// send encodes and writes m. m's Integrity fields are set when the
+// connection signs.
+func (c *conn) send(m *Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var err error
+	if c.signer != nil {
+		c.wbuf, err = c.signer.appendSigned(c.wbuf[:0], m)
+	} else {
+		c.wbuf, err = m.AppendTo(c.wbuf[:0])
+	}
+	if err != nil {
+		return err
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		return fmt.Errorf("cops: send %s: %w", m.Op, err)
+	}
+	c.lastSent = time.Now()
+	return nil
+}
+
+// sentAt returns when the last message went out.
+func (c *conn) sentAt() time.Time {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.lastSent
+}
+
+// recv reads and decodes one message into a fresh Message that owns its
+// buffer (it is handed to other goroutines). Only one goroutine may call it.
+func (c *conn) recv() (*Message, error) {
+	raw, err := ReadMessage(c.nc, nil, c.max)
+	if err != nil {
+		return nil, err
+	}
+	m := new(Message)
+	if err := m.Decode(raw); err != nil {
+		return nil, err
+	}
+	if c.verifier != nil {
+		if err := c.verifier.verify(raw, m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// closeWith sends a Client-Close carrying the error's RFC code (best
+// effort) and closes the connection.
+func (c *conn) closeWith(ct ClientType, code ErrorCode) {
+	c.send(&Message{Header: Header{Op: OpCC, ClientType: ct}, Error: Error{Code: code}})
+	c.nc.Close()
+}
+
+// inbound is what the reader goroutine hands to the connection's loop.
+type inbound struct {
+	m   *Message
+	err error
+}
+
+// startReader runs c.recv in a goroutine, delivering every message (and
+// finally the error that ended reading) on the returned channel. The
+// returned stop function closes the connection and waits for the goroutine
+// to end; the owner of c must call it (more calls do nothing).
+func (c *conn) startReader() (<-chan inbound, func()) {
+	ch := make(chan inbound)
+	done := make(chan struct{})
+	quit := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := c.recv()
+			select {
+			case ch <- inbound{m, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			c.nc.Close()
+			close(quit)
+			<-done
+		})
+	}
+}
+
+// isProtocol reports whether err is the peer's fault in COPS terms (as
+// opposed to an I/O error), so it deserves a CC with its code.
+func isProtocol(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe)
+}
