@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -357,5 +359,57 @@ func BenchmarkAuthorizeLoopback(b *testing.B) {
 		if err != nil || !r.Status.OK() {
 			b.Fatalf("%+v %v", r, err)
 		}
+	}
+}
+
+func TestValidateTokenAndRefusedBodies(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, nil)
+	url, stop := lab.start(t)
+	defer stop()
+	c := osp.NewClient(url)
+	defer c.Close()
+	ctx := context.Background()
+	r, err := c.Authorize(ctx, authRequest("call-v", osp.RoleSource, nil))
+	if err != nil || !r.Status.OK() {
+		t.Fatalf("%+v %v", r, err)
+	}
+	ind := func() *osp.AuthorizationIndication {
+		return &osp.AuthorizationIndication{Role: osp.RoleDestination, CallID: osp.Base64("call-v"),
+			SourceInfo: osp.Party{Value: "sip:uac@x"}, DestinationInfo: osp.Party{Value: "sip:uas@y"},
+			Token: r.Destinations[0].Token}
+	}
+	cnf, err := c.ValidateToken(ctx, ind())
+	if err != nil || !cnf.Status.OK() || cnf.ValidUntil.IsZero() {
+		t.Fatalf("first validation: %+v %v", cnf, err)
+	}
+	cnf, err = c.ValidateToken(ctx, ind())
+	if err != nil || cnf.Status.Code != osp.StatusUnauthorized {
+		t.Fatalf("second validation: %+v %v", cnf, err)
+	}
+	// A malformed request is answered 400 and logged without a FLOW.md step.
+	resp, err := http.Post(url, osp.ContentType, strings.NewReader(`<Message><AuthorisationRequest><Timestamp>soon</Timestamp></AuthorisationRequest></Message>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	m, err := osp.Unmarshal(body)
+	if err != nil || m.AuthorizationResponse == nil || m.AuthorizationResponse.Status.Code != osp.StatusBadRequest {
+		t.Fatalf("malformed: %s %v", body, err)
+	}
+	stop()
+	found := false
+	for _, l := range lab.log.lines() {
+		if l["msg"] == "msg" && l["call"] == "" && l["what"] == "AuthorizationRequest" {
+			found = true
+			if l["step"].(float64) != 0 || l["flow"] != "" {
+				t.Errorf("refused body logged as a FLOW.md step: %v", l)
+			}
+		}
+	}
+	if !found {
+		t.Error("refused body not logged")
 	}
 }

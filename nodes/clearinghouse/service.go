@@ -206,11 +206,16 @@ func recordOf(reporter string, ind *osp.UsageIndication, now time.Time) usage.Re
 }
 
 // refused logs a body the handler refused before it reached the service.
+// Its side is unknown, so it carries no FLOW.md step.
 func (s *service) refused(peer string, kind osp.Kind, st osp.Status) {
 	who := s.peerName(peer)
 	if kind != osp.KindUnknown {
-		s.logMsg(nodes.Received, kind, "", "", who)
-		s.logMsg(nodes.Sent, kind, "", "", who)
+		for _, m := range []nodes.Message{
+			{Dir: nodes.Received, Proto: "osp", What: kind.String(), Peer: who},
+			{Dir: nodes.Sent, Proto: "osp", What: answerKind(kind).String(), Peer: who},
+		} {
+			nodes.LogMessage(s.log, m)
+		}
 	}
 	s.log.Warn("osp request refused", "peer", who, "kind", kind.String(), "status", st.String())
 }

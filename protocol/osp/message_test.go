@@ -262,3 +262,27 @@ func TestSniffKind(t *testing.T) {
 		t.Errorf("got %s", k)
 	}
 }
+
+func BenchmarkMarshalAuthorizationResponse(b *testing.B) {
+	m := sampleMessages()["AuthorizationResponse"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Marshal(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalAuthorizationResponse(b *testing.B) {
+	wire, err := Marshal(sampleMessages()["AuthorizationResponse"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Unmarshal(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

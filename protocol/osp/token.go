@@ -96,8 +96,9 @@ type Verifier struct {
 	now        func() time.Time
 	skew       time.Duration
 
-	mu   sync.Mutex
-	used map[string]time.Time // token key -> valid until, pruned when past
+	mu        sync.Mutex
+	used      map[string]time.Time // token key -> valid until, pruned when past
+	lastPrune time.Time
 }
 
 // VerifierOption configures a Verifier.
@@ -135,9 +136,15 @@ func (v *Verifier) Verify(token []byte, want Expect) (*TokenInfo, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.now()
-	for id, until := range v.used {
-		if now.After(until.Add(v.skew)) {
-			delete(v.used, id) // expired tokens are refused by the window check anyway
+	if now.Sub(v.lastPrune) > time.Second {
+		// Expired tokens are refused by the window check anyway, so they
+		// need not be remembered. Pruning at most once a second keeps a
+		// busy verifier from scanning the map on every call.
+		v.lastPrune = now
+		for id, until := range v.used {
+			if now.After(until.Add(v.skew)) {
+				delete(v.used, id)
+			}
 		}
 	}
 	// Both sides' tokens of one call share a transaction id; the random

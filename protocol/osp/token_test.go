@@ -275,3 +275,41 @@ func BenchmarkWriteLabPKI(b *testing.B) {
 		}
 	}
 }
+
+func TestVerifierForgetsExpiredTokens(t *testing.T) {
+	now := time.Now()
+	lab := newLabPKI(t)
+	clock := now
+	roots, err := LoadCA(lab.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(roots, WithClock(func() time.Time { return clock }))
+	tok, err := lab.signer.Sign(sampleTokenInfo(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok, expectCall1); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(time.Hour) // long after ValidUntil
+	ti2 := sampleTokenInfo(clock)
+	ti2.TransactionID = "4343"
+	tok2, err := lab.signer.Sign(ti2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok2, expectCall1); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	n := len(v.used)
+	v.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("verifier remembers %d tokens, want 1 (the expired one pruned)", n)
+	}
+	// The expired token is still refused, now by its window.
+	if _, err := v.Verify(tok, expectCall1); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("expired token: %v", err)
+	}
+}
