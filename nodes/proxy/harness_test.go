@@ -31,12 +31,58 @@ func labAddrs() (uac, sip1, sip2, uas netip.Addr) {
 	return mk(1), mk(2), mk(3), mk(4)
 }
 
-// testLog sends the proxies' logs to the test log when -v asks for it.
-func testLog(t testing.TB, name string) *slog.Logger {
-	if os.Getenv("QOSLAB_PROXY_TESTLOG") == "" {
-		return slog.New(slog.DiscardHandler)
+// msgRecorder keeps the nodes.LogMessage lines of one proxy ("tx sip 180
+// Ringing") and passes everything on to stderr when QOSLAB_PROXY_TESTLOG
+// is set.
+type msgRecorder struct {
+	next slog.Handler
+	mu   *sync.Mutex
+	msgs *[]string
+}
+
+func newRecorder(name string) *msgRecorder {
+	var next slog.Handler = slog.DiscardHandler
+	if os.Getenv("QOSLAB_PROXY_TESTLOG") != "" {
+		next = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}).WithAttrs([]slog.Attr{slog.String("node", name)})
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+	return &msgRecorder{next: next, mu: &sync.Mutex{}, msgs: new([]string)}
+}
+
+func (r *msgRecorder) Enabled(ctx context.Context, l slog.Level) bool { return true }
+func (r *msgRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &msgRecorder{next: r.next.WithAttrs(as), mu: r.mu, msgs: r.msgs}
+}
+func (r *msgRecorder) WithGroup(g string) slog.Handler {
+	return &msgRecorder{next: r.next.WithGroup(g), mu: r.mu, msgs: r.msgs}
+}
+func (r *msgRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == "msg" {
+		var dir, proto, what string
+		rec.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "dir":
+				dir = a.Value.String()
+			case "proto":
+				proto = a.Value.String()
+			case "what":
+				what = a.Value.String()
+			}
+			return true
+		})
+		r.mu.Lock()
+		*r.msgs = append(*r.msgs, dir+" "+proto+" "+what)
+		r.mu.Unlock()
+	}
+	if r.next.Enabled(ctx, rec.Level) {
+		return r.next.Handle(ctx, rec)
+	}
+	return nil
+}
+
+func (r *msgRecorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), *r.msgs...)
 }
 
 // lab is one UAC/SIP1/SIP2/UAS chain.
@@ -45,6 +91,7 @@ type lab struct {
 	uacAddr, uasAddr   netip.AddrPort
 	sip1Addr, sip2Addr netip.AddrPort
 	sip1, sip2         *Proxy
+	log1, log2         *msgRecorder
 	uac                *testUA
 	uas                *testUA
 }
@@ -62,16 +109,17 @@ func startLab(t testing.TB, dial1, dial2 Dialer, timeout time.Duration) *lab {
 	}
 	names := map[netip.Addr]string{a: "uac", b: "sip1", c: "sip2", d: "uas"}
 	nameOf := func(x netip.Addr) string { return names[x] }
-	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial1, "sip1")
-	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial2, "sip2")
+	l.log1, l.log2 = newRecorder("sip1"), newRecorder("sip2")
+	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial1, slog.New(l.log1))
+	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial2, slog.New(l.log2))
 	l.uac = startUA(t, l.uacAddr)
 	l.uas = startUA(t, l.uasAddr)
 	return l
 }
 
-func startProxy(t testing.TB, cfg Config, dial Dialer, name string) *Proxy {
+func startProxy(t testing.TB, cfg Config, dial Dialer, log *slog.Logger) *Proxy {
 	t.Helper()
-	p, err := New(cfg, dial, testLog(t, name))
+	p, err := New(cfg, dial, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +134,7 @@ func startProxy(t testing.TB, cfg Config, dial Dialer, name string) *Proxy {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("%s: Serve: %v", name, err)
+			t.Errorf("%s: Serve: %v", cfg.Self, err)
 		}
 	})
 	return p
@@ -180,6 +228,12 @@ func (u *testUA) setAnswer(f func(d *sipgo.DialogServerSession)) {
 	u.mu.Unlock()
 }
 
+func (u *testUA) invite(i int) *sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.invites[i]
+}
+
 func (u *testUA) counts() (invites, acks, byes int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -198,6 +252,10 @@ func answerRing(ring time.Duration) func(d *sipgo.DialogServerSession) {
 	return func(d *sipgo.DialogServerSession) {
 		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
 		d.Respond(180, "Ringing", body, sdpType)
+		// sipgo hands each datagram to its own goroutine: back-to-back
+		// responses can overtake each other inside the receiver. A short
+		// gap keeps the wire order the order the proxy sees.
+		time.Sleep(5 * time.Millisecond)
 		if ring > 0 {
 			time.Sleep(ring)
 		}
@@ -228,7 +286,10 @@ func (l *lab) invite(ctx context.Context, body []byte, mutate ...func(*sip.Reque
 		req.AppendHeader(sdpType)
 	}
 	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "uac", Host: l.uacAddr.Addr().String(), Port: int(l.uacAddr.Port())}})
-	req.SetDestination(l.sip1Addr.String())
+	// SIP1 is the UAC's outbound proxy: a pre-loaded Route (RFC 3261 8.1.2),
+	// which a CANCEL copies.
+	req.AppendHeader(&sip.RouteHeader{Address: sip.Uri{Scheme: "sip", Host: l.sip1Addr.Addr().String(), Port: int(l.sip1Addr.Port()),
+		UriParams: sip.HeaderParams{{K: "lr", V: ""}}}})
 	for _, m := range mutate {
 		m(req)
 	}

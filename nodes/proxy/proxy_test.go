@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,7 +24,7 @@ func TestCallThroughBothProxies(t *testing.T) {
 		t.Errorf("UAC saw %v, want a 180 before the 200", res.statuses)
 	}
 	// The UAS got the token POL2 granted; SIP2's PDP got the token POL1 granted.
-	inv := l.uas.invites[0]
+	inv := l.uas.invite(0)
 	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != "tok-terminating" {
 		t.Errorf("INVITE at UAS carries %v, want token of POL2", h)
 	}
@@ -46,4 +48,189 @@ func TestCallThroughBothProxies(t *testing.T) {
 	if got := pdp2.log(); !slices.Equal(got, want2) {
 		t.Errorf("POL2 saw\n%q\nwant\n%q", got, want2)
 	}
+}
+
+func denyAAA(reason string) func(ReqKind, Session) (Decision, error) {
+	return func(kind ReqKind, s Session) (Decision, error) {
+		if kind == ReqAAA {
+			return Decision{Install: false, Reason: reason}, nil
+		}
+		return allowAll(kind, s)
+	}
+}
+
+// settled waits until both proxies forgot the call and no handle is open.
+func (l *lab) settled(pdps ...*scriptedPDP) {
+	l.t.Helper()
+	waitFor(l.t, "calls to end", func() bool { return l.sip1.Calls() == 0 && l.sip2.Calls() == 0 })
+	for i, p := range pdps {
+		waitFor(l.t, "handles of PDP "+strconv.Itoa(i+1)+" deleted", func() bool { return p.openHandles() == 0 })
+	}
+}
+
+func TestAAARefusedGives403WithReason(t *testing.T) {
+	for _, at := range []string{"sip1", "sip2"} {
+		t.Run("refused at "+at, func(t *testing.T) {
+			pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
+			refusing := pdp1
+			if at == "sip2" {
+				refusing = pdp2
+			}
+			refusing.decide = denyAAA("no route to destination")
+			l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+			if res.final == nil || res.final.StatusCode != 403 {
+				t.Fatalf("UAC got %+v, want 403", res)
+			}
+			if r := res.final.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "no route to destination") {
+				t.Errorf("403 Reason header = %v", r)
+			}
+			if n, _, _ := l.uas.counts(); n != 0 {
+				t.Errorf("UAS got %d INVITEs past the refusing proxy", n)
+			}
+			if at == "sip1" && len(pdp2.log()) != 0 {
+				t.Errorf("POL2 was asked %q although SIP1 refused", pdp2.log())
+			}
+			l.settled(pdp1, pdp2)
+		})
+	}
+}
+
+func TestPDPUnreachableGives503(t *testing.T) {
+	cases := map[string]func(p *scriptedPDP){
+		"connection refused": func(p *scriptedPDP) { p.refuse = true },
+		"no decision":        func(p *scriptedPDP) { p.silence = true },
+	}
+	for name, breakIt := range cases {
+		t.Run(name, func(t *testing.T) {
+			pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
+			breakIt(pdp1)
+			l := startLab(t, pdp1.dial, pdp2.dial, 150*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+			if res.final == nil || res.final.StatusCode != 503 {
+				t.Fatalf("UAC got %+v, want 503", res)
+			}
+			if h := res.final.GetHeader("Retry-After"); h == nil || h.Value() == "" {
+				t.Errorf("503 without Retry-After")
+			}
+			if n, _, _ := l.uas.counts(); n != 0 {
+				t.Errorf("call proceeded without policy: UAS got %d INVITEs", n)
+			}
+			l.settled(pdp1, pdp2)
+		})
+	}
+}
+
+func TestByeFromCallee(t *testing.T) {
+	pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
+	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	l.uas.setAnswer(answerDirect)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final == nil || res.final.StatusCode != 200 {
+		t.Fatalf("call failed: %+v", res)
+	}
+	res.dialog.Ack(ctx)
+	d := <-l.uas.inDialog
+	waitFor(t, "ACK at UAS", func() bool { _, acks, _ := l.uas.counts(); return acks == 1 })
+	if err := d.Bye(ctx); err != nil {
+		t.Fatalf("callee BYE: %v", err)
+	}
+	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes == 1 })
+	l.settled(pdp1, pdp2)
+	for i, p := range []*scriptedPDP{pdp1, pdp2} {
+		got := p.log()
+		if len(got) != 4 || !strings.HasPrefix(got[2], "REQ noLDP") || got[3] != "DRQ" {
+			t.Errorf("POL%d saw %q, want AAA, LDP, noLDP, DRQ", i+1, got)
+		}
+	}
+}
+
+func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
+	var slowLDP = func(kind ReqKind, s Session) (Decision, error) {
+		if kind == ReqLDP {
+			time.Sleep(100 * time.Millisecond) // the 200 arrives while the 180 waits
+		}
+		return allowAll(kind, s)
+	}
+	pdp1, pdp2 := newScriptedPDP(slowLDP), newScriptedPDP(slowLDP)
+	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	l.uas.setAnswer(answerRing(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final == nil || res.final.StatusCode != 200 {
+		t.Fatalf("call failed: %+v", res)
+	}
+	// SIP2 held the 180 for its LDP decision and the 200 arrived
+	// meanwhile: both leave in order once the DEC is in. (Further on, sipgo
+	// receivers may reorder back-to-back datagrams, so SIP2's own sending
+	// order is what is checked.)
+	var sent []string
+	for _, line := range l.log2.lines() {
+		if strings.HasPrefix(line, "tx sip 180") || strings.HasPrefix(line, "tx sip 200") || strings.HasPrefix(line, "rx cops DEC") {
+			sent = append(sent, line)
+		}
+	}
+	want := []string{"rx cops DEC Install", "rx cops DEC Install", "tx sip 180 Ringing", "tx sip 200 OK"}
+	if !slices.Equal(sent, want) {
+		t.Errorf("SIP2 order %q, want %q", sent, want)
+	}
+	for i, p := range []*scriptedPDP{pdp1, pdp2} {
+		if n := strings.Count(strings.Join(p.log(), "|"), "REQ LDP"); n != 1 {
+			t.Errorf("POL%d got %d REQ LDP, want 1", i+1, n)
+		}
+	}
+	res.dialog.Ack(ctx)
+	res.dialog.Bye(ctx)
+	l.settled(pdp1, pdp2)
+}
+
+func TestCancelDuringAAAWait(t *testing.T) {
+	slowAAA := func(kind ReqKind, s Session) (Decision, error) {
+		if kind == ReqAAA {
+			time.Sleep(400 * time.Millisecond) // past sipgo's 100 Trying (200 ms)
+		}
+		return allowAll(kind, s)
+	}
+	pdp1, pdp2 := newScriptedPDP(slowAAA), newScriptedPDP(nil)
+	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	callCtx, hangUp := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer hangUp()
+	res := l.invite(callCtx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final != nil && res.final.StatusCode < 300 {
+		t.Fatalf("cancelled call was answered: %+v", res)
+	}
+	l.settled(pdp1, pdp2)
+	if n, _, _ := l.uas.counts(); n != 0 {
+		t.Errorf("UAS got %d INVITEs for a call cancelled during the AAA wait", n)
+	}
+	if got := pdp1.log(); len(got) != 2 || got[1] != "DRQ" {
+		t.Errorf("POL1 saw %q, want REQ AAA then DRQ", got)
+	}
+}
+
+func TestPDPLostMidCallEndsTheCall(t *testing.T) {
+	pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
+	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	l.uas.setAnswer(answerDirect)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final == nil || res.final.StatusCode != 200 {
+		t.Fatalf("call failed: %+v", res)
+	}
+	res.dialog.Ack(ctx)
+	waitFor(t, "ACK at UAS", func() bool { _, acks, _ := l.uas.counts(); return acks == 1 })
+	pdp1.drop()
+	waitFor(t, "BYE at UAS", func() bool { _, _, byes := l.uas.counts(); return byes >= 1 })
+	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes >= 1 })
+	l.settled(pdp2)
 }

@@ -65,8 +65,8 @@ func (p *Proxy) fromPeerProxy(req *sip.Request) bool {
 // sends it to the peer proxy unless the callee is local; the terminating
 // side sends it to the Request-URI.
 func (p *Proxy) initialDest(req *sip.Request, terminating bool) (string, error) {
-	if r := req.Route(); r != nil {
-		return uriAddr(r.Address) // pre-loaded route: obey it
+	if r := nextRoute(p, req); r != nil {
+		return uriAddr(*r) // pre-loaded route beyond us: obey it
 	}
 	if !terminating && p.cfg.Peer.IsValid() {
 		if a, err := netip.ParseAddr(req.Recipient.Host); err != nil || !p.cfg.Local[a] {
@@ -74,4 +74,20 @@ func (p *Proxy) initialDest(req *sip.Request, terminating bool) (string, error) 
 		}
 	}
 	return uriAddr(req.Recipient)
+}
+
+// nextRoute is the first Route entry that does not name this proxy (a UA
+// with this proxy as outbound proxy pre-loads it as the top Route).
+func nextRoute(p *Proxy, req *sip.Request) *sip.Uri {
+	for i, h := range req.GetHeaders("Route") {
+		r, ok := h.(*sip.RouteHeader)
+		if !ok {
+			continue
+		}
+		if i == 0 && p.isSelf(r.Address) {
+			continue
+		}
+		return &r.Address
+	}
+	return nil
 }
