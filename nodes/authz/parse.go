@@ -86,6 +86,11 @@ func parseRule(text string) (Rule, error) {
 	}
 	r := Rule{Src: w[1], Dst: w[3]}
 	for _, pat := range []string{r.Src, r.Dst} {
+		// Patterns are single words so that a rule renders back to text
+		// that parses to the same rule.
+		if pat == "" || strings.ContainsAny(pat, " \t\n\r\";") || strings.Contains(pat, "->") {
+			return Rule{}, fmt.Errorf("bad pattern %q: want a non-empty word without quotes, ';' or '->'", pat)
+		}
 		if _, err := path.Match(pat, ""); err != nil {
 			return Rule{}, fmt.Errorf("bad pattern %q: %w", pat, err)
 		}

@@ -98,3 +98,15 @@ func TestDSCP(t *testing.T) {
 		t.Error("XX")
 	}
 }
+
+// Found by FuzzParse: `deny 0->""` parsed with an empty destination
+// pattern, which rendered as "deny 0 ->  code=403" and parsed back as a
+// different rule. Patterns must be non-empty single words.
+func TestParseRefusesEmptyQuotedPattern(t *testing.T) {
+	if _, err := Parse(`deny 0->""`); err == nil {
+		t.Fatal("empty pattern accepted")
+	}
+	if _, err := Parse(`allow "a b" -> c`); err == nil {
+		t.Fatal("pattern with a space accepted")
+	}
+}
