@@ -1,0 +1,231 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netns"
+	"go.uber.org/goleak"
+
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/protocol/cops"
+)
+
+// syncBuffer collects log lines written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// routerEnv describes the lab's router as the launcher would: r1, with the
+// sender as its UAC, a core link, and the policy server pol1.
+func routerEnv(log *slog.Logger, ready func()) nodes.Env {
+	return nodes.Env{
+		Config: nodes.Config{
+			Lab: "t", Name: "r1", Role: "router",
+			Nodes: map[string]nodes.NodeInfo{
+				"r1":   {Role: "router", Addr: rtAccAddr},
+				"uac":  {Role: "uac", Addr: sndAddr},
+				"sip1": {Role: "proxy", Addr: trustedAddr},
+				"pol1": {Role: "pdp", Addr: otherAddr},
+				"uas":  {Role: "uas", Addr: rcvAddr},
+			},
+			Ifaces: []nodes.Iface{
+				{Name: "acc0", Peer: "uac", PeerRole: "uac", PeerAddr: sndAddr},
+				{Name: "core0", Peer: "r2", PeerRole: "router", PeerAddr: rcvAddr},
+				{Name: "pol1", Peer: "pol1", PeerRole: "pdp", PeerAddr: otherAddr},
+			},
+			Params: map[string]string{"trusted": "sip1", "core_rate": "100mbit", "ef_rate": "10mbit"},
+		},
+		Log:   log,
+		Ready: ready,
+	}
+}
+
+// startRouter runs the router role on a thread inside the router namespace,
+// as `qoslab node router` would, and waits until it is ready.
+func startRouter(t *testing.T, ctx context.Context, l *nsLab, log *slog.Logger) <-chan error {
+	t.Helper()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread leaves with the goroutine
+		if err := netns.Set(l.rt); err != nil {
+			done <- err
+			return
+		}
+		done <- Run(ctx, routerEnv(log, func() { close(ready) }))
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("router stopped before it was ready: %v", err)
+	}
+	return done
+}
+
+// dialFrom returns a dialer whose sockets live in ns.
+func dialFrom(ns netns.NsHandle) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := inNS(ns, func() error {
+			var d net.Dialer
+			var err error
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// connectController starts a policy-server side client of the router and
+// waits until the router has opened the PCMM session.
+func connectController(t *testing.T, ctx context.Context, addr string, dial func(context.Context, string, string) (net.Conn, error)) (*cops.GateController, <-chan error) {
+	t.Helper()
+	up := make(chan struct{}, 1)
+	gc := cops.NewGateController(cops.GateControllerConfig{
+		Addr: addr, Dial: dial, KATimer: 30,
+		OnConnected: func() {
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		},
+	})
+	done := make(chan error, 1)
+	go func() { done <- gc.Run(ctx) }()
+	select {
+	case <-up:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the router never opened the PCMM session")
+	}
+	return gc, done
+}
+
+func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
+	l := newNSLab(t, "r")
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	routerDone := startRouter(t, ctx, l, log)
+
+	gcCtx, gcCancel := context.WithCancel(ctx)
+	gc, gcDone := connectController(t, gcCtx, netip.AddrPortFrom(rtAccAddr, pcmmPort).String(), dialFrom(l.snd))
+
+	rcv := l.receiver(t, rtpDstPort)
+	media := l.sender(t, sndAddr, rtpSrcPort)
+	expectDSCP(t, media, rcv, 3, 0)
+
+	set := &cops.PCMM{Command: cops.GateSet, HasAMID: true, AMID: cops.AMID{AppType: 0x5153, Tag: 1},
+		SubscriberID: sndAddr, HasGateSpec: true,
+		Classifiers: []cops.Classifier{{Proto: 17, Src: sndAddr, SrcPort: rtpSrcPort, Dst: rcvAddr, DstPort: rtpDstPort, Priority: 64}}}
+	set.GateSpec.SetDSCP(DSCPEF)
+	ack, err := gc.Do(ctx, set)
+	if err != nil {
+		t.Fatalf("Gate-Set: %v", err)
+	}
+	if ack.Command != cops.GateSetAck || !ack.HasGateID {
+		t.Fatalf("Gate-Set answered %s", ack.String())
+	}
+	expectDSCP(t, media, rcv, 10, DSCPEF)
+
+	thief := l.sender(t, sndAddr, rtpSrcPort+2)
+	setTOS(t, thief, DSCPEF<<2)
+	expectDSCP(t, thief, rcv, 2, 0)
+
+	del, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID})
+	if err != nil {
+		t.Fatalf("Gate-Delete: %v", err)
+	}
+	if del.Command != cops.GateDeleteAck || del.UsagePackets != 10 || del.GateUsageInfo != 10*(payloadSize+ipUDPHeader) {
+		t.Fatalf("Gate-Delete answered %s: packets %d bytes %d", del.String(), del.UsagePackets, del.GateUsageInfo)
+	}
+	expectDSCP(t, media, rcv, 3, 0)
+
+	if _, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID}); err == nil {
+		t.Fatal("deleting the gate twice was acknowledged")
+	}
+
+	gcCancel()
+	if err := <-gcDone; err != nil {
+		t.Errorf("controller: %v", err)
+	}
+	cancel()
+	if err := <-routerDone; err != nil {
+		t.Fatalf("router: %v", err)
+	}
+
+	// The stopped router left no table behind.
+	c, err := nftables.New(nftables.WithNetNSFd(int(l.rt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == tableName {
+			t.Fatal("table qoslab still present after the router stopped")
+		}
+	}
+
+	// Every gate message is logged with its FLOW.md step (R1: setup 19/20,
+	// teardown 5/6) and the policy server as peer.
+	want := []struct {
+		dir, what, flow string
+		step            float64
+	}{
+		{nodes.Received, "DEC Gate-Set", "setup", 19},
+		{nodes.Sent, "RPT Gate-Set-Ack", "setup", 20},
+		{nodes.Received, "DEC Gate-Delete", "teardown", 5},
+		{nodes.Sent, "RPT Gate-Delete-Ack", "teardown", 6},
+		{nodes.Received, "DEC Gate-Delete", "teardown", 5},
+		{nodes.Sent, "RPT Gate-Delete-Err", "teardown", 6},
+	}
+	var got []map[string]any
+	for _, m := range logs.lines() {
+		if m["msg"] == "msg" && m["proto"] == "cops" {
+			got = append(got, m)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d COPS message log lines, want %d: %v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		m := got[i]
+		if m["dir"] != w.dir || m["what"] != w.what || m["flow"] != w.flow || m["step"] != w.step || m["peer"] != "pol1" {
+			t.Errorf("log line %d: %v, want %+v peer pol1", i, m, w)
+		}
+	}
+}
