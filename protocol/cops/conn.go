@@ -85,10 +85,9 @@ func (c *conn) recv() (*Message, error) {
 }
 
 // closeWith sends a Client-Close carrying the error's RFC code (best
-// effort) and closes the connection.
+// effort). The owner then stops the connection, which closes it gracefully.
 func (c *conn) closeWith(ct ClientType, code ErrorCode) {
 	c.send(&Message{Header: Header{Op: OpCC, ClientType: ct}, Error: Error{Code: code}})
-	c.nc.Close()
 }
 
 // inbound is what the reader goroutine hands to the connection's loop.
@@ -97,22 +96,31 @@ type inbound struct {
 	err error
 }
 
+// drainTimeout is how long a closing connection keeps reading (and
+// discarding) after its last message, so that unread input does not make
+// the kernel answer with a reset that would destroy our CC in flight.
+const drainTimeout = 500 * time.Millisecond
+
 // startReader runs c.recv in a goroutine, delivering every message (and
 // finally the error that ended reading) on the returned channel. The
-// returned stop function closes the connection and waits for the goroutine
-// to end; the owner of c must call it (more calls do nothing).
+// returned stop function half-closes the connection, drains what the peer
+// still sends for at most drainTimeout, closes it and waits for the
+// goroutine to end; the owner of c must call it (more calls do nothing).
 func (c *conn) startReader() (<-chan inbound, func()) {
 	ch := make(chan inbound)
 	done := make(chan struct{})
 	quit := make(chan struct{})
 	go func() {
 		defer close(done)
+		draining := false
 		for {
 			m, err := c.recv()
-			select {
-			case ch <- inbound{m, err}:
-			case <-quit:
-				return
+			if !draining {
+				select {
+				case ch <- inbound{m, err}:
+				case <-quit:
+					draining = true
+				}
 			}
 			if err != nil {
 				return
@@ -122,9 +130,13 @@ func (c *conn) startReader() (<-chan inbound, func()) {
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
-			c.nc.Close()
+			c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
 			close(quit)
 			<-done
+			c.nc.Close()
 		})
 	}
 }
