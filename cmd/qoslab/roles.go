@@ -6,6 +6,7 @@ import (
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/clearinghouse"
 	"github.com/qoslab/qoslab/nodes/placeholder"
+	"github.com/qoslab/qoslab/nodes/router"
 )
 
 // roleFunc runs one node role until ctx is cancelled.
@@ -19,7 +20,7 @@ func roles() map[string]roleFunc {
 		"uas":           placeholder.Run,
 		"proxy":         placeholder.Run,
 		"pdp":           placeholder.Run,
-		"router":        placeholder.Run,
+		"router":        router.Run,
 		"clearinghouse": clearinghouse.Run,
 		"host":          placeholder.Run,
 	}
