@@ -51,6 +51,7 @@ type SendGateDelete struct {
 	CallID  string
 	Label   Label
 	GateID  uint32
+	Gate    Gate // what the gate was (zero for a gate no call owns)
 }
 
 // SpoolUsage writes a usage record to the durable spool. It always comes

@@ -214,9 +214,11 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 			Install: true, Token: ev.Token, Status: ev.Status})
 		return
 	}
-	reason := fmt.Sprintf("clearinghouse refused: %d", ev.Status)
-	if ev.Reason != "" {
-		reason += " " + ev.Reason
+	// The status travels on its own; the reason is the refuser's text, for
+	// the proxy's SIP Reason header.
+	reason := ev.Reason
+	if reason == "" {
+		reason = fmt.Sprintf("refused by the clearinghouse (%d)", ev.Status)
 	}
 	m.deny(c, ev.Status, reason)
 }
@@ -400,7 +402,7 @@ func (m *Machine) tryRelease(c *call) {
 	if c.gateID != 0 {
 		if m.routerUp {
 			c.delTxn = m.newTxn(txn{op: opDelete, key: c.key})
-			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.GateDelete), GateID: c.gateID})
+			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.GateDelete), GateID: c.gateID, Gate: c.gate})
 			return
 		}
 		c.gateID = 0

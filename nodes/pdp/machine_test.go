@@ -120,7 +120,7 @@ func TestClearinghouseRefusal(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 403, Reason: "calling number not allowed"},
-		`setup/5 DEC Remove AAA call=c3 status=403 reason="clearinghouse refused: 403 calling number not allowed"`)
+		`setup/5 DEC Remove AAA call=c3 status=403 reason="calling number not allowed"`)
 	if m.Calls() != 0 {
 		t.Fatalf("a refused call is kept")
 	}

@@ -1,0 +1,181 @@
+package pdp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/authz"
+	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/osp"
+)
+
+// Default ports (docs/CONTRACTS.md).
+const (
+	DefaultCOPSPort   = 3288 // proxy leg, the PDP listens
+	DefaultPCMMPort   = 3918 // router leg, the PDP dials
+	DefaultOSPPort    = 1080 // clearinghouse
+	modeNoCH          = "no-ch"
+	defaultOSPTimeout = 2 * time.Second
+)
+
+// Config is the policy server's configuration, read from the node's
+// parameters by ConfigFrom.
+type Config struct {
+	Listen        netip.AddrPort // COPS server for the proxy
+	Router        string         // router node name
+	RouterAddr    netip.AddrPort // where the router's PCMM PEP listens
+	Clearinghouse string         // clearinghouse node name; "" = no-clearinghouse mode
+	OSPURL        string         // clearinghouse URL (OSP mode)
+	OSPTimeout    time.Duration
+	KeepAlive     uint16        // COPS KA timer in seconds on both legs; 0 = none
+	GateTimeout   time.Duration // how long to wait for a router's answer
+	RetryMin      time.Duration // usage delivery backoff
+	RetryMax      time.Duration
+}
+
+// ConfigFrom reads the parameters:
+//
+//	router: r1                 router node (required); router-port: 3918
+//	clearinghouse: ch          clearinghouse node; empty, or mode: no-ch,
+//	                           runs without one; clearinghouse-port: 1080
+//	cops-port: 3288            where the proxy connects
+//	keepalive: 0               COPS keep-alive timer, seconds (0: none)
+//	gate-timeout: 3s           wait for the router's Gate-Set/Delete answer
+//	osp-timeout: 2s            one OSP exchange
+//	usage-retry-min: 250ms     usage delivery backoff, doubling up to
+//	usage-retry-max: 30s
+func ConfigFrom(env nodes.Config) (Config, error) {
+	var c Config
+	var err error
+	port := func(key string, def int) (uint16, error) {
+		v := env.Param(key, strconv.Itoa(def))
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("pdp: %s: parameter %s=%q is not a port", env.Name, key, v)
+		}
+		return uint16(n), nil
+	}
+	cp, err := port("cops-port", DefaultCOPSPort)
+	if err != nil {
+		return c, err
+	}
+	c.Listen = netip.AddrPortFrom(env.Self(), cp)
+	c.Router = env.Param("router", "")
+	ra, err := env.PeerAddr("router")
+	if err != nil {
+		return c, fmt.Errorf("pdp: %s needs its router: %w", env.Name, err)
+	}
+	rp, err := port("router-port", DefaultPCMMPort)
+	if err != nil {
+		return c, err
+	}
+	c.RouterAddr = netip.AddrPortFrom(ra, rp)
+	if env.Param("mode", "") != modeNoCH && env.Param("clearinghouse", "") != "" {
+		c.Clearinghouse = env.Param("clearinghouse", "")
+		ca, err := env.PeerAddr("clearinghouse")
+		if err != nil {
+			return c, err
+		}
+		chp, err := port("clearinghouse-port", DefaultOSPPort)
+		if err != nil {
+			return c, err
+		}
+		c.OSPURL = osp.ServerURL(ca.String(), int(chp), false)
+	}
+	ka, err := strconv.ParseUint(env.Param("keepalive", "0"), 10, 16)
+	if err != nil {
+		return c, fmt.Errorf("pdp: %s: parameter keepalive: %w", env.Name, err)
+	}
+	c.KeepAlive = uint16(ka)
+	if c.GateTimeout, err = env.DurationParam("gate-timeout", 3*time.Second); err != nil {
+		return c, err
+	}
+	if c.OSPTimeout, err = env.DurationParam("osp-timeout", defaultOSPTimeout); err != nil {
+		return c, err
+	}
+	if c.RetryMin, err = env.DurationParam("usage-retry-min", 250*time.Millisecond); err != nil {
+		return c, err
+	}
+	if c.RetryMax, err = env.DurationParam("usage-retry-max", 30*time.Second); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Run is the pdp role: the COPS PDP for the proxy on env.Self():3288, the
+// PacketCable policy server of the router named by param "router", and the
+// OSP client of the clearinghouse named by param "clearinghouse" (or, with
+// none, the local authoriser and usage store in <env.Dir>/usage.db). Usage
+// goes through the durable spool <env.Dir>/spool.db. It calls env.Ready
+// once the proxy can connect and returns when ctx ends.
+func Run(ctx context.Context, env nodes.Env) error {
+	cfg, err := ConfigFrom(env.Config)
+	if err != nil {
+		return err
+	}
+	spool, err := OpenSpool(ctx, filepath.Join(env.Dir, SpoolFileName))
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
+
+	var ch Clearinghouse
+	if cfg.OSPURL != "" {
+		oc := osp.NewClient(cfg.OSPURL, osp.WithTimeout(cfg.OSPTimeout), osp.WithUsageRetries(0))
+		defer oc.Close()
+		ch = NewOSPClearinghouse(oc)
+		env.Log.Info("policy server with clearinghouse", "clearinghouse", cfg.Clearinghouse, "url", cfg.OSPURL)
+	} else {
+		policy, err := authz.FromParams(env.Params)
+		if err != nil {
+			return fmt.Errorf("pdp: %s: %w", env.Name, err)
+		}
+		store, err := usage.Open(ctx, filepath.Join(env.Dir, usage.FileName))
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		ch = NewLocalClearinghouse(env.Name, policy, store)
+		env.Log.Info("policy server without clearinghouse", "usage_db", store.Path())
+	}
+
+	resume, err := spool.List(ctx)
+	if err != nil {
+		env.Log.Error("usage spool has unreadable records; they stay in the spool", "err", err)
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen.String())
+	if err != nil {
+		return fmt.Errorf("pdp: listen %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	srv := &proxyServer{ln: ln, kaTimer: cfg.KeepAlive, log: env.Log, nameOf: env.NameOf, now: time.Now,
+		conns: make(map[uint64]*proxyConn)}
+	rl := &routerLink{addr: cfg.RouterAddr.String(), peer: cfg.Router, kaTimer: cfg.KeepAlive, log: env.Log, now: time.Now}
+	lp := newLoop(gctx, &loop{
+		log: env.Log,
+		m:   NewMachine(MachineConfig{Node: env.Name, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
+		ch:  ch, chName: cfg.Clearinghouse, spool: spool,
+		proxies: srv.lookup, router: rl, rtrName: cfg.Router,
+		gateTimeout: cfg.GateTimeout,
+	})
+	srv.post, rl.post = lp.post, lp.post
+
+	g.Go(func() error { return lp.run(resume) })
+	g.Go(func() error { return srv.serve(gctx) })
+	g.Go(func() error { rl.run(gctx); return nil })
+	env.Log.Info("policy server listening", "cops", cfg.Listen.String(), "router", cfg.RouterAddr.String())
+	env.Ready()
+	return g.Wait()
+}

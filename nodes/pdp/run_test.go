@@ -1,0 +1,291 @@
+package pdp
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/cops"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// stepTrace renders the logged protocol messages of one call that carry a
+// FLOW.md step, as "dir what flow/step".
+func stepTrace(b *bench, t *testing.T, call string) []string {
+	var out []string
+	for _, m := range b.logs.messages(t) {
+		if m.CallID == call && m.Step != 0 {
+			out = append(out, fmt.Sprintf("%s %s %s/%d", m.Dir, m.What, m.Flow, m.Step))
+		}
+	}
+	return out
+}
+
+// One call through POL1 with the clearinghouse: FIG. 5 steps 2-5 and
+// 18-21, FIG. 6 steps 4-9, over real sockets; the usage record carries the
+// router's counters and lands once at the clearinghouse; the spool is
+// empty afterwards.
+func TestCallThroughPolicyServer(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.up()
+	rtr := startRouter(t, b.rtrPort)
+	rtr.counters = Counters{Packets: 250, Bytes: 43000}
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+
+	s := callSession("call-1", cops.SideOriginating)
+	cmd, dec := pep.request(7, cops.KindAAA, s)
+	if cmd != cops.CommandInstall || dec.Result != 200 || string(dec.Token) != "token-txn-1" {
+		t.Fatalf("AAA: %v %s", cmd, &dec)
+	}
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	cmd, dec = pep.request(7, cops.KindLDP, s)
+	if cmd != cops.CommandInstall {
+		t.Fatalf("LDP: %v %s", cmd, &dec)
+	}
+	if got := rtr.commands(); len(got) != 1 || got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46" {
+		t.Fatalf("router saw %q, want the caller's media gated EF", got)
+	}
+	cmd, dec = pep.request(7, cops.KindNoLDP, s)
+	if cmd != cops.CommandRemove {
+		t.Fatalf("noLDP: %v %s", cmd, &dec)
+	}
+	if rtr.gateCount() != 0 {
+		t.Fatal("gate still installed after the release")
+	}
+	eventually(t, "usage at the clearinghouse", func() bool { return len(ch.records(t)) == 1 })
+	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
+	r := ch.records(t)[0]
+	if r.TransactionID != "txn-1" || r.Role != "source" || r.CallID != "call-1" || r.StartTime.IsZero() ||
+		r.ConnectTime.Before(r.StartTime) || r.EndTime.Before(r.ConnectTime) {
+		t.Fatalf("usage record: %+v", r)
+	}
+
+	want := []string{
+		"rx REQ AAA setup/2", "tx AuthorizationRequest setup/3", "rx AuthorizationResponse setup/4", "tx DEC Install setup/5",
+		"rx REQ LDP setup/18", "tx DEC Gate-Set setup/19", "rx RPT Gate-Set-Ack setup/20", "tx DEC Install setup/21",
+		"rx REQ noLDP teardown/4", "tx DEC Gate-Delete teardown/5", "rx RPT Gate-Delete-Ack teardown/6", "tx DEC Remove teardown/7",
+		"tx UsageIndication teardown/8", "rx UsageConfirmation teardown/9",
+	}
+	if got := stepTrace(b, t, "call-1"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("message log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The clearinghouse refuses: DEC Remove with its status; unreachable: DEC
+// Remove with 503 (fail closed). No gate either way.
+func TestRefusedAndUnreachable(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.refuse = 403
+	ch.up()
+	rtr := startRouter(t, b.rtrPort)
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+
+	cmd, dec := pep.request(1, cops.KindAAA, callSession("denied", cops.SideOriginating))
+	if cmd != cops.CommandRemove || dec.Result != 403 || !strings.Contains(dec.Reason, "calling party barred") {
+		t.Fatalf("refused call: %v %s", cmd, &dec)
+	}
+	ch.down()
+	cmd, dec = pep.request(2, cops.KindAAA, callSession("no-ch", cops.SideOriginating))
+	if cmd != cops.CommandRemove || dec.Result != 503 {
+		t.Fatalf("CH down: %v %s", cmd, &dec)
+	}
+	if len(rtr.commands()) != 0 {
+		t.Fatalf("router got %q for refused calls", rtr.commands())
+	}
+}
+
+// The router refuses the gate: the LDP is answered DEC Remove with the
+// router's reason.
+func TestGateSetErrOverTheWire(t *testing.T) {
+	b := newBench(t, true)
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	rtr.setErr = cops.PCErrInsufficientResources
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	s := callSession("c", cops.SideTerminating)
+	s.Token = []byte("upstream-token")
+	if cmd, _ := pep.request(1, cops.KindAAA, s); cmd != cops.CommandInstall {
+		t.Fatal("AAA refused")
+	}
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	cmd, dec := pep.request(1, cops.KindLDP, s)
+	if cmd != cops.CommandRemove || !strings.Contains(dec.Reason, "Insufficient-Resources") {
+		t.Fatalf("LDP with Gate-Set-Err: %v %s", cmd, &dec)
+	}
+	// The terminating side gates the callee's media.
+	if got := rtr.commands(); got[0] != "Gate-Set udp 198.18.5.2:30000->198.18.1.2:20000 dscp=46" {
+		t.Fatalf("router saw %q", got)
+	}
+}
+
+// Usage survives a clearinghouse that is down at teardown: the DEC goes
+// out at once, the record waits in the spool and reaches the clearinghouse
+// exactly once when it is back; the spool is empty afterwards.
+func TestUsageSurvivesClearinghouseOutage(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.up()
+	startRouter(t, b.rtrPort)
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+
+	for i, id := range []string{"a", "b", "c"} {
+		s := callSession(id, cops.SideOriginating)
+		h := uint32(10 + i)
+		pep.request(h, cops.KindAAA, s)
+		pep.request(h, cops.KindLDP, s)
+	}
+	ch.down()
+	for i, id := range []string{"a", "b", "c"} {
+		if cmd, _ := pep.request(uint32(10+i), cops.KindNoLDP, callSession(id, cops.SideOriginating)); cmd != cops.CommandRemove {
+			t.Fatalf("noLDP %s not answered with Remove", id)
+		}
+	}
+	if n := b.spoolLen(t); n != 3 {
+		t.Fatalf("spool holds %d records while the CH is down, want 3", n)
+	}
+	time.Sleep(100 * time.Millisecond) // a few failed attempts
+	ch.up()
+	eventually(t, "usage delivered", func() bool { return len(ch.records(t)) == 3 })
+	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
+	time.Sleep(100 * time.Millisecond) // no late duplicates
+	seen := map[string]int{}
+	for _, r := range ch.records(t) {
+		seen[r.CallID]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("records per call: %v", seen)
+	}
+}
+
+// A policy server restarted with records in its spool delivers them.
+func TestRestartResumesSpool(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.up()
+	startRouter(t, b.rtrPort)
+	stop := b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("r", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	pep.request(1, cops.KindLDP, s)
+	ch.down()
+	pep.request(1, cops.KindNoLDP, s)
+	stop()
+	if n := b.spoolLen(t); n != 1 {
+		t.Fatalf("spool after stop: %d records, want 1", n)
+	}
+	if len(ch.records(t)) != 0 {
+		t.Fatal("record delivered while the CH was down")
+	}
+	ch.up()
+	b.start(t)
+	eventually(t, "resumed usage delivered", func() bool { return len(ch.records(t)) == 1 })
+	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
+}
+
+// The router restarts with a clean table: the policy server re-installs
+// the gate of the call in progress, and the release deletes the new gate.
+func TestRouterRestartReinstallsGates(t *testing.T) {
+	b := newBench(t, true)
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("rr", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	pep.request(1, cops.KindLDP, s)
+	rtr.stop()
+	rtr2 := startRouter(t, b.rtrPort)
+	eventually(t, "gate re-installed", func() bool { return rtr2.gateCount() == 1 })
+	if got := rtr2.commands(); got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46" {
+		t.Fatalf("re-install: %q", got)
+	}
+	if cmd, _ := pep.request(1, cops.KindNoLDP, s); cmd != cops.CommandRemove {
+		t.Fatal("release refused")
+	}
+	if rtr2.gateCount() != 0 {
+		t.Fatal("re-installed gate not deleted")
+	}
+}
+
+// The proxy's connection drops mid-call: the gate is deleted.
+func TestProxyDisconnectDeletesGates(t *testing.T) {
+	b := newBench(t, true)
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("pd", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	pep.request(1, cops.KindLDP, s)
+	pep.c.Close()
+	eventually(t, "gate deleted", func() bool { return rtr.gateCount() == 0 })
+}
+
+// Without a clearinghouse the policy server authorises with the policy
+// rules and records usage in its own usage.db; nothing goes to port 1080.
+func TestNoClearinghouseMode(t *testing.T) {
+	b := newBench(t, false)
+	b.params["policy"] = `deny * -> sip:premium* code=403 reason="premium barred"; allow * -> * class=EF bw=64k`
+	rtr := startRouter(t, b.rtrPort)
+	rtr.counters = Counters{Packets: 10, Bytes: 1720}
+	stop := b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+
+	barred := callSession("x", cops.SideOriginating)
+	barred.Callee = "sip:premium@198.18.5.2"
+	if cmd, dec := pep.request(1, cops.KindAAA, barred); cmd != cops.CommandRemove || dec.Result != 403 || dec.Reason != "premium barred" {
+		t.Fatalf("barred call: %v %s", cmd, &dec)
+	}
+	s := callSession("ok", cops.SideOriginating)
+	if cmd, _ := pep.request(2, cops.KindAAA, s); cmd != cops.CommandInstall {
+		t.Fatal("allowed call refused")
+	}
+	pep.request(2, cops.KindLDP, s)
+	pep.request(2, cops.KindNoLDP, s)
+	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
+	stop()
+	st, err := usage.Open(context.Background(), filepath.Join(b.dir, usage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs, err := st.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].CallID != "ok" || rs[0].Reporter != "pol1" || rs[0].ServiceClass != "EF" || rs[0].Bandwidth != 64000 {
+		t.Fatalf("local usage: %+v", rs)
+	}
+	for _, m := range b.logs.messages(t) {
+		if m.Proto == "osp" {
+			t.Fatalf("OSP message logged in no-clearinghouse mode: %+v", m)
+		}
+	}
+}
