@@ -5,6 +5,7 @@ import (
 
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/clearinghouse"
+	"github.com/qoslab/qoslab/nodes/pdp"
 	"github.com/qoslab/qoslab/nodes/placeholder"
 	"github.com/qoslab/qoslab/nodes/router"
 )
@@ -19,7 +20,7 @@ func roles() map[string]roleFunc {
 		"uac":           placeholder.Run,
 		"uas":           placeholder.Run,
 		"proxy":         placeholder.Run,
-		"pdp":           placeholder.Run,
+		"pdp":           pdp.Run,
 		"router":        router.Run,
 		"clearinghouse": clearinghouse.Run,
 		"host":          placeholder.Run,
