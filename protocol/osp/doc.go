@@ -19,7 +19,8 @@
 // Decoding is strict: a body larger than MaxMessageSize, a DTD or any other
 // directive, an unknown entity, a second root element or trailing garbage,
 // a malformed timestamp or a malformed base64 value is an error, never a
-// zero value.
+// zero value. Unknown elements (toolkit extensions such as CustomerId or
+// DeviceId with critical="False") are skipped.
 //
 // qoslab extensions, all optional and ignored by other implementations'
 // parsers that skip unknown elements:

@@ -172,6 +172,7 @@ type DecodeError struct {
 	Err    error // underlying XML or value error, if any
 }
 
+// Error says why the body was refused.
 func (e *DecodeError) Error() string {
 	if e.Err != nil {
 		return "osp: malformed message: " + e.Reason + ": " + e.Err.Error()

@@ -108,6 +108,7 @@ type Status struct {
 // OK reports whether the status is a success (2xx).
 func (s Status) OK() bool { return s.Code >= 200 && s.Code < 300 }
 
+// String renders "403 barred", or the code's name without a description.
 func (s Status) String() string {
 	if s.Description == "" {
 		return s.Code.String()
