@@ -55,7 +55,8 @@ type GateSetAcked struct {
 }
 
 // GateSetFailed is the router's Gate-Set-Err, or the driver giving up on a
-// Gate-Set the router never answered.
+// Gate-Set the router never answered. For a Gate-Cmd-Err, which names only
+// the transaction, it also fails a Gate-Delete with that transaction id.
 type GateSetFailed struct {
 	TransID uint16
 	At      time.Time

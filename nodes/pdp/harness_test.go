@@ -253,23 +253,21 @@ func callSession(id string, side cops.Side) cops.Session {
 
 // --- router PEP with a scripted data plane --------------------------------
 
-// testRouter is a PCMM PEP: it listens, sends OPN and its configuration
-// REQ to the policy server that connects, and answers gate commands from a
-// table of gates (a scripted data plane: no packets are marked; the
-// counters it reports are set by the test).
+// testRouter is the router side of the PCMM leg as the router node runs it
+// (cops.GateServer: OPN, the synchronising REQ, one RPT per gate command)
+// over a scripted data plane: a table of gates, no packets; the counters it
+// reports are set by the test.
 type testRouter struct {
-	t  *testing.T
-	ln net.Listener
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu       sync.Mutex
-	conn     net.Conn
 	gates    map[uint32]cops.PCMM // installed gates by id
 	nextGate uint32
 	setErr   cops.PCMMErrorCode // answer Gate-Sets with this error when non-zero
-	silent   bool               // do not answer gate commands at all
 	counters Counters           // reported in every Gate-Delete-Ack
 	log      []string           // gate commands seen
-	wg       sync.WaitGroup
 }
 
 func startRouter(t *testing.T, port int) *testRouter {
@@ -278,115 +276,36 @@ func startRouter(t *testing.T, port int) *testRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRouter{t: t, ln: ln, gates: map[uint32]cops.PCMM{}}
-	r.wg.Add(1)
-	go r.accept()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &testRouter{t: t, cancel: cancel, done: make(chan struct{}), gates: map[uint32]cops.PCMM{}}
+	gs := cops.NewGateServer(cops.GateServerConfig{PEPID: "r1", Handler: r.apply})
+	go func() {
+		defer close(r.done)
+		gs.Serve(ctx, ln)
+	}()
 	t.Cleanup(r.stop)
 	return r
 }
 
-// stop closes the listener and any connection: the router is gone.
+// stop ends the router: its connections close and its table is gone.
 func (r *testRouter) stop() {
-	r.ln.Close()
-	r.mu.Lock()
-	if r.conn != nil {
-		r.conn.Close()
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
-}
-
-func (r *testRouter) accept() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		r.conn = c
-		r.mu.Unlock()
-		r.serve(c)
-	}
-}
-
-func (r *testRouter) write(c net.Conn, m *cops.Message) error {
-	b, err := m.AppendTo(nil)
-	if err != nil {
-		return err
-	}
-	_, err = c.Write(b)
-	return err
-}
-
-func (r *testRouter) serve(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	ver := cops.PCMM{HasVersion: true, Version: cops.VersionInfo{Major: 5}}
-	vb, _ := ver.AppendTo(nil)
-	if r.write(c, &cops.Message{Header: cops.Header{Op: cops.OpOPN, ClientType: cops.ClientTypePCMM}, PEPID: "r1",
-		ClientSI: []cops.ClientSI{{Named: true, Data: vb}}}) != nil {
-		return
-	}
-	var m cops.Message
-	b, err := cops.ReadMessage(br, nil, 0)
-	if err != nil || m.Decode(b) != nil || m.Op != cops.OpCAT {
-		return
-	}
-	if r.write(c, &cops.Message{Header: cops.Header{Op: cops.OpREQ, ClientType: cops.ClientTypePCMM}, Handle: 1,
-		Context: cops.Context{RType: cops.RTypeConfigure}}) != nil {
-		return
-	}
-	for {
-		b, err := cops.ReadMessage(br, nil, 0)
-		if err != nil {
-			return
-		}
-		if err := m.Decode(b); err != nil {
-			r.t.Errorf("router: bad message from PDP: %v", err)
-			return
-		}
-		if m.Op != cops.OpDEC || len(m.Decisions) != 1 || m.Handle != 1 {
-			r.t.Errorf("router: unexpected %s", &m)
-			return
-		}
-		var p cops.PCMM
-		if err := p.Decode(m.Decisions[0].ClientData); err != nil {
-			r.t.Errorf("router: bad PCMM: %v", err)
-			return
-		}
-		ans, ok := r.apply(&p)
-		if !ok {
-			continue
-		}
-		ab, _ := ans.AppendTo(nil)
-		rt := cops.ReportSuccess
-		if ans.Error.Code != 0 {
-			rt = cops.ReportFailure
-		}
-		if r.write(c, &cops.Message{Header: cops.Header{Op: cops.OpRPT, Flags: cops.FlagSolicited, ClientType: cops.ClientTypePCMM},
-			Handle: 1, ReportType: rt, ClientSI: []cops.ClientSI{{Data: ab}}}) != nil {
-			return
-		}
-	}
+	r.cancel()
+	<-r.done
 }
 
 // apply runs one gate command on the table and returns the answer.
-func (r *testRouter) apply(p *cops.PCMM) (cops.PCMM, bool) {
+func (r *testRouter) apply(_ context.Context, p *cops.PCMM) cops.PCMM {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ans := cops.PCMM{TransactionID: p.TransactionID, HasAMID: p.HasAMID, AMID: p.AMID, SubscriberID: p.SubscriberID}
+	ans := cops.PCMM{HasAMID: p.HasAMID, AMID: p.AMID, SubscriberID: p.SubscriberID}
 	switch p.Command {
 	case cops.GateSet:
 		c := p.Classifiers[0]
 		d, _ := p.GateSpec.DSCP()
 		r.log = append(r.log, fmt.Sprintf("Gate-Set %s dscp=%d", c, d))
-		if r.silent {
-			return ans, false
-		}
 		if r.setErr != 0 {
 			ans.Command, ans.Error = cops.GateSetErr, cops.PCMMError{Code: r.setErr}
-			return ans, true
+			return ans
 		}
 		id := p.GateID
 		if !p.HasGateID {
@@ -394,23 +313,21 @@ func (r *testRouter) apply(p *cops.PCMM) (cops.PCMM, bool) {
 			id = r.nextGate
 		}
 		r.gates[id] = *p
-		ans.Command, ans.HasGateID, ans.GateID = cops.GateSetAck, true, id
+		ans.HasGateID, ans.GateID = true, id
 	case cops.GateDelete:
 		r.log = append(r.log, fmt.Sprintf("Gate-Delete %d", p.GateID))
-		if r.silent {
-			return ans, false
-		}
 		ans.HasGateID, ans.GateID = true, p.GateID
 		if _, ok := r.gates[p.GateID]; !ok {
 			ans.Command, ans.Error = cops.GateDeleteErr, cops.PCMMError{Code: cops.PCErrUnknownGateID}
-			return ans, true
+			return ans
 		}
 		delete(r.gates, p.GateID)
-		ans.Command = cops.GateDeleteAck
 		ans.HasGateUsageInfo, ans.GateUsageInfo = true, r.counters.Bytes
 		ans.HasUsagePackets, ans.UsagePackets = true, r.counters.Packets
+	default:
+		ans.Command, ans.Error = p.Command.Err(), cops.PCMMError{Code: cops.PCErrUnknownGateCommand}
 	}
-	return ans, true
+	return ans
 }
 
 func (r *testRouter) gateCount() int {

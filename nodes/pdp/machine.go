@@ -336,6 +336,12 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 
 func (m *Machine) gateSetFailed(ev GateSetFailed) {
 	t, ok := m.txns[ev.TransID]
+	if ok && (t.op == opDelete || t.op == opOrphanDelete) {
+		// A Gate-Cmd-Err names only the transaction: it may answer a
+		// Gate-Delete.
+		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason)
+		return
+	}
 	c := m.calls[t.key]
 	if !ok || c == nil || c.setTxn != ev.TransID {
 		delete(m.txns, ev.TransID)

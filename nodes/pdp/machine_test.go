@@ -381,3 +381,15 @@ func TestDescribe(t *testing.T) {
 	check(conf, "d1", teardownAt(18))
 	check(GateSetAcked{TransID: 99}, "", Label{})
 }
+
+// A Gate-Cmd-Err (reported as GateSetFailed) for a Gate-Delete's
+// transaction ends the release without counters.
+func TestGateCmdErrOnDelete(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c20", Originating, 1, 5)
+	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/5 Gate-Delete txn=2 call=c20 gate=5")
+	acts := m.Step(GateSetFailed{TransID: 2, At: at(3.1), Reason: "Unknown-Gate-Command"})
+	if len(acts) != 4 || !acts[1].(SpoolUsage).Record.CountersLost {
+		t.Fatalf("want warn, spool (counters lost), DEC, usage: %v", acts)
+	}
+}

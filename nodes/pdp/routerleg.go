@@ -178,6 +178,8 @@ func (r *routerLink) report(m *cops.Message) {
 			Counters: Counters{Packets: p.UsagePackets, Bytes: p.GateUsageInfo}}, whatOf(flow.GateDeleteAck)
 	case cops.GateDeleteErr:
 		ev, what = GateDeleteFailed{TransID: p.TransactionID, At: at, Reason: pcmmReason(&p)}, "RPT Gate-Delete-Err"
+	case cops.GateCmdErr:
+		ev, what = GateSetFailed{TransID: p.TransactionID, At: at, Reason: pcmmReason(&p)}, "RPT Gate-Cmd-Err"
 	default:
 		r.log.Debug("ignored PCMM report", "router", r.peer, "command", p.Command.String())
 		return
