@@ -7,6 +7,7 @@ import (
 	"github.com/qoslab/qoslab/nodes/clearinghouse"
 	"github.com/qoslab/qoslab/nodes/pdp"
 	"github.com/qoslab/qoslab/nodes/placeholder"
+	"github.com/qoslab/qoslab/nodes/proxy"
 	"github.com/qoslab/qoslab/nodes/router"
 )
 
@@ -19,7 +20,7 @@ func roles() map[string]roleFunc {
 	return map[string]roleFunc{
 		"uac":           placeholder.Run,
 		"uas":           placeholder.Run,
-		"proxy":         placeholder.Run,
+		"proxy":         proxy.Run,
 		"pdp":           pdp.Run,
 		"router":        router.Run,
 		"clearinghouse": clearinghouse.Run,

@@ -31,7 +31,7 @@ type call struct {
 
 	mu       sync.Mutex
 	sm       Call
-	client   PolicyClient // connection the handle lives on (nil until the first REQ)
+	asked    bool // a REQ went out on the handle
 	offer    media
 	answer   media
 	token    string                // OSP token granted for this call
@@ -68,6 +68,7 @@ func (p *Proxy) newCall(callID string, side Side, req *sip.Request, tx sip.Serve
 		return nil
 	}
 	p.calls[callID] = c
+	p.byHandle[c.handle] = c
 	return c
 }
 
@@ -155,25 +156,19 @@ func (c *call) session(kind ReqKind, token string) Session {
 func (c *call) sendREQ(kind ReqKind, token string) {
 	p := c.p
 	sess := c.session(kind, token)
+	c.asked = true
+	p.logCOPS(nodes.Sent, c.id, c.side, "REQ "+kind.String(), "REQ "+kind.String())
 	p.goOwned(func() {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PolicyTimeout)
 		defer cancel()
-		cl, err := p.link.client(ctx)
-		if err != nil {
-			if kind == ReqNoLDP {
-				c.step(Event{Kind: EvPolicyTimeout, Req: kind}, nil)
-			} else {
-				c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPUnreachable}, nil)
-			}
-			return
-		}
-		c.mu.Lock()
-		c.client = cl
-		c.mu.Unlock()
-		p.logCOPS(nodes.Sent, c.id, c.side, "REQ "+kind.String(), "REQ "+kind.String())
-		dec, err := cl.Request(ctx, c.handle, kind, sess)
+		dec, err := p.policy.Request(ctx, c.handle, kind, sess)
 		switch {
-		case err != nil && ctx.Err() != nil && p.ctx.Err() == nil:
+		case p.ctx.Err() != nil:
+			return // shutting down
+		case errors.Is(err, context.DeadlineExceeded) && errors.Is(err, errNoPDP):
+			p.log.Warn("no policy server", "call", c.id, "req", kind.String(), "after", p.cfg.PolicyTimeout)
+			c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPUnreachable}, nil)
+		case errors.Is(err, context.DeadlineExceeded):
 			p.log.Warn("policy decision timed out", "call", c.id, "req", kind.String(), "after", p.cfg.PolicyTimeout)
 			c.step(Event{Kind: EvPolicyTimeout, Req: kind}, nil)
 		case err != nil:
@@ -192,18 +187,16 @@ func (c *call) sendREQ(kind ReqKind, token string) {
 	})
 }
 
-// sendDRQ deletes the call's handle on the connection it lives on.
+// sendDRQ deletes the call's handle.
 func (c *call) sendDRQ() {
-	p, cl := c.p, c.client
-	if cl == nil {
-		return // no REQ ever reached a PDP
+	p := c.p
+	if !c.asked {
+		return // no REQ ever went out
 	}
+	p.logCOPS(nodes.Sent, c.id, c.side, "DRQ", "")
 	p.goOwned(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), p.cfg.PolicyTimeout)
-		defer cancel()
-		p.logCOPS(nodes.Sent, c.id, c.side, "DRQ", "")
-		if err := cl.Delete(ctx, c.handle, "call state gone"); err != nil {
-			p.log.Warn("DRQ failed", "call", c.id, "err", err)
+		if err := p.policy.Delete(c.handle); err != nil {
+			p.log.Warn("DRQ not sent", "call", c.id, "err", err)
 		}
 	})
 }

@@ -301,16 +301,16 @@ func (c *Call) onPolicyFailure(req ReqKind, reason string) []Action {
 func (c *Call) onPDPLost(reason string) []Action {
 	switch c.phase {
 	case AwaitAAA, AwaitLDP, Proceeding, Early:
-		// No DRQ: the handle died with the connection.
-		return dropDRQ(c.refuse(503, reason))
+		// The DRQ still goes out: it clears the PEP's copy of the handle,
+		// which a reconnecting PEP would otherwise re-send.
+		return c.refuse(503, reason)
 	case Confirmed:
 		// Never a call that proceeds without policy: the PDP that holds
 		// its gates is gone, so the call ends.
 		c.phase = Done
-		return []Action{{Kind: ActTearDown, Reason: reason}}
+		return []Action{{Kind: ActTearDown, Reason: reason}, {Kind: ActSendDRQ}}
 	case Releasing:
 		c.decDone = true
-		c.drqPending = false
 		return c.maybeFinishRelease()
 	}
 	return nil
@@ -519,14 +519,4 @@ func (c *Call) onTxGone(ev Event) []Action {
 		return c.maybeFinishRelease()
 	}
 	return nil
-}
-
-func dropDRQ(acts []Action) []Action {
-	out := acts[:0]
-	for _, a := range acts {
-		if a.Kind != ActSendDRQ {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -158,13 +158,13 @@ var callScripts = []struct {
 		DEC Install AAA token=t         -> forward INVITE token=t
 		resp #1 200 sdp                 -> send REQ LDP; hold 1
 		DEC Install LDP                 -> forward 1
-		PDP lost                        -> tear down reason=policy server connection lost
+		PDP lost                        -> tear down reason=policy server connection lost; send DRQ
 		phase Done
 		BYE caller                      -> forward BYE
 	`},
-	{"PDP disconnect during the AAA wait: 503, no DRQ on a dead connection", `
+	{"PDP disconnect during the AAA wait: 503, DRQ clears the PEP's copy of the handle", `
 		INVITE                          -> send REQ AAA
-		PDP lost                        -> respond 503 reason=policy server connection lost retry-after=5
+		PDP lost                        -> respond 503 reason=policy server connection lost retry-after=5; send DRQ
 		phase Done
 	`},
 	{"PDP disconnect while ringing", `
@@ -172,7 +172,7 @@ var callScripts = []struct {
 		DEC Install AAA token=t         -> forward INVITE token=t
 		resp #1 180 sdp                 -> send REQ LDP; hold 1
 		DEC Install LDP                 -> forward 1
-		PDP lost                        -> abort downstream cancel; respond 503 reason=policy server connection lost retry-after=5
+		PDP lost                        -> abort downstream cancel; respond 503 reason=policy server connection lost retry-after=5; send DRQ
 	`},
 	{"PDP disconnect during release", `
 		INVITE                          -> send REQ AAA
@@ -181,7 +181,7 @@ var callScripts = []struct {
 		DEC Install LDP                 -> forward 1
 		BYE caller                      -> forward BYE; send REQ noLDP
 		PDP lost                        -> -
-		BYE final 200                   -> -
+		BYE final 200                   -> send DRQ
 		phase Done
 	`},
 	{"unsolicited DEC Remove mid-call ends the call", `

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // A loopback lab without namespaces: UAC, SIP1, SIP2 and UAS on their own
@@ -97,7 +100,7 @@ type lab struct {
 }
 
 // startLab runs both proxies with dialers for their PDPs and both UAs.
-func startLab(t testing.TB, dial1, dial2 Dialer, timeout time.Duration) *lab {
+func startLab(t testing.TB, pdp1, pdp2 *scriptedPDP, timeout time.Duration) *lab {
 	t.Helper()
 	a, b, c, d := labAddrs()
 	l := &lab{
@@ -110,31 +113,38 @@ func startLab(t testing.TB, dial1, dial2 Dialer, timeout time.Duration) *lab {
 	names := map[netip.Addr]string{a: "uac", b: "sip1", c: "sip2", d: "uas"}
 	nameOf := func(x netip.Addr) string { return names[x] }
 	l.log1, l.log2 = newRecorder("sip1"), newRecorder("sip2")
-	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial1, slog.New(l.log1))
-	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf}, dial2, slog.New(l.log2))
+	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol1"}, pdp1.addr, slog.New(l.log1))
+	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol2"}, pdp2.addr, slog.New(l.log2))
 	l.uac = startUA(t, l.uacAddr)
 	l.uas = startUA(t, l.uasAddr)
 	return l
 }
 
-func startProxy(t testing.TB, cfg Config, dial Dialer, log *slog.Logger) *Proxy {
+// startProxy runs a proxy whose PEP talks COPS to the PDP at pdpAddr,
+// the way Run wires them.
+func startProxy(t testing.TB, cfg Config, pdpAddr string, log *slog.Logger) *Proxy {
 	t.Helper()
-	p, err := New(cfg, dial, log)
+	pep := newPEPPolicy(pdpAddr, cfg.Self.Addr().String(), log)
+	p, err := New(cfg, pep, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pep.attach(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	conn, err := Listen(ctx, cfg.Self)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- p.Serve(ctx, conn, nil) }()
+	go func() { done <- pep.run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: Serve: %v", cfg.Self, err)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", cfg.Self, err)
+			}
 		}
 	})
 	return p
@@ -327,46 +337,123 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// scriptedPDP is a policy server with a scripted policy, reached through
-// the PolicyClient interface. It counts open handles (REQ opens, DRQ
-// closes) so that tests can see a leaked handle.
+// scriptedPDP is a real COPS PDP (protocol/cops) on loopback TCP whose
+// handler follows a script. It logs the REQs it decides and counts open
+// handles (REQ opens, DRQ or connection loss closes) so that tests can see
+// a leaked handle.
 type scriptedPDP struct {
-	decide func(kind ReqKind, s Session) (Decision, error)
+	decide func(kind ReqKind, s cops.Session) cops.SessionDecision
+	addr   string // host:port; "" for a PDP nobody listens for
 
 	mu      sync.Mutex
 	reqs    []string
-	open    map[uint32]bool
-	conns   []*scriptedConn
-	refuse  bool // dial fails
+	open    map[cops.Handle]bool
 	silence bool // never answers
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
-func newScriptedPDP(decide func(ReqKind, Session) (Decision, error)) *scriptedPDP {
+func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) cops.SessionDecision) *scriptedPDP {
+	t.Helper()
 	if decide == nil {
 		decide = allowAll
 	}
-	return &scriptedPDP{decide: decide, open: map[uint32]bool{}}
+	p := &scriptedPDP{decide: decide, open: map[cops.Handle]bool{}, done: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	pdp := cops.NewPDP(cops.PDPConfig{Handler: p.handle, OnDelete: p.onDelete})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	go func() {
+		defer close(p.done)
+		pdp.Serve(ctx, ln)
+	}()
+	t.Cleanup(p.crash)
+	return p
 }
 
-func allowAll(kind ReqKind, s Session) (Decision, error) {
-	if kind == ReqAAA {
-		return Decision{Install: true, Token: "tok-" + s.Side}, nil
+// unreachablePDP is an address where no PDP listens.
+func unreachablePDP(t testing.TB) *scriptedPDP {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if kind == ReqNoLDP {
-		return Decision{Install: false}, nil
-	}
-	return Decision{Install: true}, nil
+	addr := ln.Addr().String()
+	ln.Close()
+	done := make(chan struct{})
+	close(done)
+	return &scriptedPDP{addr: addr, open: map[cops.Handle]bool{}, stop: func() {}, done: done}
 }
 
-func (p *scriptedPDP) dial(ctx context.Context) (PolicyClient, error) {
+// crash stops the PDP: its connections close (CC), as when it dies.
+func (p *scriptedPDP) crash() {
+	p.stop()
+	<-p.done
+}
+
+func session(kind ReqKind, s cops.Session) cops.SessionDecision {
+	return cops.SessionDecision{Command: cops.CommandInstall, Session: cops.Session{CallID: s.CallID, Side: s.Side, Result: 200}}
+}
+
+func allowAll(kind ReqKind, s cops.Session) cops.SessionDecision {
+	d := session(kind, s)
+	switch kind {
+	case ReqAAA:
+		d.Session.Token = []byte("tok-" + s.Side.String())
+	case ReqNoLDP:
+		d.Command = cops.CommandRemove
+	}
+	return d
+}
+
+func reqKind(k cops.Kind) ReqKind {
+	switch k {
+	case cops.KindAAA:
+		return ReqAAA
+	case cops.KindLDP:
+		return ReqLDP
+	case cops.KindNoLDP:
+		return ReqNoLDP
+	}
+	return 0
+}
+
+func (p *scriptedPDP) handle(ctx context.Context, r cops.SessionRequest) cops.SessionDecision {
+	kind := reqKind(r.Kind)
+	s := r.Session
+	p.mu.Lock()
+	entry := "REQ " + kind.String()
+	if len(s.Token) > 0 {
+		entry += " token=" + string(s.Token)
+	}
+	if len(s.Media) > 0 {
+		var f []string
+		for _, m := range s.Media {
+			f = append(f, m.String())
+		}
+		entry += " media=" + strings.Join(f, ",")
+	}
+	p.reqs = append(p.reqs, entry)
+	p.open[r.Handle] = true
+	silence := p.silence
+	p.mu.Unlock()
+	if silence {
+		<-ctx.Done()
+		return cops.SessionDecision{}
+	}
+	return p.decide(kind, s)
+}
+
+func (p *scriptedPDP) onDelete(pepID string, h cops.Handle, r cops.Reason) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.refuse {
-		return nil, errors.New("connection refused")
+	if r.Subcode != cops.ReasonSubConnectionLost {
+		p.reqs = append(p.reqs, "DRQ")
 	}
-	c := &scriptedConn{pdp: p, closed: make(chan struct{})}
-	p.conns = append(p.conns, c)
-	return c, nil
+	delete(p.open, h)
 }
 
 func (p *scriptedPDP) log() []string {
@@ -379,71 +466,4 @@ func (p *scriptedPDP) openHandles() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.open)
-}
-
-// drop closes every connection, as a crashed PDP would.
-func (p *scriptedPDP) drop() {
-	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-type scriptedConn struct {
-	pdp    *scriptedPDP
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (c *scriptedConn) Request(ctx context.Context, h uint32, kind ReqKind, s Session) (Decision, error) {
-	p := c.pdp
-	p.mu.Lock()
-	entry := "REQ " + kind.String()
-	if s.Token != "" {
-		entry += " token=" + s.Token
-	}
-	if len(s.Media) > 0 {
-		var f []string
-		for _, m := range s.Media {
-			f = append(f, m.Src.String()+">"+m.Dst.String())
-		}
-		entry += " media=" + strings.Join(f, ",")
-	}
-	p.reqs = append(p.reqs, entry)
-	p.open[h] = true
-	silence := p.silence
-	p.mu.Unlock()
-	if silence {
-		select {
-		case <-ctx.Done():
-			return Decision{}, ctx.Err()
-		case <-c.closed:
-			return Decision{}, errors.New("connection closed")
-		}
-	}
-	select {
-	case <-c.closed:
-		return Decision{}, errors.New("connection closed")
-	default:
-	}
-	return p.decide(kind, s)
-}
-
-func (c *scriptedConn) Delete(ctx context.Context, h uint32, reason string) error {
-	p := c.pdp
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reqs = append(p.reqs, "DRQ")
-	delete(p.open, h)
-	return nil
-}
-
-func (c *scriptedConn) Closed() <-chan struct{} { return c.closed }
-
-func (c *scriptedConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
 }

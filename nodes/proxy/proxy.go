@@ -44,13 +44,15 @@ type Config struct {
 	PolicyTimeout time.Duration // how long a REQ may wait for its DEC
 	// NameOf names the node at an address, for the message log.
 	NameOf func(netip.Addr) string
+	// PDPName names the policy server in the message log.
+	PDPName string
 }
 
 // Proxy is one running SIP proxy / COPS PEP.
 type Proxy struct {
-	cfg  Config
-	log  *slog.Logger
-	link *policyLink
+	cfg    Config
+	log    *slog.Logger
+	policy Policy
 
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
@@ -62,26 +64,39 @@ type Proxy struct {
 	mu         sync.Mutex
 	closing    bool             // Serve is waiting for the owned goroutines
 	calls      map[string]*call // by Call-ID
+	byHandle   map[uint32]*call // the same calls, by COPS handle
 	nextHandle atomic.Uint32
 }
 
 // Run is the proxy role: it reads its parameters from env (peer_proxy,
-// pdp, policy_timeout, local, sip_port, pdp_port), listens on UDP 5060 on
-// env.Self() and serves until ctx ends.
+// pdp, policy_timeout, local, sip_port, pdp_port), keeps a COPS connection
+// to its PDP, listens on UDP 5060 on env.Self() and serves until ctx ends.
 func Run(ctx context.Context, env nodes.Env) error {
 	cfg, pdp, err := configFromEnv(env)
 	if err != nil {
 		return err
 	}
-	p, err := New(cfg, copsDialer(pdp), env.Log)
+	cfg.PDPName = env.Param("pdp", "pdp")
+	pep := newPEPPolicy(pdp.String(), env.Name, env.Log)
+	p, err := New(cfg, pep, env.Log)
 	if err != nil {
 		return err
 	}
+	pep.attach(p)
 	conn, err := Listen(ctx, cfg.Self)
 	if err != nil {
 		return err
 	}
-	return p.Serve(ctx, conn, env.Ready)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pepDone := make(chan error, 1)
+	go func() { pepDone <- pep.run(ctx) }()
+	err = p.Serve(ctx, conn, env.Ready)
+	cancel()
+	if perr := <-pepDone; err == nil {
+		err = perr
+	}
+	return err
 }
 
 func configFromEnv(env nodes.Env) (Config, netip.AddrPort, error) {
@@ -136,13 +151,16 @@ func portParam(env nodes.Env, key string, def uint16) (uint16, error) {
 	return uint16(n), nil
 }
 
-// New builds a proxy. dial opens COPS connections to the PDP.
-func New(cfg Config, dial Dialer, log *slog.Logger) (*Proxy, error) {
+// New builds a proxy that asks policy about every call.
+func New(cfg Config, policy Policy, log *slog.Logger) (*Proxy, error) {
 	if !cfg.Self.IsValid() {
 		return nil, errors.New("proxy: no SIP address")
 	}
 	if cfg.PolicyTimeout <= 0 {
 		cfg.PolicyTimeout = DefaultPolicyTimeout
+	}
+	if cfg.PDPName == "" {
+		cfg.PDPName = "pdp"
 	}
 	if cfg.NameOf == nil {
 		cfg.NameOf = func(netip.Addr) string { return "" }
@@ -150,8 +168,7 @@ func New(cfg Config, dial Dialer, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, log: log, calls: map[string]*call{}}
-	p.link = newPolicyLink(dial, p.policyLost)
+	p := &Proxy{cfg: cfg, log: log, policy: policy, calls: map[string]*call{}, byHandle: map[uint32]*call{}}
 
 	host := cfg.Self.Addr().String()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("qoslab-proxy"), sipgo.WithUserAgentHostname(host),
@@ -202,11 +219,7 @@ func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn, ready func()) er
 	p.ctx = ctx
 
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		p.link.run(ctx, func(msg string, args ...any) { p.log.Info(msg, args...) })
-	}()
+	bg.Add(1)
 	serveErr := make(chan error, 1)
 	go func() {
 		defer bg.Done()
@@ -261,8 +274,10 @@ func (p *Proxy) enter() bool {
 
 func (p *Proxy) exit() { p.wg.Done() }
 
-// policyLost fails every call whose handle lived on the lost connection.
-func (p *Proxy) policyLost(lost PolicyClient) {
+// PolicyLost tells the proxy that its PEP connection is gone, and with it
+// every handle: each call that has one fails (503 while setting up, BYE
+// both ways when established). Never a call that proceeds without policy.
+func (p *Proxy) PolicyLost() {
 	p.mu.Lock()
 	var hit []*call
 	for _, c := range p.calls {
@@ -271,12 +286,25 @@ func (p *Proxy) policyLost(lost PolicyClient) {
 	p.mu.Unlock()
 	for _, c := range hit {
 		c.mu.Lock()
-		mine := c.client == lost
+		asked := c.asked
 		c.mu.Unlock()
-		if mine {
+		if asked {
 			p.goOwned(func() { c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPLost}, nil) })
 		}
 	}
+}
+
+// Unsolicited hands a PDP-initiated decision to the call on handle: a
+// Remove withdraws the call's policy and ends it.
+func (p *Proxy) Unsolicited(handle uint32, d Decision) {
+	p.mu.Lock()
+	c := p.byHandle[handle]
+	p.mu.Unlock()
+	if c == nil || d.Install {
+		return
+	}
+	p.logCOPS(nodes.Received, c.id, c.side, "DEC Remove", "")
+	p.goOwned(func() { c.step(Event{Kind: EvDecRemove, Reason: d.Reason}, nil) })
 }
 
 // Calls reports how many calls hold state (for tests and leak checks).
@@ -291,6 +319,7 @@ func (p *Proxy) forget(c *call) {
 	if p.calls[c.id] == c {
 		delete(p.calls, c.id)
 	}
+	delete(p.byHandle, c.handle)
 	p.mu.Unlock()
 }
 
@@ -312,7 +341,7 @@ func (p *Proxy) logSIP(dir, callID string, side Side, what, stepWhat string, byC
 func (p *Proxy) logCOPS(dir, callID string, side Side, what, stepWhat string) {
 	fl, n := stepOf(side, dir, stepWhat, false)
 	nodes.LogMessage(p.log, nodes.Message{
-		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: fl, Step: n, Peer: "pdp",
+		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: fl, Step: n, Peer: p.cfg.PDPName,
 	})
 }
 

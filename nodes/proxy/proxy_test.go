@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 func TestCallThroughBothProxies(t *testing.T) {
-	pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
-	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
 	l.uas.setAnswer(answerRing(20 * time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -25,7 +27,7 @@ func TestCallThroughBothProxies(t *testing.T) {
 	}
 	// The UAS got the token POL2 granted; SIP2's PDP got the token POL1 granted.
 	inv := l.uas.invite(0)
-	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != "tok-terminating" {
+	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != "tok-term" {
 		t.Errorf("INVITE at UAS carries %v, want token of POL2", h)
 	}
 	if err := res.dialog.Ack(ctx); err != nil {
@@ -38,10 +40,10 @@ func TestCallThroughBothProxies(t *testing.T) {
 	waitFor(t, "both calls to end", func() bool { return l.sip1.Calls() == 0 && l.sip2.Calls() == 0 })
 	waitFor(t, "handles deleted", func() bool { return pdp1.openHandles() == 0 && pdp2.openHandles() == 0 })
 
-	media := "media=" + l.uacAddr.Addr().String() + ":20000>" + l.uasAddr.Addr().String() + ":30000," +
-		l.uasAddr.Addr().String() + ":30000>" + l.uacAddr.Addr().String() + ":20000"
+	media := "media=fwd udp " + l.uacAddr.Addr().String() + ":20000->" + l.uasAddr.Addr().String() + ":30000," +
+		"bwd udp " + l.uasAddr.Addr().String() + ":30000->" + l.uacAddr.Addr().String() + ":20000"
 	want1 := []string{"REQ AAA", "REQ LDP " + media, "REQ noLDP " + media, "DRQ"}
-	want2 := []string{"REQ AAA token=tok-originating", "REQ LDP " + media, "REQ noLDP " + media, "DRQ"}
+	want2 := []string{"REQ AAA token=tok-orig", "REQ LDP " + media, "REQ noLDP " + media, "DRQ"}
 	if got := pdp1.log(); !slices.Equal(got, want1) {
 		t.Errorf("POL1 saw\n%q\nwant\n%q", got, want1)
 	}
@@ -50,10 +52,12 @@ func TestCallThroughBothProxies(t *testing.T) {
 	}
 }
 
-func denyAAA(reason string) func(ReqKind, Session) (Decision, error) {
-	return func(kind ReqKind, s Session) (Decision, error) {
+func denyAAA(reason string) func(ReqKind, cops.Session) cops.SessionDecision {
+	return func(kind ReqKind, s cops.Session) cops.SessionDecision {
 		if kind == ReqAAA {
-			return Decision{Install: false, Reason: reason}, nil
+			d := session(kind, s)
+			d.Command, d.Session.Result, d.Session.Reason = cops.CommandRemove, 403, reason
+			return d
 		}
 		return allowAll(kind, s)
 	}
@@ -71,13 +75,13 @@ func (l *lab) settled(pdps ...*scriptedPDP) {
 func TestAAARefusedGives403WithReason(t *testing.T) {
 	for _, at := range []string{"sip1", "sip2"} {
 		t.Run("refused at "+at, func(t *testing.T) {
-			pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
+			pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
 			refusing := pdp1
 			if at == "sip2" {
 				refusing = pdp2
 			}
 			refusing.decide = denyAAA("no route to destination")
-			l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+			l := startLab(t, pdp1, pdp2, time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
@@ -99,15 +103,18 @@ func TestAAARefusedGives403WithReason(t *testing.T) {
 }
 
 func TestPDPUnreachableGives503(t *testing.T) {
-	cases := map[string]func(p *scriptedPDP){
-		"connection refused": func(p *scriptedPDP) { p.refuse = true },
-		"no decision":        func(p *scriptedPDP) { p.silence = true },
+	cases := map[string]func(t testing.TB) *scriptedPDP{
+		"nobody listens": unreachablePDP,
+		"no decision": func(t testing.TB) *scriptedPDP {
+			p := newScriptedPDP(t, nil)
+			p.silence = true
+			return p
+		},
 	}
-	for name, breakIt := range cases {
+	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
-			pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
-			breakIt(pdp1)
-			l := startLab(t, pdp1.dial, pdp2.dial, 150*time.Millisecond)
+			pdp1, pdp2 := mk(t), newScriptedPDP(t, nil)
+			l := startLab(t, pdp1, pdp2, 150*time.Millisecond)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
@@ -120,14 +127,17 @@ func TestPDPUnreachableGives503(t *testing.T) {
 			if n, _, _ := l.uas.counts(); n != 0 {
 				t.Errorf("call proceeded without policy: UAS got %d INVITEs", n)
 			}
-			l.settled(pdp1, pdp2)
+			// A silent PDP decides the DRQ only after the REQ it never
+			// answers, so the proof of no leak is the DRQ SIP1 sent.
+			l.settled(pdp2)
+			waitFor(t, "SIP1 to send DRQ", func() bool { return slices.Contains(l.log1.lines(), "tx cops DRQ") })
 		})
 	}
 }
 
 func TestByeFromCallee(t *testing.T) {
-	pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
-	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
 	l.uas.setAnswer(answerDirect)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -152,14 +162,14 @@ func TestByeFromCallee(t *testing.T) {
 }
 
 func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
-	var slowLDP = func(kind ReqKind, s Session) (Decision, error) {
+	var slowLDP = func(kind ReqKind, s cops.Session) cops.SessionDecision {
 		if kind == ReqLDP {
 			time.Sleep(100 * time.Millisecond) // the 200 arrives while the 180 waits
 		}
 		return allowAll(kind, s)
 	}
-	pdp1, pdp2 := newScriptedPDP(slowLDP), newScriptedPDP(slowLDP)
-	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, slowLDP), newScriptedPDP(t, slowLDP)
+	l := startLab(t, pdp1, pdp2, time.Second)
 	l.uas.setAnswer(answerRing(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -192,14 +202,14 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 }
 
 func TestCancelDuringAAAWait(t *testing.T) {
-	slowAAA := func(kind ReqKind, s Session) (Decision, error) {
+	slowAAA := func(kind ReqKind, s cops.Session) cops.SessionDecision {
 		if kind == ReqAAA {
 			time.Sleep(400 * time.Millisecond) // past sipgo's 100 Trying (200 ms)
 		}
 		return allowAll(kind, s)
 	}
-	pdp1, pdp2 := newScriptedPDP(slowAAA), newScriptedPDP(nil)
-	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, slowAAA), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	callCtx, hangUp := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -218,8 +228,8 @@ func TestCancelDuringAAAWait(t *testing.T) {
 }
 
 func TestPDPLostMidCallEndsTheCall(t *testing.T) {
-	pdp1, pdp2 := newScriptedPDP(nil), newScriptedPDP(nil)
-	l := startLab(t, pdp1.dial, pdp2.dial, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
 	l.uas.setAnswer(answerDirect)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -229,7 +239,7 @@ func TestPDPLostMidCallEndsTheCall(t *testing.T) {
 	}
 	res.dialog.Ack(ctx)
 	waitFor(t, "ACK at UAS", func() bool { _, acks, _ := l.uas.counts(); return acks == 1 })
-	pdp1.drop()
+	pdp1.crash()
 	waitFor(t, "BYE at UAS", func() bool { _, _, byes := l.uas.counts(); return byes >= 1 })
 	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes >= 1 })
 	l.settled(pdp2)
