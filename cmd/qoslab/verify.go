@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qoslab/qoslab/topology"
+	"github.com/qoslab/qoslab/traffic/trace"
+)
+
+// newVerifyCmd is `qoslab verify`: check a capture against FLOW.md. Exit
+// status 0 when every rule holds, 1 when a check failed, 2 when the
+// capture or topology could not be read.
+func newVerifyCmd() *cobra.Command {
+	var (
+		jsonOut      bool
+		topoFile     string
+		clearinghs   string
+		requireMedia bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify <pcapng or lab dir> [--json] [--topology file]",
+		Short: "Verify a capture: rebuild every call, check FLOW.md order and DSCP marking",
+		Long: `verify reads a pcapng capture (or a lab / run directory: capture/lab.pcapng,
+else the per-link capture/*.pcapng merged by time), decodes SIP, COPS (0x5153 and
+PCMM), OSP and RTP, rebuilds every call, labels each message with its FLOW.md
+step and checks every order constraint and DSCP rule. Each failure names the
+call, the step, what was expected and seen, the packet number and the link.
+
+Addresses are mapped to nodes with --topology, else the lab.json of a lab
+directory, else the built-in topology.
+
+Exit status: 0 all checks hold, 1 a check failed, 2 the input could not be read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := trace.Options{RequireMedia: requireMedia}
+			switch clearinghs {
+			case "auto":
+				opts.Clearinghouse = trace.CHAuto
+			case "yes":
+				opts.Clearinghouse = trace.CHPresent
+			case "no":
+				opts.Clearinghouse = trace.CHAbsent
+			default:
+				return &exitError{2, fmt.Errorf("verify: --clearinghouse %q: want auto, yes or no", clearinghs)}
+			}
+			topo, err := verifyTopology(args[0], topoFile)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			rep, err := trace.Verify(cmd.Context(), args[0], topo, opts)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			out := cmd.OutOrStdout()
+			if jsonOut {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(rep)
+			} else {
+				err = rep.WriteText(out)
+			}
+			if err != nil {
+				return &exitError{2, fmt.Errorf("verify: write report: %w", err)}
+			}
+			if !rep.OK() {
+				return &exitError{1, fmt.Errorf("verify: %d checks failed", len(rep.Failures))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&topoFile, "topology", "", "topology file the capture was made with (default: the lab's lab.json, else the built-in topology)")
+	cmd.Flags().StringVar(&clearinghs, "clearinghouse", "auto", "whether OSP must be on the wire: auto (decide from the capture), yes or no")
+	cmd.Flags().BoolVar(&requireMedia, "require-media", true, "require RTP both ways across the core in every admitted call (step 29)")
+	return cmd
+}
+
+// verifyTopology finds the topology a capture was made with: a topology
+// file, else the lab.json next to the captures, else the built-in one.
+func verifyTopology(path, topoFile string) (*trace.Topology, error) {
+	if topoFile != "" {
+		spec, err := topology.LoadSpec(topoFile)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := topology.NewPlan(spec, "verify", roleNames())
+		if err != nil {
+			return nil, err
+		}
+		return traceTopology(plan)
+	}
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if _, err := os.Stat(filepath.Join(d, "lab.json")); err != nil {
+			continue
+		}
+		st, err := topology.ReadState(d)
+		if err != nil {
+			return nil, err
+		}
+		if st.Plan == nil {
+			return nil, errors.New("verify: lab.json has no plan")
+		}
+		return traceTopology(st.Plan)
+	}
+	return trace.DefaultTopology(), nil
+}
+
+// traceTopology turns a lab plan into what the verifier maps addresses
+// with: every node's addresses, roles and parameters, and the links.
+func traceTopology(p *topology.Plan) (*trace.Topology, error) {
+	var ns []trace.Node
+	for _, n := range p.Nodes {
+		tn := trace.Node{Name: n.Name, Role: n.Role, Params: n.Params}
+		for _, ifc := range n.Ifaces {
+			if a := ifc.Prefix.Addr(); a.IsValid() {
+				tn.Addrs = append(tn.Addrs, a)
+			}
+		}
+		ns = append(ns, tn)
+	}
+	var ls []trace.Link
+	for _, l := range p.Links {
+		ls = append(ls, trace.Link{Name: l.Name, A: l.A.Node, B: l.B.Node})
+	}
+	return trace.NewTopology(ns, ls)
+}
