@@ -138,6 +138,11 @@ func hookForward(b *testing.B, d *Dataplane, on bool) {
 // what limits the rate.
 func (l *nsLab) sinkSocket(b *testing.B, port uint16) *net.UDPConn {
 	b.Helper()
+	return l.sinkSocketT(b, port)
+}
+
+func (l *nsLab) sinkSocketT(b testing.TB, port uint16) *net.UDPConn {
+	b.Helper()
 	var c *net.UDPConn
 	err := inNS(l.rcv, func() error {
 		var err error

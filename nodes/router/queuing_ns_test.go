@@ -1,0 +1,84 @@
+package router
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// TestQueuingProtectsEFUnderCongestion overloads a 10 Mbit/s core link with
+// best-effort traffic while a gated flow sends a trickle: every EF packet
+// must arrive, while the best-effort queue overflows. This is what makes
+// the marking matter.
+func TestQueuingProtectsEFUnderCongestion(t *testing.T) {
+	l := newNSLab(t, "c")
+	d := openTestDataplane(t, l)
+	h, err := netlink.NewHandleAt(l.rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := installQueuing(h, QueuingConfig{Iface: "core0", LinkRate: 10e6, EFRate: 2e6}); err != nil {
+		t.Fatal(err)
+	}
+	const bePort = rtpDstPort + 100
+	efSink := l.sinkSocketT(t, rtpDstPort)
+	beSink := l.sinkSocketT(t, bePort)
+	media := l.sender(t, sndAddr, rtpSrcPort)
+	bulk := l.sender(t, sndAddr, rtpSrcPort+100)
+	if err := d.SetGate(Gate{ID: 1, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3,000 x 1,200-byte best-effort datagrams (29 Mbit) as fast as the
+	// sender goes, with one media packet after every 30 of them.
+	const beN, every = 3000, 30
+	big := make([]byte, 1200)
+	small := make([]byte, payloadSize)
+	efDst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(rcvAddr, rtpDstPort))
+	beDst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(rcvAddr, bePort))
+	efSent := 0
+	for i := 0; i < beN; i++ {
+		if _, err := bulk.WriteToUDP(big, beDst); err != nil {
+			t.Fatal(err)
+		}
+		if i%every == 0 {
+			if _, err := media.WriteToUDP(small, efDst); err != nil {
+				t.Fatal(err)
+			}
+			efSent++
+		}
+	}
+	efGot := drain(efSink, time.Second)
+	beGot := drain(beSink, time.Second)
+	t.Logf("EF %d/%d delivered, best effort %d/%d", efGot, efSent, beGot, beN)
+	if efGot != efSent {
+		t.Errorf("EF: %d of %d packets delivered through the congested core link", efGot, efSent)
+	}
+	if beGot >= beN {
+		t.Errorf("best effort: all %d packets delivered; the link was not congested, the test proves nothing", beN)
+	}
+	c, err := d.GateCounters(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != uint64(efSent) {
+		t.Errorf("gate counted %d packets, %d sent", c.Packets, efSent)
+	}
+}
+
+// drain counts datagrams until the socket has been idle for idle.
+func drain(c *net.UDPConn, idle time.Duration) int {
+	buf := make([]byte, 2048)
+	n := 0
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(idle))
+		if _, _, err := c.ReadFromUDP(buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
