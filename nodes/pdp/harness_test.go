@@ -71,6 +71,7 @@ func (s *syncBuffer) messages(t *testing.T) []nodes.Message {
 
 // bench is one policy server with its peers' addresses.
 type bench struct {
+	name                      string
 	dir                       string
 	copsPort, rtrPort, chPort int
 	params                    map[string]string
@@ -78,7 +79,7 @@ type bench struct {
 }
 
 func newBench(t *testing.T, withCH bool) *bench {
-	b := &bench{dir: t.TempDir(), copsPort: freePort(t), rtrPort: freePort(t), chPort: freePort(t), logs: &syncBuffer{}}
+	b := &bench{name: "pol1", dir: t.TempDir(), copsPort: freePort(t), rtrPort: freePort(t), chPort: freePort(t), logs: &syncBuffer{}}
 	b.params = map[string]string{
 		"router": "r1", "router-port": strconv.Itoa(b.rtrPort),
 		"cops-port":       strconv.Itoa(b.copsPort),
@@ -101,9 +102,9 @@ func (b *bench) start(t *testing.T) (stop func()) {
 	ready := make(chan struct{})
 	env := nodes.Env{
 		Config: nodes.Config{
-			Lab: "t", Name: "pol1", Role: "pdp", Dir: b.dir,
+			Lab: "t", Name: b.name, Role: "pdp", Dir: b.dir,
 			Nodes: map[string]nodes.NodeInfo{
-				"pol1": {Role: "pdp", Addr: loopback},
+				b.name: {Role: "pdp", Addr: loopback},
 				"r1":   {Role: "router", Addr: loopback},
 				"ch":   {Role: "clearinghouse", Addr: loopback},
 			},
