@@ -1,6 +1,11 @@
 package osp
 
-import "strconv"
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // StatusCode is an OSP status code. OSP reuses the HTTP-style classes:
 // 2xx success, 4xx refused because of the request, 5xx server trouble.
@@ -38,4 +43,19 @@ func (c StatusCode) String() string {
 		return strconv.Itoa(int(c)) + " " + n
 	}
 	return strconv.Itoa(int(c))
+}
+
+// UnmarshalXML requires a three-digit code: an empty or out-of-range Code
+// is an error, not a zero that reads as "no status".
+func (c *StatusCode) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var s string
+	if err := d.DecodeElement(&s, &start); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 100 || n > 699 {
+		return fmt.Errorf("osp: element %s: status code %q, want 100..699", start.Name.Local, s)
+	}
+	*c = StatusCode(n)
+	return nil
 }
