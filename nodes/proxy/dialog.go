@@ -51,11 +51,17 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	c := p.lookup(callID)
 	side := p.sideOf(c, req)
 	p.logSIP(nodes.Received, callID, side, "ACK", "ACK", false, req.Source())
+	dest := ""
 	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
-		p.log.Debug("hop-by-hop ACK dropped", "call", callID)
-		return
+		// No Route naming us: the hop-by-hop ACK of a non-2xx (dropped),
+		// or the ACK of a 2xx from a UA that ignored Record-Route (sipp's
+		// built-in UAC), which still goes along the call's path.
+		if dest = c.hopFor(req, true); dest == "" {
+			p.log.Debug("hop-by-hop ACK dropped", "call", callID)
+			return
+		}
 	}
-	fwd, dest, err := p.prepareInDialog(req)
+	fwd, dest, err := p.prepare(req, dest)
 	if err != nil {
 		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
 		return
@@ -123,7 +129,7 @@ func (p *Proxy) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if leg.clientTx == nil && leg.err == nil {
 		// No call state (it ended already, or never crossed us): still a
 		// proxy, so the BYE goes on along its route set.
-		leg.clientTx, leg.dest, leg.err = p.sendInDialog(req)
+		leg.clientTx, leg.dest, leg.err = p.sendTo(req, c.hopFor(req, false))
 		if leg.err == nil {
 			p.logSIP(nodes.Sent, callID, side, "BYE", "", byCallee, leg.dest)
 		}
@@ -145,7 +151,7 @@ func (c *call) forwardBye() {
 		return
 	}
 	c.byCallee = c.byCallee || !leg.fromCaller(c)
-	leg.clientTx, leg.dest, leg.err = c.p.sendInDialog(leg.req)
+	leg.clientTx, leg.dest, leg.err = c.p.sendTo(leg.req, c.hopFor(leg.req, false))
 	if leg.err == nil {
 		c.p.logSIP(nodes.Sent, c.id, c.side, "BYE", "BYE", !leg.fromCaller(c), leg.dest)
 	}
@@ -258,4 +264,34 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.logSIP(nodes.Sent, callID, side, string(req.Method), "", false, dest)
 	p.relayFinal(req, tx, ctx, side, false)
+}
+
+// hopFor is where an in-dialog request of this call goes when it does not
+// carry our Route (its UA ignored Record-Route): along the path the INVITE
+// took, downstream from the caller, upstream from the callee. "" means
+// follow the request's own route set. ackOf2xx asks only for an ACK of a
+// 2xx this proxy passed on.
+func (c *call) hopFor(req *sip.Request, ackOf2xx bool) string {
+	if c == nil {
+		return ""
+	}
+	if r := req.Route(); r != nil && c.p.isSelf(r.Address) {
+		return ""
+	}
+	if ackOf2xx {
+		c.mu.Lock()
+		answered := c.answered
+		c.mu.Unlock()
+		if answered == nil || req.CSeq() == nil || req.CSeq().SeqNo != c.invite.CSeq().SeqNo {
+			return ""
+		}
+	}
+	tag := ""
+	if f := req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	if tag == c.fromTag {
+		return c.dest
+	}
+	return c.invite.Source()
 }

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Interop with a SIP implementation nobody here wrote: sipp (Debian's
+// sip-tester) as UAC and as UAS, through both proxies, each completing
+// INVITE/180/200/ACK/BYE with no unexpected message (sipp exits non-zero
+// on any unexpected message or timeout).
+
+func needSipp(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (Debian package sip-tester); skipping the interop test")
+	}
+	return path
+}
+
+func runSipp(t *testing.T, ctx context.Context, sipp string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, sipp, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = t.TempDir() // sipp writes its logs next to itself
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sipp: %v", err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("sipp output:\n%s", out.String())
+		}
+	})
+	return cmd
+}
+
+func TestSippUACThroughBothProxies(t *testing.T) {
+	sipp := needSipp(t)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
+	l.uas.setAnswer(answerRing(50 * time.Millisecond))
+	scenario, _ := filepath.Abs("testdata/sipp_uac.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src := netip.AddrPortFrom(l.uacAddr.Addr(), 5072)
+	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin",
+		"-i", src.Addr().String(), "-p", strconv.Itoa(int(src.Port())),
+		"-key", "callee", fmt.Sprintf("uas@%s", l.uasAddr),
+		"-m", "1", "-timeout", "15s", "-timeout_error",
+		l.sip1Addr.String())
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sipp UAC failed: %v", err)
+	}
+	if inv, acks, byes := l.uas.counts(); inv != 1 || acks != 1 || byes != 1 {
+		t.Errorf("UAS saw %d INVITE, %d ACK, %d BYE; want 1 each", inv, acks, byes)
+	}
+	l.settled(pdp1, pdp2)
+}
+
+func TestSippUASBehindBothProxies(t *testing.T) {
+	sipp := needSipp(t)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
+	scenario, _ := filepath.Abs("testdata/sipp_uas.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	uas := netip.AddrPortFrom(l.uasAddr.Addr(), 5062)
+	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin",
+		"-i", uas.Addr().String(), "-p", strconv.Itoa(int(uas.Port())),
+		"-m", "1", "-timeout", "15s", "-timeout_error")
+	time.Sleep(300 * time.Millisecond) // sipp has no readiness signal
+
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"), func(r *sip.Request) {
+		r.Recipient.Port = int(uas.Port())
+	})
+	if res.final == nil || res.final.StatusCode != 200 {
+		t.Fatalf("call to sipp failed: %+v", res)
+	}
+	if err := res.dialog.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.dialog.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sipp UAS failed: %v", err)
+	}
+	l.settled(pdp1, pdp2)
+}
+
+// TestSippBuiltinUAC runs sipp's own scenario (-sn uac), which ignores
+// Record-Route: its ACK and BYE reach SIP1 without a Route, and the proxies
+// still carry them along the call's path.
+func TestSippBuiltinUAC(t *testing.T) {
+	sipp := needSipp(t)
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
+	l.uas.setAnswer(answerRing(50 * time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src := netip.AddrPortFrom(l.uacAddr.Addr(), 5073)
+	cmd := runSipp(t, ctx, sipp, "-sn", "uac", "-nostdin",
+		"-i", src.Addr().String(), "-p", strconv.Itoa(int(src.Port())),
+		"-s", "uas", "-rsa", l.sip1Addr.String(),
+		"-m", "1", "-d", "100", "-timeout", "15s", "-timeout_error",
+		l.uasAddr.String())
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sipp UAC failed: %v", err)
+	}
+	if inv, acks, byes := l.uas.counts(); inv != 1 || acks != 1 || byes != 1 {
+		t.Errorf("UAS saw %d INVITE, %d ACK, %d BYE; want 1 each", inv, acks, byes)
+	}
+	l.settled(pdp1, pdp2)
+}
