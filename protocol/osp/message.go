@@ -303,6 +303,19 @@ func fromWire(w *wireMessage) (*Message, error) {
 	if n := m.components(); n != 1 {
 		return nil, malformed(fmt.Sprintf("Message carries %d known components, want 1", n), nil)
 	}
+	// An answer without a Status would read as code 0: refuse it.
+	var st *Status
+	switch {
+	case m.AuthorizationResponse != nil:
+		st = &m.AuthorizationResponse.Status
+	case m.AuthorizationConfirmation != nil:
+		st = &m.AuthorizationConfirmation.Status
+	case m.UsageConfirmation != nil:
+		st = &m.UsageConfirmation.Status
+	}
+	if st != nil && st.Code == 0 {
+		return nil, malformed(m.Kind().String()+" without a Status Code", nil)
+	}
 	return m, nil
 }
 

@@ -286,3 +286,18 @@ func BenchmarkUnmarshalAuthorizationResponse(b *testing.B) {
 		}
 	}
 }
+
+// Found by FuzzUnmarshal: a response without a Status decoded with code 0
+// and re-encoded as <Code>0</Code>, which the strict decoder then refused.
+// An answer must carry its Status.
+func TestResponseWithoutStatusRefused(t *testing.T) {
+	for _, body := range []string{
+		`<Message><AuthorisationResponse></AuthorisationResponse></Message>`,
+		`<Message><UsageConfirmation><Timestamp>2026-11-25T21:05:00Z</Timestamp></UsageConfirmation></Message>`,
+		`<Message><AuthorizationConfirmation/></Message>`,
+	} {
+		if _, err := Unmarshal([]byte(body)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v", body, err)
+		}
+	}
+}

@@ -78,6 +78,9 @@ func (b *Base64) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	default:
 		return fmt.Errorf("osp: element %s: unsupported encoding %q", start.Name.Local, enc)
 	}
+	if len(*b) == 0 {
+		*b = nil // an empty element means absent, as Marshal writes it
+	}
 	return nil
 }
 
