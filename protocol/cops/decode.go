@@ -77,6 +77,9 @@ func (m *Message) Decode(b []byte) error {
 		return protoErr(ErrBadMessageFormat, 4, "header says %d octets, have %d", n, len(b))
 	}
 	m.Flags = Flags(b[0] & 0xF)
+	if m.Flags&^FlagSolicited != 0 {
+		return protoErr(ErrBadMessageFormat, 0, "undefined header flags %#x", uint8(m.Flags))
+	}
 	m.Op = OpCode(b[1])
 	m.ClientType = ClientType(binary.BigEndian.Uint16(b[2:4]))
 	if m.Op < OpREQ || m.Op > OpSSC {

@@ -54,3 +54,21 @@ func normalize(m *Message) {
 		m.LPDPDecisions = nil
 	}
 }
+
+// Named ClientSI (C-Type 2) is not in the samples because Wireshark decodes
+// it as COPS-PR BER; its round trip is checked here.
+func TestNamedClientSIRoundTrip(t *testing.T) {
+	m := &Message{Header: Header{Op: OpRPT, ClientType: ClientTypeSession}, Handle: 2, ReportType: ReportAccounting,
+		ClientSI: []ClientSI{{Named: true, Data: []byte("acct")}}}
+	b, err := m.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Message
+	if err := got.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.ClientSI) != 1 || !got.ClientSI[0].Named || string(got.ClientSI[0].Data) != "acct" {
+		t.Fatalf("%+v", got.ClientSI)
+	}
+}

@@ -62,6 +62,14 @@ func sampleMessages() map[string]*Message {
 	delAckb, _ := delAck.AppendTo(nil)
 	ver := PCMM{Command: 0, HasVersion: true, Version: VersionInfo{5, 0}}
 	verb, _ := ver.AppendTo(nil)
+	all := fullPCMM()
+	allb, err := all.AppendTo(nil)
+	if err != nil {
+		panic(err)
+	}
+	s6 := s
+	s6.Media = []MediaFlow{{Dir: Forward, Proto: 17, Src: netip.MustParseAddrPort("[2001:db8::2]:20000"), Dst: netip.MustParseAddrPort("[2001:db8:4::2]:30000")}}
+	sess6b, _ := s6.AppendTo(nil)
 	sess6 := ClientTypeSession
 	pc := ClientTypePCMM
 	return map[string]*Message{
@@ -83,6 +91,21 @@ func sampleMessages() map[string]*Message {
 		"CC-Redirect": {Header: Header{Op: OpCC, ClientType: sess6}, Error: Error{Code: ErrRedirect},
 			Redirect: netip.MustParseAddrPort("[2001:db8::1]:3288")},
 		"KA": {Header: Header{Op: OpKA}},
+		"REQ-all-objects": {Header: Header{Op: OpREQ, ClientType: sess6}, Handle: 0xdeadbeef, Context: KindLDP.Context(),
+			InInterface:  Interface{Addr: netip.MustParseAddr("2001:db8::1"), IfIndex: 3},
+			OutInterface: Interface{Addr: netip.MustParseAddr("198.18.2.1"), IfIndex: 4},
+			LPDPDecisions: []LPDPDecision{{Command: CommandInstall, Flags: DecisionTriggerError},
+				{Context: KindAAA.Context(), Command: CommandNull, Stateless: []byte{1, 2, 3}}},
+			ClientSI: []ClientSI{{Data: sess6b}, {Data: []byte{1, 0, 0, 0}}}},
+		"DEC-all-data": {Header: Header{Op: OpDEC, Flags: FlagSolicited, ClientType: sess6}, Handle: 1,
+			Decisions: []Decision{
+				{Command: CommandInstall, Stateless: []byte{1}, Replacement: []byte{2, 2}, ClientData: decSess, NamedData: []byte{4, 4, 4, 4, 4}},
+				{Context: KindNoLDP.Context(), Command: CommandRemove, Flags: DecisionTriggerError}},
+			HasIntegrity: true, Integrity: Integrity{KeyID: 9, Seq: 1 << 31, Digest: make([]byte, 16)}},
+		"RPT-Accounting": {Header: Header{Op: OpRPT, ClientType: sess6}, Handle: 2, ReportType: ReportAccounting,
+			ClientSI: []ClientSI{{Data: []byte("acct")}}},
+		"PCMM-RPT-Gate-Info-Ack-all-objects": {Header: Header{Op: OpRPT, Flags: FlagSolicited, ClientType: pc}, Handle: 1,
+			ReportType: ReportSuccess, ClientSI: []ClientSI{{Data: allb}}},
 		"KA-Integrity": {Header: Header{Op: OpKA}, HasIntegrity: true,
 			Integrity: Integrity{KeyID: 1, Seq: 2, Digest: make([]byte, 16)}},
 		"PCMM-OPN": {Header: Header{Op: OpOPN, ClientType: pc}, PEPID: "r1", ClientSI: []ClientSI{{Data: verb}}},
@@ -96,4 +119,37 @@ func sampleMessages() map[string]*Message {
 		"PCMM-RPT-Gate-Delete-Ack": {Header: Header{Op: OpRPT, Flags: FlagSolicited, ClientType: pc}, Handle: 1,
 			ReportType: ReportSuccess, ClientSI: []ClientSI{{Data: delAckb}}},
 	}
+}
+
+// fullPCMM has every PCMM object this package models, and one it does not.
+func fullPCMM() PCMM {
+	p := PCMM{
+		TransactionID: 0xffff, Command: GateInfoAck,
+		HasAMID: true, AMID: AMID{AppType: 2, Tag: 3},
+		SubscriberID: netip.MustParseAddr("2001:db8::2"),
+		HasGateID:    true, GateID: 0x12345678,
+		HasGateSpec: true, GateSpec: GateSpec{Flags: GateUpstream, SessionClass: 2, T1: 1, T2: 2, T3: 3, T4: 4},
+		Classifiers: []Classifier{
+			{Proto: 6, TOS: 0xb8, TOSMask: 0xfc, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 1, DstPort: 2, Priority: 1},
+			{Extended: true, Proto: 17, Src: netip.MustParseAddr("198.18.1.2"), SrcMask: netip.MustParseAddr("255.255.255.255"),
+				Dst: netip.MustParseAddr("198.18.4.0"), DstMask: netip.MustParseAddr("255.255.255.0"),
+				SrcPort: 20000, SrcPortEnd: 20001, DstPort: 30000, DstPortEnd: 30001, ID: 7, Priority: 64, Activation: 1, Action: 0},
+		},
+		TrafficProfile: TrafficProfile{Kind: ProfileFlowSpec, Envelope: 5, ServiceNumber: 2,
+			FlowSpec: [3]FlowSpecParams{{TokenRate: 10900, BucketSize: 218, PeakRate: 10900, MinPoliced: 218, MaxPacket: 218, Rate: 10900, Slack: 1000},
+				{TokenRate: 1.5, BucketSize: 2, PeakRate: 3, MinPoliced: 4, MaxPacket: 5, Rate: 6, Slack: 7}}},
+		HasEventGenInfo: true, EventGenInfo: EventGenInfo{PrimaryRKS: netip.MustParseAddrPort("198.18.9.9:1813"), Flags: 1,
+			SecondaryRKS: netip.MustParseAddrPort("198.18.9.10:1814")},
+		HasVolumeLimit: true, VolumeLimit: 1 << 40,
+		HasTimeLimit: true, TimeLimit: 3600,
+		HasGateTimeInfo: true, GateTimeInfo: 61,
+		HasGateUsageInfo: true, GateUsageInfo: 1 << 33,
+		HasUsagePackets: true, UsagePackets: 123456,
+		Error:        PCMMError{Code: PCErrOther, Subcode: 5},
+		HasGateState: true, GateState: GateState{State: 4, Reason: 2},
+		HasVersion: true, Version: VersionInfo{Major: 5, Minor: 0},
+		Other: []RawObject{{SNum: 17, SType: 1, Body: []byte{0, 0, 0, 9}}},
+	}
+	copy(p.EventGenInfo.BillingCorrelationID[:], "\x00\x00\x00\x01qoslabR1+0000000\x00\x00\x00\x02")
+	return p
 }
