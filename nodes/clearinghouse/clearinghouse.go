@@ -3,7 +3,26 @@
 // issues PKCS#7-signed tokens, validates the tokens the terminating side
 // presents, and records usage durably (package usage, <node dir>/usage.db).
 // It serves OSP over HTTP/1.1 on port 1080, or HTTPS with mutual TLS from
-// the lab PKI (param tls: "on"). Parameters are documented on config.
+// the lab PKI (param tls: "on").
+//
+// Parameters (topology params:, all optional):
+//
+//	port         TCP port (default 1080)
+//	tls          "on" for HTTPS with mutual TLS from <labdir>/pki (default "off")
+//	keylog       with tls: "off", or a file (relative to the node directory)
+//	             for the TLS secrets in NSS key log format, for Wireshark's
+//	             tls.keylog_file (default <node dir>/tls-keylog.txt)
+//	token_ttl    how long an issued token is valid (default 10m)
+//	max_duration seconds of call time a token authorises (default 14400)
+//	policy       authorisation rules (see package authz; default: allow
+//	             every call with class EF and 64000 bit/s)
+//
+// The originating policy server (POL1) asks with Role "source" and gets a
+// new transaction and token; the terminating one (POL2) asks with Role
+// "destination" and presents that token, which must verify, match the call
+// and parties, and not have been used before; its answer reuses the
+// transaction id, so both sides' usage records share it. A terminating
+// request without a token is decided by policy alone.
 package clearinghouse
 
 import (

@@ -11,16 +11,8 @@ import (
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
-// config is the clearinghouse's parsed parameters.
-//
-//	port         TCP port (default 1080)
-//	tls          "on" for HTTPS with mutual TLS from <labdir>/pki (default off)
-//	keylog       with tls: "off", or a file for the TLS session secrets in
-//	             NSS key log format (default <node dir>/tls-keylog.txt), for
-//	             Wireshark's tls.keylog_file
-//	token_ttl    how long an issued token is valid (default 10m)
-//	max_duration seconds of call time a token authorises (default 14400)
-//	policy       authorisation rules, see package authz
+// config is the clearinghouse's parsed parameters (see the package
+// comment).
 type config struct {
 	port        int
 	tls         bool
