@@ -70,5 +70,8 @@ func subcommands() []*cobra.Command {
 		newNodeCmd(),
 		newCaptureCmd(),
 		newBenchCmd(),
+		newCDRCmd(),
+		newVerifyCmd(),
+		newLadderCmd(),
 	}
 }
