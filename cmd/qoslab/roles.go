@@ -9,6 +9,7 @@ import (
 	"github.com/qoslab/qoslab/nodes/placeholder"
 	"github.com/qoslab/qoslab/nodes/proxy"
 	"github.com/qoslab/qoslab/nodes/router"
+	"github.com/qoslab/qoslab/nodes/ua"
 )
 
 // roleFunc runs one node role until ctx is cancelled.
@@ -18,8 +19,8 @@ type roleFunc func(ctx context.Context, env nodes.Env) error
 // A role still served by the placeholder has no implementation yet.
 func roles() map[string]roleFunc {
 	return map[string]roleFunc{
-		"uac":           placeholder.Run,
-		"uas":           placeholder.Run,
+		"uac":           ua.RunUAC,
+		"uas":           ua.RunUAS,
 		"proxy":         proxy.Run,
 		"pdp":           pdp.Run,
 		"router":        router.Run,

@@ -18,7 +18,8 @@ type Config struct {
 	// Local is the address and port the socket binds; the same socket
 	// sends and receives (symmetric RTP, the port the SDP advertises).
 	Local netip.AddrPort
-	// Codec is the negotiated G.711 variant.
+	// Codec is the G.711 variant the receiver expects (its clock rate
+	// drives the jitter estimate); Send may pick the negotiated one later.
 	Codec Codec
 	// DSCP, when non-zero, is set on the socket (IP_TOS) so that every
 	// packet leaves already marked.
@@ -104,17 +105,25 @@ func Listen(ctx context.Context, cfg Config) (*Session, error) {
 // LocalAddr is the bound address (with the real port if Local had 0).
 func (s *Session) LocalAddr() netip.AddrPort { return s.cfg.Local }
 
-// Send starts sending to remote at 50 packets/s until Close. Calling it
-// again changes the destination (a re-answer) but keeps the stream.
-func (s *Session) Send(remote netip.AddrPort) error {
+// Send starts sending codec c to remote at 50 packets/s until Close.
+// Calling it again changes the destination (a re-answer) but keeps the
+// stream and its codec. A UAC opens its session before it knows the
+// answer's codec, hence the codec here.
+func (s *Session) Send(remote netip.AddrPort, c Codec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("rtp: session closed")
 	}
+	if !remote.IsValid() || remote.Port() == 0 {
+		return fmt.Errorf("rtp: invalid remote address %s", remote)
+	}
 	s.remote = remote
 	if s.sending {
 		return nil
+	}
+	if c.ClockRate != 0 {
+		s.cfg.Codec = c
 	}
 	s.sending = true
 	// RFC 3550 5.1: random initial sequence number, timestamp and SSRC.
@@ -127,7 +136,9 @@ func (s *Session) Send(remote netip.AddrPort) error {
 
 func (s *Session) sendLoop() {
 	defer s.wg.Done()
+	s.mu.Lock()
 	payload := toneFrame(s.cfg.Codec)
+	s.mu.Unlock()
 	buf := make([]byte, 0, 12+PayloadSize)
 	tick := time.NewTicker(PTimeMillis * time.Millisecond)
 	defer tick.Stop()

@@ -30,10 +30,10 @@ func TestSessionBothWays(t *testing.T) {
 		a.Close()
 		t.Fatal(err)
 	}
-	if err := a.Send(b.LocalAddr()); err != nil {
+	if err := a.Send(b.LocalAddr(), PCMA); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Send(a.LocalAddr()); err != nil {
+	if err := b.Send(a.LocalAddr(), PCMA); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -116,7 +116,7 @@ func TestCloseTwice(t *testing.T) {
 	}
 	s.Close()
 	s.Close()
-	if err := s.Send(netip.MustParseAddrPort("127.0.0.1:9")); err == nil {
+	if err := s.Send(netip.MustParseAddrPort("127.0.0.1:9"), PCMU); err == nil {
 		t.Fatal("Send after Close succeeded")
 	}
 }

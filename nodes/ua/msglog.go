@@ -1,0 +1,22 @@
+package ua
+
+import (
+	"log/slog"
+
+	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/nodes"
+)
+
+// sipLog logs every SIP message a UA sends or receives with its FLOW.md
+// step, so the e2e suites can hold node logs against captures.
+type sipLog struct {
+	log    *slog.Logger
+	nameOf func(addr string) string
+}
+
+func (l sipLog) msg(dir, what, callID string, phase flow.Phase, step int, peer string) {
+	nodes.LogMessage(l.log, nodes.Message{
+		Dir: dir, Proto: "sip", What: what, CallID: callID,
+		Flow: string(phase), Step: step, Peer: l.nameOf(peer),
+	})
+}

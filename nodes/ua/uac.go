@@ -1,0 +1,420 @@
+package ua
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/traffic/rtp"
+)
+
+// setupTimeout bounds how long the UAC waits for a final response to an
+// INVITE before it cancels (sipgo sends the CANCEL). Timer B is 32 s too.
+const setupTimeout = 32 * time.Second
+
+// byeTimeout bounds a BYE transaction (64*T1, what Timer F allows).
+const byeTimeout = 32 * time.Second
+
+// UAC places calls. Create it with NewUAC, stop it with Close.
+type UAC struct {
+	env   nodes.Env
+	p     params
+	log   *slog.Logger
+	sl    sipLog
+	st    *stack
+	calls *sipgo.DialogClientCache
+	ports *portPool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per Call in progress
+
+	mu sync.Mutex
+	// byes holds, per Call-ID of a call in progress, a channel the BYE
+	// handler closes when the UAS hangs up, and what it reported.
+	byes   map[string]*remoteBye
+	closed bool
+}
+
+type remoteBye struct {
+	done chan struct{}
+	peer *PeerMedia
+}
+
+// NewUAC binds the UAC's SIP socket; it then accepts Call.
+func NewUAC(ctx context.Context, env nodes.Env) (*UAC, error) {
+	p, err := readParams(env, 20000)
+	if err != nil {
+		return nil, err
+	}
+	u := &UAC{
+		env: env, p: p, log: env.Log,
+		sl:    sipLog{log: env.Log, nameOf: nameOfFunc(env)},
+		ports: newPortPool(p.self, p.rtpBase),
+		byes:  make(map[string]*remoteBye),
+	}
+	u.ctx, u.cancel = context.WithCancel(ctx)
+	u.st, err = newStack(env.Name, p.sipAddr(), env.Log, func(srv *sipgo.Server) {
+		srv.OnBye(u.onBye)
+	})
+	if err != nil {
+		u.cancel()
+		return nil, err
+	}
+	u.calls = sipgo.NewDialogClientCache(u.st.cli, u.st.contact)
+	return u, nil
+}
+
+// Close aborts calls in progress (each still sends its BYE, briefly),
+// waits for them and releases the sockets.
+func (u *UAC) Close() {
+	u.cancel()
+	u.mu.Lock()
+	u.closed = true
+	u.mu.Unlock()
+	u.wg.Wait()
+	u.st.close()
+}
+
+// Call places one call and returns its outcome. The error is for a
+// request that could not be tried at all (bad parameters); everything
+// that happens on the wire is in the result.
+func (u *UAC) Call(ctx context.Context, r CallRequest) (CallResult, error) {
+	spec, err := u.p.spec(r)
+	if err != nil {
+		return CallResult{}, err
+	}
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return CallResult{}, errClosed
+	}
+	u.wg.Add(1)
+	u.mu.Unlock()
+	defer u.wg.Done()
+	calleeIP, err := u.env.Addr(spec.to)
+	if err != nil {
+		return CallResult{}, fmt.Errorf("ua: callee: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(u.ctx, cancel) // node shutdown ends the call
+	defer stop()
+
+	c := &uacCall{
+		u: u, spec: spec,
+		callee: netip.AddrPortFrom(calleeIP, u.p.calleePort),
+		res:    CallResult{CallID: newCallID(), From: u.env.Name, To: spec.to, Outcome: OutcomeFailed},
+	}
+	c.run(ctx)
+	return c.res, nil
+}
+
+// uacCall is one call's progress on the UAC side.
+type uacCall struct {
+	u      *UAC
+	spec   callSpec
+	callee netip.AddrPort
+	res    CallResult
+
+	hop     string // where requests go first (proxy or callee), for logs
+	answer  *media // SDP answer, from the 180 or the 200
+	sent    time.Time
+	release func() rtp.Report
+	// provisional is set once any 1xx arrived (CANCEL is allowed then).
+	provisional atomic.Bool
+}
+
+func (c *uacCall) fail(format string, args ...any) {
+	c.res.Outcome = OutcomeFailed
+	c.res.Error = fmt.Sprintf(format, args...)
+}
+
+func (c *uacCall) run(ctx context.Context) {
+	u := c.u
+	sess, release, err := u.ports.open(ctx, c.spec.codecs[0], c.spec.dscp)
+	if err != nil {
+		c.fail("%v", err)
+		return
+	}
+	c.release = release
+	defer func() {
+		rep := release()
+		c.res.Media = &rep
+	}()
+	offer, err := buildSDP(randUint64(), sess.LocalAddr(), c.spec.codecs)
+	if err != nil {
+		c.fail("%v", err)
+		return
+	}
+	bye := &remoteBye{done: make(chan struct{})}
+	u.mu.Lock()
+	u.byes[c.res.CallID] = bye
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		delete(u.byes, c.res.CallID)
+		u.mu.Unlock()
+	}()
+
+	dlg, ok := c.invite(ctx, offer)
+	if !ok {
+		return
+	}
+	defer dlg.Close()
+	if err := sess.Send(c.answer.Addr, c.answer.Codecs[0]); err != nil {
+		c.fail("%v", err)
+		c.hangup(dlg)
+		return
+	}
+	c.res.Outcome = OutcomeAnswered
+	start := time.Now()
+	if c.spec.hangup == "uas" {
+		// The UAS hangs up after the talk time; give it generous slack.
+		select {
+		case <-bye.done:
+		case <-ctx.Done():
+		case <-time.After(c.spec.talk + setupTimeout):
+		}
+	} else {
+		select {
+		case <-bye.done:
+		case <-ctx.Done():
+		case <-time.After(c.spec.talk):
+		}
+	}
+	c.res.TalkMillis = millis(time.Since(start))
+	select {
+	case <-bye.done:
+		c.res.HangupBy = "uas"
+		u.mu.Lock()
+		c.res.PeerMedia = bye.peer
+		u.mu.Unlock()
+	default:
+		c.hangup(dlg)
+	}
+	if c.spec.hangup == "uas" && c.res.HangupBy != "uas" {
+		c.fail("the UAS did not hang up within talk time + %v", setupTimeout)
+	}
+}
+
+// invite sends the INVITE and waits for the final response. It returns
+// the confirmed dialog (ACK sent) or false with the outcome filled in.
+func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClientSession, bool) {
+	u := c.u
+	req := sip.NewRequest(sip.INVITE, sipURI(c.spec.to, c.callee))
+	cid := sip.CallIDHeader(c.res.CallID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if c.spec.ring != nil {
+		req.AppendHeader(sip.NewHeader(hdrRing, c.spec.ring.String()))
+	}
+	req.AppendHeader(sip.NewHeader(hdrHangup, c.spec.hangup))
+	req.AppendHeader(sip.NewHeader(hdrTalk, c.spec.talk.String()))
+	req.SetBody(offer)
+	c.hop = c.callee.String()
+	if u.p.proxy.IsValid() {
+		// Outbound proxy: the request URI names the callee, the packet
+		// goes to the proxy (no preloaded Route: the proxy Record-Routes).
+		c.hop = u.p.proxy.String()
+		req.SetDestination(c.hop)
+	}
+
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	u.sl.msg(nodes.Sent, "INVITE", c.res.CallID, flow.Setup, 1, c.hop)
+	c.sent = time.Now()
+	dlg, err := u.calls.WriteInvite(setupCtx, req)
+	if err != nil {
+		c.fail("send INVITE: %v", err)
+		return nil, false
+	}
+	err = dlg.WaitAnswer(c.answerContext(setupCtx), sipgo.AnswerOptions{OnResponse: c.onResponse})
+	if err != nil {
+		if res := dialogResponse(err); res != nil {
+			c.refused(res)
+		} else {
+			c.fail("INVITE: %v", err)
+		}
+		dlg.Close()
+		return nil, false
+	}
+	if c.answer == nil {
+		c.fail("200 OK without an SDP answer")
+		c.ack(dlg)
+		c.hangup(dlg)
+		dlg.Close()
+		return nil, false
+	}
+	if !c.ack(dlg) {
+		dlg.Close()
+		return nil, false
+	}
+	return dlg, true
+}
+
+// answerContext derives WaitAnswer's context from ctx. When ctx ends
+// after a provisional response, sipgo sends CANCEL (RFC 3261 9.1); when
+// nothing at all has come back, a CANCEL is not allowed and sipgo would
+// wait for Timer B, so the wait is abandoned at once instead.
+func (c *uacCall) answerContext(ctx context.Context) context.Context {
+	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() {
+		if c.provisional.Load() {
+			cancel(ctx.Err())
+		} else {
+			cancel(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	return wctx
+}
+
+// onResponse sees every response to the INVITE, in order.
+func (c *uacCall) onResponse(res *sip.Response) error {
+	if res.IsProvisional() {
+		c.provisional.Store(true)
+	}
+	now := time.Now()
+	step := 0
+	switch {
+	case res.StatusCode == 180 || res.StatusCode == 183:
+		if !c.res.Ringing {
+			c.res.Ringing = true
+			c.res.PostDialDelayMillis = millis(now.Sub(c.sent))
+		}
+		step = 22
+	case res.IsSuccess():
+		c.res.SetupMillis = millis(now.Sub(c.sent))
+		step = 25
+	}
+	what := itoa(res.StatusCode)
+	if step == 0 {
+		c.u.sl.msg(nodes.Received, what, c.res.CallID, "", 0, res.Source())
+	} else {
+		c.u.sl.msg(nodes.Received, what, c.res.CallID, flow.Setup, step, res.Source())
+	}
+	if len(res.Body()) > 0 && (res.IsSuccess() || res.StatusCode > 100 && res.IsProvisional()) {
+		m, err := parseSDP(res.Body())
+		if err != nil {
+			c.u.log.Warn("ua: bad SDP answer", "call", c.res.CallID, "status", res.StatusCode, "err", err)
+			return nil
+		}
+		c.answer = &m
+	}
+	return nil
+}
+
+func (c *uacCall) refused(res *sip.Response) {
+	c.res.Outcome = OutcomeRefused
+	c.res.Status = res.StatusCode
+	c.res.ReasonPhrase = res.Reason
+	if h := res.GetHeader("Reason"); h != nil {
+		c.res.Reason = h.Value()
+	}
+	if h := res.GetHeader("Retry-After"); h != nil {
+		c.res.RetryAfter = h.Value()
+	}
+}
+
+func (c *uacCall) ack(dlg *sipgo.DialogClientSession) bool {
+	c.res.Status = dlg.InviteResponse.StatusCode
+	c.res.ReasonPhrase = dlg.InviteResponse.Reason
+	c.u.sl.msg(nodes.Sent, "ACK", c.res.CallID, flow.Setup, 26, c.hop)
+	if err := dlg.Ack(c.u.ctx); err != nil {
+		c.fail("send ACK: %v", err)
+		return false
+	}
+	return true
+}
+
+// hangup sends BYE and waits for its final response. The UAS's 200 may
+// carry its receive statistics.
+func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
+	c.res.HangupBy = "uac"
+	// Stop media first: the UAS's figures then cover everything sent.
+	rep := c.release()
+	c.res.Media = &rep
+	timeout := byeTimeout
+	if c.u.ctx.Err() != nil {
+		timeout = 2 * time.Second // the node is stopping: try, but do not linger
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.u.ctx), timeout)
+	defer cancel()
+	target := dlg.InviteRequest.Recipient
+	if ct := dlg.InviteResponse.Contact(); ct != nil {
+		target = ct.Address // the remote target (RFC 3261 12.1.2)
+	}
+	bye := sip.NewRequest(sip.BYE, target)
+	c.u.sl.msg(nodes.Sent, "BYE", c.res.CallID, flow.Teardown, 1, c.hop)
+	res, err := dlg.Do(ctx, bye)
+	if err != nil {
+		c.fail("BYE: %v", err)
+		return
+	}
+	c.res.ByeStatus = res.StatusCode
+	step := 0
+	if res.IsSuccess() {
+		step = 12
+	}
+	c.u.sl.msg(nodes.Received, itoa(res.StatusCode), c.res.CallID, flow.Teardown, step, res.Source())
+	if h := res.GetHeader(hdrRTP); h != nil {
+		if pm, err := parseMediaHeader(h.Value()); err == nil {
+			c.res.PeerMedia = &pm
+		} else {
+			c.u.log.Warn("ua: peer media report", "call", c.res.CallID, "err", err)
+		}
+	}
+	if !res.IsSuccess() {
+		c.fail("BYE answered %d %s", res.StatusCode, res.Reason)
+	}
+}
+
+// onBye handles the UAS hanging up.
+func (u *UAC) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	callID := callIDOf(req)
+	src := req.Source()
+	u.sl.msg(nodes.Received, "BYE", callID, flow.Teardown, 1, src)
+	u.mu.Lock()
+	b := u.byes[callID]
+	u.mu.Unlock()
+	if b != nil {
+		if h := req.GetHeader(hdrRTP); h != nil {
+			if pm, err := parseMediaHeader(h.Value()); err == nil {
+				u.mu.Lock()
+				b.peer = &pm
+				u.mu.Unlock()
+			}
+		}
+	}
+	if err := u.calls.ReadBye(req, tx); err != nil {
+		u.sl.msg(nodes.Sent, "481", callID, flow.Teardown, 0, src)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	u.sl.msg(nodes.Sent, "200", callID, flow.Teardown, 12, src)
+	if b != nil {
+		u.mu.Lock()
+		select {
+		case <-b.done:
+		default:
+			close(b.done)
+		}
+		u.mu.Unlock()
+	}
+}
+
+func newCallID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "@qoslab"
+}
