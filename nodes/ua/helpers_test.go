@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -126,4 +127,14 @@ func newLab(t *testing.T, uasParams map[string]string) *lab {
 	}
 	t.Cleanup(l.uac.Close)
 	return l
+}
+
+func unixTransport(sock string) *http.Transport {
+	return &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}
 }

@@ -25,8 +25,8 @@ func checkMedia(t *testing.T, res CallResult, minPackets uint64) {
 	if m == nil {
 		t.Fatal("no media report")
 	}
-	if m.Sent.Packets < minPackets || m.Received.Packets < minPackets {
-		t.Errorf("media: sent %d received %d, want >= %d each way", m.Sent.Packets, m.Received.Packets, minPackets)
+	if m.Sent.Packets < minPackets || m.Received.Packets == 0 {
+		t.Errorf("media: sent %d received %d, want >= %d sent and some back", m.Sent.Packets, m.Received.Packets, minPackets)
 	}
 	if m.Received.Lost != 0 || m.Received.Duplicates != 0 {
 		t.Errorf("loopback loss: %+v", m.Received)
@@ -37,7 +37,7 @@ func checkMedia(t *testing.T, res CallResult, minPackets uint64) {
 	if res.PeerMedia == nil {
 		t.Fatal("no media report from the UAS")
 	}
-	if res.PeerMedia.Packets < minPackets || res.PeerMedia.Packets > m.Sent.Packets || res.PeerMedia.Lost != 0 {
+	if res.PeerMedia.Packets+3 < m.Sent.Packets || res.PeerMedia.Packets > m.Sent.Packets || res.PeerMedia.Lost != 0 {
 		t.Errorf("UAS received %+v of %d sent", *res.PeerMedia, m.Sent.Packets)
 	}
 }
@@ -55,7 +55,7 @@ func TestCallRingsThenAnswers(t *testing.T) {
 	if res.Media.Codec != "PCMA" {
 		t.Errorf("codec %s, want the offer's first (PCMA)", res.Media.Codec)
 	}
-	checkMedia(t, res, 15)
+	checkMedia(t, res, 27) // 600 ms = 30 packets, less the last few the pacer had not sent yet
 
 	wantUAC := []string{"tx INVITE setup/1", "rx 180 setup/22", "rx 200 setup/25", "tx ACK setup/26", "tx BYE teardown/1", "rx 200 teardown/12"}
 	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, wantUAC) {
@@ -76,7 +76,7 @@ func TestCallAnswersWithoutRinging(t *testing.T) {
 	if res.Media.Codec != "PCMU" {
 		t.Errorf("codec %s", res.Media.Codec)
 	}
-	checkMedia(t, res, 10)
+	checkMedia(t, res, 17)
 	for _, m := range l.uasLog.messages(res.CallID) {
 		if strings.Contains(m, "180") {
 			t.Errorf("UAS sent a 180 with ring 0: %q", m)
@@ -93,7 +93,7 @@ func TestUASHangsUp(t *testing.T) {
 	if res.TalkMillis < 450 {
 		t.Errorf("UAS hung up after %.0f ms, want ~500", res.TalkMillis)
 	}
-	checkMedia(t, res, 10)
+	checkMedia(t, res, 22)
 	want := []string{"tx INVITE setup/1", "rx 200 setup/25", "tx ACK setup/26", "rx BYE teardown/1", "tx 200 teardown/12"}
 	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, want) {
 		t.Errorf("UAC log\n got %q\nwant %q", got, want)

@@ -134,21 +134,44 @@ func (s *Session) Send(remote netip.AddrPort, c Codec) error {
 	return nil
 }
 
+// maxBurst bounds how many overdue packets one wake-up sends after a
+// stall; beyond that the stream skips (timestamps jump, as after
+// silence) instead of flooding the link.
+const maxBurst = 10
+
+// sendLoop paces packets on an absolute 20 ms schedule: packet n leaves
+// at start + n*20ms. A loaded machine that wakes late sends the overdue
+// packets at once, so the rate over a call stays 50 packets/s (a Ticker
+// would silently drop ticks instead).
 func (s *Session) sendLoop() {
 	defer s.wg.Done()
 	s.mu.Lock()
 	payload := toneFrame(s.cfg.Codec)
 	s.mu.Unlock()
 	buf := make([]byte, 0, 12+PayloadSize)
-	tick := time.NewTicker(PTimeMillis * time.Millisecond)
-	defer tick.Stop()
+	const period = PTimeMillis * time.Millisecond
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var n int64 // packets scheduled so far
 	for {
-		s.sendOne(buf, payload)
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		due := int64(time.Since(start)/period) + 1
+		if due-n > maxBurst {
+			s.mu.Lock()
+			s.stream.Skip(int(due - n - maxBurst))
+			s.stream.StartTalkspurt()
+			s.mu.Unlock()
+			n = due - maxBurst
+		}
+		for ; n < due; n++ {
+			s.sendOne(buf, payload)
+		}
+		timer.Reset(time.Until(start.Add(time.Duration(n) * period)))
 	}
 }
 
