@@ -29,7 +29,7 @@ import (
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 // freePort returns a TCP port free on loopback right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 // messages returns the logged protocol messages.
-func (s *syncBuffer) messages(t *testing.T) []nodes.Message {
+func (s *syncBuffer) messages(t testing.TB) []nodes.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []nodes.Message
@@ -78,7 +78,7 @@ type bench struct {
 	logs                      *syncBuffer
 }
 
-func newBench(t *testing.T, withCH bool) *bench {
+func newBench(t testing.TB, withCH bool) *bench {
 	b := &bench{name: "pol1", dir: t.TempDir(), copsPort: freePort(t), rtrPort: freePort(t), chPort: freePort(t), logs: &syncBuffer{}}
 	b.params = map[string]string{
 		"router": "r1", "router-port": strconv.Itoa(b.rtrPort),
@@ -96,7 +96,7 @@ func newBench(t *testing.T, withCH bool) *bench {
 
 // start runs the policy server until the returned stop is called (or the
 // test ends) and waits until it is ready.
-func (b *bench) start(t *testing.T) (stop func()) {
+func (b *bench) start(t testing.TB) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -139,7 +139,7 @@ func (b *bench) start(t *testing.T) (stop func()) {
 
 // spoolLen opens the spool while the policy server is stopped, or reads it
 // concurrently (SQLite WAL allows a second reader).
-func (b *bench) spoolLen(t *testing.T) int {
+func (b *bench) spoolLen(t testing.TB) int {
 	t.Helper()
 	s, err := OpenSpool(context.Background(), b.dir+"/"+SpoolFileName)
 	if err != nil {
@@ -154,7 +154,7 @@ func (b *bench) spoolLen(t *testing.T) int {
 }
 
 // eventually polls cond for up to 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -169,12 +169,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // testPEP is the proxy's side of the proxy leg, over a real TCP connection.
 type testPEP struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
-func dialPEP(t *testing.T, port int) *testPEP {
+func dialPEP(t testing.TB, port int) *testPEP {
 	t.Helper()
 	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
@@ -259,7 +259,7 @@ func callSession(id string, side cops.Side) cops.Session {
 // over a scripted data plane: a table of gates, no packets; the counters it
 // reports are set by the test.
 type testRouter struct {
-	t      *testing.T
+	t      testing.TB
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -271,7 +271,7 @@ type testRouter struct {
 	log      []string           // gate commands seen
 }
 
-func startRouter(t *testing.T, port int) *testRouter {
+func startRouter(t testing.TB, port int) *testRouter {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {

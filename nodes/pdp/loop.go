@@ -213,11 +213,18 @@ func (l *loop) do(a Action) error {
 	case SendUsage:
 		l.deliver(a)
 	case Unspool:
-		if err := l.spool.Delete(context.WithoutCancel(l.ctx), a.RecordID); err != nil {
-			// The record is confirmed; a leftover row is re-sent on the
-			// next start and dropped as a duplicate by the receiver.
-			l.log.Error("unspool failed", "record", a.RecordID, "err", err)
-		}
+		// Off the loop: the delete's fsync must not delay the next
+		// decision, and nothing waits for it.
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			if err := l.spool.Delete(context.WithoutCancel(l.ctx), a.RecordID); err != nil {
+				// The record is confirmed; a leftover row is re-sent on
+				// the next start and dropped as a duplicate by the
+				// receiver.
+				l.log.Error("unspool failed", "record", a.RecordID, "err", err)
+			}
+		}()
 	case Warn:
 		l.log.Warn(a.Msg, "call", a.CallID)
 	default:

@@ -47,6 +47,9 @@ func OpenSpool(ctx context.Context, path string) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pdp: open spool %s: %w", path, err)
 	}
+	// One connection: writers queue in database/sql instead of meeting
+	// SQLITE_BUSY and sleeping in the busy handler.
+	db.SetMaxOpenConns(1)
 	s := &Spool{db: db, path: path}
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
