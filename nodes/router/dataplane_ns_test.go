@@ -89,7 +89,16 @@ func TestDataplaneMarksOnlyGatedFlows(t *testing.T) {
 		t.Fatalf("replace: %v", err)
 	}
 	expectDSCP(t, media, rcv, 4, 0)
-	expectDSCP(t, otherFlow, rcv, 6, DSCPEF)
+	expectDSCP(t, otherFlow, rcv, 5, DSCPEF)
+
+	// Replacing it with another class (a new class chain, created in the
+	// same batch) changes the marking of the same flow.
+	af41 := moved
+	af41.DSCP = 34
+	if err := d.SetGate(af41); err != nil {
+		t.Fatalf("replace class: %v", err)
+	}
+	expectDSCP(t, otherFlow, rcv, 1, 34)
 
 	got, err := d.DeleteGate(gate.ID)
 	if err != nil {

@@ -30,10 +30,45 @@ type pep struct {
 	mu        sync.Mutex
 	lastID    uint32
 	committed map[uint32]time.Time // when each gate was first installed
+	calls     map[uint32]string    // SIP Call-ID of each gate, when the policy server gave one
 }
 
 func newPEP(gates gateTable, now func() time.Time) *pep {
-	return &pep{gates: gates, now: now, committed: map[uint32]time.Time{}}
+	return &pep{gates: gates, now: now, committed: map[uint32]time.Time{}, calls: map[uint32]string{}}
+}
+
+// callOf returns the SIP Call-ID a gate command belongs to: the one the
+// Gate-Set carried (see callIDOf), remembered by gate id so that the
+// Gate-Delete, which names only the gate, is logged with it too.
+func (p *pep) callOf(cmd *cops.PCMM) string {
+	if id := callIDOf(cmd); id != "" {
+		return id
+	}
+	if !cmd.HasGateID {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[cmd.GateID]
+}
+
+// callIDOf reads the SIP Call-ID a policy server may put in a Gate-Set's
+// Opaque Data object: the Call-ID as text, NUL-padded to a multiple of 4
+// octets (PCMM objects are 32-bit aligned). Anything else is not a Call-ID.
+func callIDOf(cmd *cops.PCMM) string {
+	b := cmd.Opaque
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 || len(b) > 256 {
+		return ""
+	}
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return ""
+		}
+	}
+	return string(b)
 }
 
 // handle executes one gate command and returns the reply: the matching
@@ -112,6 +147,9 @@ func (p *pep) gateSet(cmd *cops.PCMM, reply *cops.PCMM) *pcmmError {
 	}
 	if _, ok := p.committed[g.ID]; !ok {
 		p.committed[g.ID] = p.now()
+	}
+	if call := callIDOf(cmd); call != "" {
+		p.calls[g.ID] = call
 	}
 	reply.HasGateID, reply.GateID = true, g.ID
 	return nil
@@ -223,4 +261,15 @@ func gateFromPCMM(cmd *cops.PCMM) (Gate, *pcmmError) {
 // classifierOf renders a gate's flow as a PCMM classifier (Gate-Info-Ack).
 func classifierOf(f Flow) cops.Classifier {
 	return cops.Classifier{Proto: uint16(f.Proto), Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, Priority: 64}
+}
+
+// forgetCall drops the Call-ID of a gate that a successful Gate-Delete
+// removed; it runs after the reply is logged.
+func (p *pep) forgetCall(cmd, reply *cops.PCMM) {
+	if cmd.Command != cops.GateDelete || reply.Command != cops.GateDeleteAck {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.calls, cmd.GateID)
 }

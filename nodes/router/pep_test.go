@@ -241,3 +241,30 @@ func TestPEPNewIDsSkipIDsInUse(t *testing.T) {
 		t.Fatalf("new gate got id %d, already in use", r.GateID)
 	}
 }
+
+func TestPEPRemembersCallIDs(t *testing.T) {
+	p := newPEP(newMemTable(), time.Now)
+	set := gateSetCmd(1)
+	set.Opaque = []byte("a84b4c76e66710\x00\x00") // NUL-padded to 16 octets
+	if got := p.callOf(set); got != "a84b4c76e66710" {
+		t.Fatalf("call of the Gate-Set %q", got)
+	}
+	reply, err := p.handle(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := &cops.PCMM{TransactionID: 2, Command: cops.GateDelete, HasGateID: true, GateID: reply.GateID}
+	if got := p.callOf(del); got != "a84b4c76e66710" {
+		t.Fatalf("call of the Gate-Delete %q", got)
+	}
+	dreply, _ := p.handle(del)
+	p.forgetCall(del, &dreply)
+	if got := p.callOf(del); got != "" {
+		t.Fatalf("call of a deleted gate %q", got)
+	}
+	for _, b := range [][]byte{nil, {0, 0, 0, 0}, []byte("has space\x00\x00\x00"), {0xff, 0xfe, 0, 0}} {
+		if got := callIDOf(&cops.PCMM{Opaque: b}); got != "" {
+			t.Errorf("opaque % x read as call %q", b, got)
+		}
+	}
+}

@@ -150,6 +150,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 		SubscriberID: sndAddr, HasGateSpec: true,
 		Classifiers: []cops.Classifier{{Proto: 17, Src: sndAddr, SrcPort: rtpSrcPort, Dst: rcvAddr, DstPort: rtpDstPort, Priority: 64}}}
 	set.GateSpec.SetDSCP(DSCPEF)
+	set.Opaque = []byte("call-1@uac\x00\x00") // the SIP Call-ID, NUL-padded
 	ack, err := gc.Do(ctx, set)
 	if err != nil {
 		t.Fatalf("Gate-Set: %v", err)
@@ -205,13 +206,14 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 	want := []struct {
 		dir, what, flow string
 		step            float64
+		call            string
 	}{
-		{nodes.Received, "DEC Gate-Set", "setup", 19},
-		{nodes.Sent, "RPT Gate-Set-Ack", "setup", 20},
-		{nodes.Received, "DEC Gate-Delete", "teardown", 5},
-		{nodes.Sent, "RPT Gate-Delete-Ack", "teardown", 6},
-		{nodes.Received, "DEC Gate-Delete", "teardown", 5},
-		{nodes.Sent, "RPT Gate-Delete-Err", "teardown", 6},
+		{nodes.Received, "DEC Gate-Set", "setup", 19, "call-1@uac"},
+		{nodes.Sent, "RPT Gate-Set-Ack", "setup", 20, "call-1@uac"},
+		{nodes.Received, "DEC Gate-Delete", "teardown", 5, "call-1@uac"},
+		{nodes.Sent, "RPT Gate-Delete-Ack", "teardown", 6, "call-1@uac"},
+		{nodes.Received, "DEC Gate-Delete", "teardown", 5, ""}, // the gate is gone, and its call with it
+		{nodes.Sent, "RPT Gate-Delete-Err", "teardown", 6, ""},
 	}
 	var got []map[string]any
 	for _, m := range logs.lines() {
@@ -224,7 +226,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 	}
 	for i, w := range want {
 		m := got[i]
-		if m["dir"] != w.dir || m["what"] != w.what || m["flow"] != w.flow || m["step"] != w.step || m["peer"] != "pol1" {
+		if m["dir"] != w.dir || m["what"] != w.what || m["flow"] != w.flow || m["step"] != w.step || m["peer"] != "pol1" || m["call"] != w.call {
 			t.Errorf("log line %d: %v, want %+v peer pol1", i, m, w)
 		}
 	}

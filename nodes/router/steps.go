@@ -62,10 +62,10 @@ func whatOf(c cops.GateCommand) string {
 }
 
 // logGate logs one gate message received or sent.
-func logGate(log *slog.Logger, dir string, side Side, peer string, p *cops.PCMM) {
+func logGate(log *slog.Logger, dir string, side Side, peer, call string, p *cops.PCMM) {
 	phase, step := labelOf(side, p.Command)
 	nodes.LogMessage(log, nodes.Message{
-		Dir: dir, Proto: "cops", What: whatOf(p.Command),
+		Dir: dir, Proto: "cops", What: whatOf(p.Command), CallID: call,
 		Flow: string(phase), Step: step, Peer: peer,
 	})
 }
@@ -75,14 +75,18 @@ func logGate(log *slog.Logger, dir string, side Side, peer string, p *cops.PCMM)
 // next. A refused command is also logged with its reason.
 func copsHandler(p *pep, log *slog.Logger, side Side, peer string) func(context.Context, *cops.PCMM) cops.PCMM {
 	return func(_ context.Context, cmd *cops.PCMM) cops.PCMM {
-		logGate(log, nodes.Received, side, peer, cmd)
+		// The call is looked up before the command runs: a Gate-Delete
+		// forgets its gate's call.
+		call := p.callOf(cmd)
+		logGate(log, nodes.Received, side, peer, call, cmd)
 		reply, err := p.handle(cmd)
 		if err != nil {
 			log.Warn("gate command refused", "command", cmd.String(), "reply", reply.String(), "err", err)
 		} else {
 			log.Info("gate command done", "command", cmd.String(), "reply", reply.String())
 		}
-		logGate(log, nodes.Sent, side, peer, &reply)
+		logGate(log, nodes.Sent, side, peer, call, &reply)
+		p.forgetCall(cmd, &reply)
 		return reply
 	}
 }
