@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+
+	"github.com/pion/rtp"
 )
 
 // Well-known ports of the lab's legs (FLOW.md, docs/CONTRACTS.md).
@@ -233,10 +235,14 @@ func (a *analyzer) onSIP(m *Message, data []byte) error {
 	return nil
 }
 
-// isRTP tells whether b is plausibly an RTP packet (RFC 3550: version 2,
-// a 12-octet header and its CSRC list fit).
+// isRTP tells whether b parses as an RTP packet (RFC 3550 version 2).
 func isRTP(b []byte) bool {
-	return len(b) >= 12 && b[0]>>6 == 2 && len(b) >= 12+4*int(b[0]&0x0f)
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return false
+	}
+	var h rtp.Header
+	_, err := h.Unmarshal(b)
+	return err == nil
 }
 
 // addrRole is the FLOW.md role of the node owning an address port.

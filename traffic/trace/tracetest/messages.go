@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -60,6 +61,12 @@ func (d *sipDialog) request(method sip.RequestMethod, cseq uint32, viaHost netip
 
 func (d *sipDialog) response(req *sip.Request, code int, reason string, body []byte, extra ...sip.Header) []byte {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	// sipgo tags the To of a response with a random tag; a test capture
+	// must be the same every run, so the dialog's own tag is used.
+	if to := req.GetHeader("To"); to != nil && !strings.Contains(to.Value(), ";tag=") {
+		res.RemoveHeader("To")
+		res.AppendHeader(sip.NewHeader("To", to.Value()+";tag="+d.toTag))
+	}
 	for _, h := range extra {
 		res.AppendHeader(h)
 	}
