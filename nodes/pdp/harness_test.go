@@ -349,15 +349,15 @@ func (r *testRouter) commands() []string {
 // refuse, and records usage in a real usage store (once per transaction
 // and role, as the clearinghouse does).
 type testCH struct {
-	t      *testing.T
-	port   int
-	store  *usage.Store
-	refuse osp.StatusCode
+	t     *testing.T
+	port  int
+	store *usage.Store
 
-	mu  sync.Mutex
-	srv *http.Server
-	seq int
-	wg  sync.WaitGroup
+	mu     sync.Mutex
+	refuse osp.StatusCode // refuse authorisations with this status when non-zero
+	srv    *http.Server
+	seq    int
+	wg     sync.WaitGroup
 }
 
 func newCH(t *testing.T, port int) *testCH {
@@ -400,10 +400,11 @@ func (ch *testCH) down() {
 }
 
 func (ch *testCH) Authorize(ctx context.Context, peer string, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
-	if ch.refuse != 0 {
-		return &osp.AuthorizationResponse{Status: osp.Status{Code: ch.refuse, Description: "calling party barred"}}
-	}
 	ch.mu.Lock()
+	if refuse := ch.refuse; refuse != 0 {
+		ch.mu.Unlock()
+		return &osp.AuthorizationResponse{Status: osp.Status{Code: refuse, Description: "calling party barred"}}
+	}
 	ch.seq++
 	txn := fmt.Sprintf("txn-%d", ch.seq)
 	ch.mu.Unlock()
@@ -432,4 +433,11 @@ func (ch *testCH) records(t *testing.T) []usage.Record {
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// setRefuse makes the clearinghouse refuse (code != 0) or authorise.
+func (ch *testCH) setRefuse(code osp.StatusCode) {
+	ch.mu.Lock()
+	ch.refuse = code
+	ch.mu.Unlock()
 }

@@ -93,7 +93,7 @@ func (s *syncBuffer) String() string {
 func TestRefusedAndUnreachable(t *testing.T) {
 	b := newBench(t, true)
 	ch := newCH(t, b.chPort)
-	ch.refuse = 403
+	ch.setRefuse(403)
 	ch.up()
 	rtr := startRouter(t, b.rtrPort)
 	b.start(t)
