@@ -36,7 +36,8 @@ type SendDecision struct {
 }
 
 // SendGateSet sends a PCMM Gate-Set to the router. GateID is zero for a new
-// gate and the existing id when the gate is replaced.
+// gate, and the existing id when the gate is replaced or re-installed after
+// a router restart (the router then installs it under that id).
 type SendGateSet struct {
 	TransID uint16
 	CallID  string

@@ -303,7 +303,7 @@ func (r *testRouter) apply(_ context.Context, p *cops.PCMM) cops.PCMM {
 	case cops.GateSet:
 		c := p.Classifiers[0]
 		d, _ := p.GateSpec.DSCP()
-		r.log = append(r.log, fmt.Sprintf("Gate-Set %s dscp=%d", c, d))
+		r.log = append(r.log, fmt.Sprintf("Gate-Set %s dscp=%d call=%s", c, d, bytes.TrimRight(p.Opaque, "\x00")))
 		if r.setErr != 0 {
 			ans.Command, ans.Error = cops.GateSetErr, cops.PCMMError{Code: r.setErr}
 			return ans

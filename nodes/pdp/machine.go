@@ -53,6 +53,7 @@ type call struct {
 	setTxn    uint16 // outstanding Gate-Set, 0 if none
 	delTxn    uint16 // outstanding Gate-Delete, 0 if none
 	reinstall bool   // the router lost the gate; re-install when it is back
+	lostID    uint32 // the id the lost gate had: the re-install asks for it again
 	ldpOwed   int    // REQ LDPs waiting for their DEC
 	counters  Counters
 	lost      bool // counters from before a router restart are lost
@@ -508,6 +509,9 @@ func (m *Machine) routerDown(ev RouterDown) {
 		}
 		if c.gateID != 0 || (c.setTxn != 0 && m.txns[c.setTxn].op == opReinstall) {
 			c.reinstall = true
+			if c.gateID != 0 {
+				c.lostID = c.gateID
+			}
 		}
 		c.gateID = 0
 		if c.delTxn != 0 {
@@ -536,7 +540,7 @@ func (m *Machine) routerUpEv() {
 		}
 		c.reinstall = false
 		c.setTxn = m.newTxn(txn{op: opReinstall, key: c.key})
-		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Gate: c.gate})
+		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, GateID: c.lostID, Gate: c.gate})
 	}
 }
 

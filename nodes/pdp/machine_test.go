@@ -239,8 +239,8 @@ func TestRouterReconnectReinstalls(t *testing.T) {
 	setupCall(t, m, k2, "c14", Originating, 2, 41)
 	run(t, m, RouterDown{At: at(5)})
 	run(t, m, RouterUp{At: at(6)},
-		"- Gate-Set txn=3 call=c13 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
-		"- Gate-Set txn=4 call=c14 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+		"- Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
+		"- Gate-Set txn=4 call=c14 gate=41 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 1})
 	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2})
 	run(t, m, ReqNoLDP{Key: k1, At: at(10)}, "teardown/5 Gate-Delete txn=5 call=c13 gate=1")

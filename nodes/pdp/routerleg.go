@@ -211,6 +211,7 @@ func (r *routerLink) sendGateSet(a SendGateSet) error {
 		}},
 	}
 	p.GateSpec.SetDSCP(g.DSCP)
+	p.Opaque = callIDOpaque(a.CallID)
 	if a.GateID != 0 {
 		p.HasGateID, p.GateID = true, a.GateID
 	}
@@ -260,4 +261,22 @@ func readWithin(c net.Conn, r *bufio.Reader, buf []byte, d time.Duration) ([]byt
 		c.SetReadDeadline(time.Time{})
 	}
 	return cops.ReadMessage(r, buf, 0)
+}
+
+// callIDOpaque is the Opaque Data body that tells the router which SIP call
+// a gate belongs to (for its logs): the Call-ID as text, NUL-padded to a
+// multiple of 4 octets. nil when the Call-ID cannot travel that way (empty,
+// longer than 256 octets, or not printable ASCII without spaces).
+func callIDOpaque(id string) []byte {
+	if id == "" || len(id) > 256 {
+		return nil
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return nil
+		}
+	}
+	b := make([]byte, (len(id)+3)/4*4)
+	copy(b, id)
+	return b
 }

@@ -53,7 +53,7 @@ func TestCallThroughPolicyServer(t *testing.T) {
 	if cmd != cops.CommandInstall {
 		t.Fatalf("LDP: %v %s", cmd, &dec)
 	}
-	if got := rtr.commands(); len(got) != 1 || got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46" {
+	if got := rtr.commands(); len(got) != 1 || got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46 call=call-1" {
 		t.Fatalf("router saw %q, want the caller's media gated EF", got)
 	}
 	cmd, dec = pep.request(7, cops.KindNoLDP, s)
@@ -133,7 +133,7 @@ func TestGateSetErrOverTheWire(t *testing.T) {
 		t.Fatalf("LDP with Gate-Set-Err: %v %s", cmd, &dec)
 	}
 	// The terminating side gates the callee's media.
-	if got := rtr.commands(); got[0] != "Gate-Set udp 198.18.5.2:30000->198.18.1.2:20000 dscp=46" {
+	if got := rtr.commands(); got[0] != "Gate-Set udp 198.18.5.2:30000->198.18.1.2:20000 dscp=46 call=c" {
 		t.Fatalf("router saw %q", got)
 	}
 }
@@ -221,8 +221,14 @@ func TestRouterRestartReinstallsGates(t *testing.T) {
 	rtr.stop()
 	rtr2 := startRouter(t, b.rtrPort)
 	eventually(t, "gate re-installed", func() bool { return rtr2.gateCount() == 1 })
-	if got := rtr2.commands(); got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46" {
+	if got := rtr2.commands(); got[0] != "Gate-Set udp 198.18.1.2:20000->198.18.5.2:30000 dscp=46 call=rr" {
 		t.Fatalf("re-install: %q", got)
+	}
+	rtr2.mu.Lock()
+	_, sameID := rtr2.gates[1]
+	rtr2.mu.Unlock()
+	if !sameID {
+		t.Fatal("the re-installed gate did not keep its id")
 	}
 	if cmd, _ := pep.request(1, cops.KindNoLDP, s); cmd != cops.CommandRemove {
 		t.Fatal("release refused")
