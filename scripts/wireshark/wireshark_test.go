@@ -1,0 +1,136 @@
+// Tests of the Wireshark helpers: the Lua dissector for COPS client-type
+// 0x5153 and the decode-as profile, run through tshark on a synthetic
+// capture built with the real codecs. Skipped when tshark is absent (CI
+// installs it: scripts/install-deps.sh).
+package wireshark
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qoslab/qoslab/traffic/trace/tracetest"
+)
+
+func tshark(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed (apt-get install tshark): skipping the Wireshark helper tests")
+	}
+	return p
+}
+
+// capture writes a synthetic capture of the given spec.
+func capture(t *testing.T, spec tracetest.Spec) string {
+	t.Helper()
+	c, err := tracetest.Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lab.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := c.WritePcapng(f); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run runs tshark and returns its standard output; Lua errors fail the test.
+func run(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(tshark(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "Lua") {
+		t.Fatalf("tshark reports a Lua problem:\n%s", stderr.String())
+	}
+	return string(out)
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestLuaDissectorDecodesSessionInformation(t *testing.T) {
+	tshark(t)
+	path := capture(t, tracetest.Spec{})
+	out := run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "qoslab",
+		"-T", "fields", "-E", "separator=|", "-e", "qoslab.kind", "-e", "qoslab.callid", "-e", "qoslab.side",
+		"-e", "qoslab.media.src", "-e", "qoslab.class", "-e", "qoslab.result", "-e", "qoslab.reason")
+	got := lines(out)
+	// FLOW.md's proxy-leg messages in capture order (steps 2, 5, 7, 10,
+	// 13, 16, 18, 21 of setup; 4, 7, 13, 16 of teardown).
+	want := []string{
+		"REQ AAA|call-0@qoslab.test|1||EF||",
+		"DEC Install|call-0@qoslab.test|1||EF|200|admitted",
+		"REQ AAA|call-0@qoslab.test|2||EF||",
+		"DEC Install|call-0@qoslab.test|2||EF|200|admitted",
+		"REQ LDP|call-0@qoslab.test|2|198.18.1.2:20000,198.18.4.2:30000|EF||",
+		"DEC Install|call-0@qoslab.test|2|198.18.1.2:20000,198.18.4.2:30000|EF|200|admitted",
+		"REQ LDP|call-0@qoslab.test|1|198.18.1.2:20000,198.18.4.2:30000|EF||",
+		"DEC Install|call-0@qoslab.test|1|198.18.1.2:20000,198.18.4.2:30000|EF|200|admitted",
+		"REQ noLDP|call-0@qoslab.test|1|198.18.1.2:20000,198.18.4.2:30000|EF||",
+		"DEC Remove|call-0@qoslab.test|1|198.18.1.2:20000,198.18.4.2:30000|EF|200|admitted",
+		"REQ noLDP|call-0@qoslab.test|2|198.18.1.2:20000,198.18.4.2:30000|EF||",
+		"DEC Remove|call-0@qoslab.test|2|198.18.1.2:20000,198.18.4.2:30000|EF|200|admitted",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("tshark -Y qoslab:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLuaDissectorShowsRefusal(t *testing.T) {
+	tshark(t)
+	path := capture(t, tracetest.Spec{Deny: 1})
+	out := run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "qoslab.result == 403",
+		"-T", "fields", "-e", "qoslab.kind", "-e", "qoslab.reason")
+	if got := lines(out); len(got) != 1 || got[0] != "DEC Remove\tclearinghouse refused" {
+		t.Fatalf("refusal: %q", got)
+	}
+}
+
+// The capture has no malformed packet with the helpers loaded, OSP is
+// decoded as HTTP (the script and the decode-as profile each do it) and
+// the PCMM gates are decoded by Wireshark itself.
+func TestNoMalformedAndOSPVisible(t *testing.T) {
+	tshark(t)
+	path := capture(t, tracetest.Spec{Calls: 2})
+	if out := run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "_ws.malformed"); strings.TrimSpace(out) != "" {
+		t.Fatalf("malformed packets:\n%s", out)
+	}
+	// Requests: 2 calls x (2 authorisations + 2 usage indications).
+	if got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "http.request.method == \"POST\"")); len(got) != 8 {
+		t.Errorf("%d OSP requests decoded as HTTP with the script, want 8", len(got))
+	}
+	home := t.TempDir()
+	cmd := exec.Command("sh", "install-profile.sh")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_LOCAL_LIB="+filepath.Join(home, ".local/lib"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install-profile.sh: %v\n%s", err, out)
+	}
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}
+	if got := lines(run(t, env, "-C", "qoslab", "-r", path, "-Y", "http.request.method == \"POST\"")); len(got) != 8 {
+		t.Errorf("%d OSP requests decoded as HTTP with the qoslab profile, want 8", len(got))
+	}
+	if got := lines(run(t, nil, "-r", path, "-Y", "cops.pc_gate_command_type == 4")); len(got) != 4 {
+		t.Errorf("%d Gate-Sets decoded by Wireshark, want 4", len(got))
+	}
+}
