@@ -104,9 +104,15 @@ func FuzzFramer(f *testing.F) {
 	for _, m := range sampleMessages() {
 		stream, _ = m.AppendTo(stream)
 	}
-	f.Add(stream, uint8(7))
-	f.Add([]byte{0x10, 9, 0, 0, 0, 0, 0, 8, 0x20}, uint8(1))
-	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
+	f.Add(append([]byte{7}, stream...))
+	f.Add([]byte{1, 0x10, 9, 0, 0, 0, 0, 0, 8, 0x20})
+	// The first octet is the chunk size, the rest the stream (one []byte
+	// argument: the fuzzing engine stalled with a ([]byte, uint8) pair).
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		chunk, stream := in[0], in[1:]
 		whole := frames(stream, len(stream)+1)
 		split := frames(stream, int(chunk)+1)
 		if len(whole) != len(split) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -115,4 +116,46 @@ func hexLines(b []byte) string {
 		}
 	}
 	return sb.String()
+}
+
+// TestFuzzSeeds keeps one named seed per sample message in
+// testdata/fuzz/FuzzDecode (and the PCMM and session bodies in their
+// targets' directories), so `go test` replays them and `go test -fuzz`
+// starts from every message kind. Run with -update to rewrite them.
+func TestFuzzSeeds(t *testing.T) {
+	seeds := map[string][]byte{}
+	for name, m := range sampleMessages() {
+		b, err := m.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds[filepath.Join("FuzzDecode", "seed-"+name)] = b
+	}
+	full, gs, s := fullPCMM(), sampleGateSet(), sampleSession()
+	seeds[filepath.Join("FuzzPCMM", "seed-all-objects")], _ = full.AppendTo(nil)
+	seeds[filepath.Join("FuzzPCMM", "seed-gate-set")], _ = gs.AppendTo(nil)
+	seeds[filepath.Join("FuzzSession", "seed-session")], _ = s.AppendTo(nil)
+	var stream []byte
+	for _, m := range sampleMessages() {
+		stream, _ = m.AppendTo(stream)
+	}
+	seeds[filepath.Join("FuzzFramer", "seed-stream-chunk-13")] = append([]byte{13}, stream...)
+	for path, b := range seeds {
+		path = filepath.Join("testdata", "fuzz", path)
+		want := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
+		if *update {
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create)", err)
+		}
+		if string(got) != want {
+			t.Errorf("%s is stale (run with -update)", path)
+		}
+	}
 }
