@@ -135,9 +135,15 @@ func TestFuzzSeeds(t *testing.T) {
 	seeds[filepath.Join("FuzzPCMM", "seed-all-objects")], _ = full.AppendTo(nil)
 	seeds[filepath.Join("FuzzPCMM", "seed-gate-set")], _ = gs.AppendTo(nil)
 	seeds[filepath.Join("FuzzSession", "seed-session")], _ = s.AppendTo(nil)
+	msgs := sampleMessages()
+	names := make([]string, 0, len(msgs))
+	for n := range msgs {
+		names = append(names, n)
+	}
+	sort.Strings(names) // a stable stream, so the seed file is stable
 	var stream []byte
-	for _, m := range sampleMessages() {
-		stream, _ = m.AppendTo(stream)
+	for _, n := range names {
+		stream, _ = msgs[n].AppendTo(stream)
 	}
 	seeds[filepath.Join("FuzzFramer", "seed-stream-chunk-13")] = append([]byte{13}, stream...)
 	for path, b := range seeds {
