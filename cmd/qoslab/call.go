@@ -57,7 +57,7 @@ func newCallCmd() *cobra.Command {
 	f.StringVar(&req.To, "to", "uas", "callee node")
 	f.StringVar(&req.Talk, "talk", "3s", "talk time before the hang-up")
 	f.StringVar(&req.Ring, "ring", "", "ring time the UAS uses before 200 (0s: 200 without 180; default: the UAS's ring parameter)")
-	f.StringVar(&req.Hangup, "hangup", "uac", "who hangs up: uac or uas")
+	f.StringVar(&req.Hangup, "hangup", "", "who hangs up: uac or uas (default: the UAS's hangup parameter, else uac)")
 	f.IntVar(&dscp, "dscp", 0, "DSCP the UAC marks its own RTP with (theft-of-service tests)")
 	f.StringVar(&req.Codec, "codec", "PCMU", "codec offered first: PCMU or PCMA")
 	f.BoolVar(&jsonOutput, "json", false, "print the result as JSON")

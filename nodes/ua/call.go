@@ -15,7 +15,7 @@ type CallRequest struct {
 	To     string `json:"to,omitempty"`     // callee node name (default: the UAC's "callee" param)
 	Talk   string `json:"talk,omitempty"`   // talk time (default 3s)
 	Ring   string `json:"ring,omitempty"`   // ring time the UAS should use ("0s": 200 without 180)
-	Hangup string `json:"hangup,omitempty"` // "uac" (default) or "uas"
+	Hangup string `json:"hangup,omitempty"` // "uac" or "uas"; unset: the UAS's hangup parameter decides, else the UAC
 	DSCP   *uint8 `json:"dscp,omitempty"`   // DSCP the UAC marks its RTP with (default: its "dscp" param)
 	Codec  string `json:"codec,omitempty"`  // "PCMU" or "PCMA" first in the offer (default PCMU)
 }
@@ -63,13 +63,13 @@ type callSpec struct {
 	to     string
 	talk   time.Duration
 	ring   *time.Duration
-	hangup string // "uac" or "uas"
+	hangup string // "uac", "uas" or "" (the UAS's parameter decides)
 	dscp   uint8
 	codecs []rtp.Codec
 }
 
 func (p params) spec(r CallRequest) (callSpec, error) {
-	s := callSpec{to: r.To, talk: defaultTalk, hangup: "uac", dscp: p.dscp, codecs: supportedCodecs}
+	s := callSpec{to: r.To, talk: defaultTalk, dscp: p.dscp, codecs: supportedCodecs}
 	if s.to == "" {
 		s.to = p.callee
 	}
@@ -91,9 +91,8 @@ func (p params) spec(r CallRequest) (callSpec, error) {
 		s.ring = &d
 	}
 	switch h := strings.ToLower(r.Hangup); h {
-	case "", "uac":
-	case "uas":
-		s.hangup = "uas"
+	case "", "uac", "uas":
+		s.hangup = h
 	default:
 		return s, fmt.Errorf("ua: hangup %q: want uac or uas", r.Hangup)
 	}

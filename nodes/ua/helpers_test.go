@@ -28,7 +28,7 @@ var lo = netip.MustParseAddr("127.0.0.1")
 // freePort finds a UDP port nobody uses right now on loopback (and, for
 // RTP bases, the next one too). Tests run side by side with other
 // engineers' tests, so nothing is hard-coded.
-func freePort(t *testing.T) uint16 {
+func freePort(t testing.TB) uint16 {
 	t.Helper()
 	for {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -87,7 +87,7 @@ type lab struct {
 	uasSIP         uint16
 }
 
-func testEnv(t *testing.T, name, role string, logs *logBuf, params map[string]string) nodes.Env {
+func testEnv(t testing.TB, name, role string, logs *logBuf, params map[string]string) nodes.Env {
 	return nodes.Env{
 		Config: nodes.Config{
 			Lab: "t", Name: name, Role: role, Dir: t.TempDir(),
@@ -102,7 +102,9 @@ func testEnv(t *testing.T, name, role string, logs *logBuf, params map[string]st
 	}
 }
 
-func newLab(t *testing.T, uasParams map[string]string) *lab {
+func newBenchLab(b *testing.B) *lab { return newLab(b, map[string]string{"ring": "0s"}) }
+
+func newLab(t testing.TB, uasParams map[string]string) *lab {
 	t.Helper()
 	l := &lab{uacLog: &logBuf{}, uasLog: &logBuf{}, uasSIP: freePort(t)}
 	if uasParams == nil {

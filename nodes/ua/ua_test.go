@@ -110,6 +110,14 @@ func TestUASHangsUpByParam(t *testing.T) {
 	}
 }
 
+func TestUASHangsUpByParamAlone(t *testing.T) {
+	l := newLab(t, map[string]string{"ring": "0s", "hangup": "uas", "talk": "300ms"})
+	res := mustCall(t, l.uac, CallRequest{Talk: "10s"}) // no hangup asked: the UAS's parameter rules
+	if res.HangupBy != "uas" || res.TalkMillis > 5000 {
+		t.Fatalf("outcome %+v", res)
+	}
+}
+
 func TestCallToUnknownNode(t *testing.T) {
 	l := newLab(t, nil)
 	if _, err := l.uac.Call(context.Background(), CallRequest{To: "nobody"}); err == nil {

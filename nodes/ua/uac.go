@@ -219,8 +219,14 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 	if c.spec.ring != nil {
 		req.AppendHeader(sip.NewHeader(hdrRing, c.spec.ring.String()))
 	}
-	req.AppendHeader(sip.NewHeader(hdrHangup, c.spec.hangup))
-	req.AppendHeader(sip.NewHeader(hdrTalk, c.spec.talk.String()))
+	if c.spec.hangup != "" {
+		// Unset, the UAS follows its own hangup/talk parameters and the
+		// UAC hangs up after its talk time unless the UAS was first.
+		req.AppendHeader(sip.NewHeader(hdrHangup, c.spec.hangup))
+	}
+	if c.spec.hangup == "uas" {
+		req.AppendHeader(sip.NewHeader(hdrTalk, c.spec.talk.String()))
+	}
 	req.SetBody(offer)
 	c.hop = c.callee.String()
 	if u.p.proxy.IsValid() {
