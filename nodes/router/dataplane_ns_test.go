@@ -186,8 +186,22 @@ func TestQueuingSendsEFToPriorityClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if err := installQueuing(h, QueuingConfig{Iface: "core0", LinkRate: 100e6, EFRate: 10e6}); err != nil {
+	// Installed twice, as by a restarted router: one tree, one filter.
+	for i := 0; i < 2; i++ {
+		if err := installQueuing(h, QueuingConfig{Iface: "core0", LinkRate: 100e6, EFRate: 10e6}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, err := h.LinkByName("core0")
+	if err != nil {
 		t.Fatal(err)
+	}
+	filters, err := h.FilterList(link, htbRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(filters) != 1 {
+		t.Fatalf("%d filters on the HTB root after a re-install, want 1", len(filters))
 	}
 	rcv := l.receiver(t, rtpDstPort)
 	media := l.sender(t, sndAddr, rtpSrcPort)

@@ -62,7 +62,12 @@ func installQueuing(h *netlink.Handle, q QueuingConfig) error {
 	idx := link.Attrs().Index
 	htb := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: idx, Handle: htbRoot, Parent: netlink.HANDLE_ROOT})
 	htb.Defcls = htbDefaultMinor
-	if err := h.QdiscReplace(htb); err != nil {
+	// A restarted router finds its old tree: replacing an HTB root with an
+	// HTB root only changes it and keeps old filters, so remove it first.
+	// An interface without our root (noqueue, the veth default) has
+	// nothing to remove, hence the ignored error.
+	_ = h.QdiscDel(htb)
+	if err := h.QdiscAdd(htb); err != nil {
 		return fmt.Errorf("router: queuing: htb root on %s: %w", q.Iface, err)
 	}
 	classes := []*netlink.HtbClass{
