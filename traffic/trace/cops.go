@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
@@ -195,13 +196,19 @@ func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
 	switch p.Command {
 	case cops.GateSet:
 		m.Kind = flow.GateSet
+		// qoslab's policy server names the call in an Opaque Data object
+		// (nodes/pdp); other policy servers do not, so the classifier,
+		// matched to the SDP, is the fallback.
+		if id := strings.TrimRight(string(p.Opaque), "\x00"); id != "" {
+			c = a.calls.byID[id]
+		}
 		for _, cl := range p.Classifiers {
+			if c != nil {
+				break
+			}
 			src, dst := netip.AddrPortFrom(cl.Src, cl.SrcPort), netip.AddrPortFrom(cl.Dst, cl.DstPort)
 			if c = a.calls.atMedia(src, m.First.No); c == nil {
 				c = a.calls.atMedia(dst, m.First.No)
-			}
-			if c != nil {
-				break
 			}
 		}
 		if c == nil && p.HasGateID {

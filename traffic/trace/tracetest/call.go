@@ -58,8 +58,14 @@ func (c *callGen) setupOrder() []int {
 	switch {
 	case s.Deny == 1:
 		out = []int{1, 2, 3, 4, 5}
+		if s.ForwardDenied {
+			out = append(out, 6)
+		}
 	case s.Deny == 2:
 		out = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+		if s.ForwardDenied {
+			out = append(out, 11)
+		}
 	case s.No180:
 		out = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 23, 13, 14, 15, 16, 24, 18, 19, 20, 21, 25, 26, 27, 28}
 	default:
@@ -127,8 +133,17 @@ func (c *callGen) media(n int, fromUAC bool, marked uint8) {
 	}
 }
 
-// sipEvent queues a SIP message of a step.
+// sipEvent queues a SIP message of a step. Over TCP a request opens (or
+// reuses) a connection to its receiver and a response goes back on it.
 func (c *callGen) sipEvent(phase flow.Phase, n int, from, to string, b []byte, what string) {
+	if c.g.spec.SIPOverTCP {
+		server := to
+		if what[0] >= '1' && what[0] <= '6' { // a response
+			server = from
+		}
+		c.tcpEvent(phase, n, from, to, server, trace.PortSIP, b, what)
+		return
+	}
 	c.g.add(event{t: c.at(), from: c.g.role[from], to: c.g.role[to], sport: 5060, port: 5060, payload: b, call: c.id, phase: phase, step: n, what: what})
 }
 
@@ -188,6 +203,12 @@ func (c *callGen) gate(phase flow.Phase, n int, pol, r string, cmd cops.GateComm
 			src, dst = c.d.answer, c.d.offer
 		}
 		p = gateSet(c.tid(side, 0), src, dst)
+		if c.g.spec.CallIDInGate || c.i%2 == 1 {
+			p.Opaque = []byte(c.id) // as nodes/pdp: the Call-ID, zero-padded to 4 octets
+			for len(p.Opaque)%4 != 0 {
+				p.Opaque = append(p.Opaque, 0)
+			}
+		}
 	case cops.GateSetAck:
 		p = &cops.PCMM{TransactionID: c.tid(side, 0), Command: cmd, GateID: c.gateID(side), HasGateID: true}
 		op, from, to = cops.OpRPT, r, pol

@@ -32,11 +32,20 @@ type Spec struct {
 	// Deny makes the clearinghouse refuse side 1's (1) or side 2's (2)
 	// authorisation request: the call is denied with a 403.
 	Deny int
+	// ForwardDenied makes the refusing proxy of a denied call forward the
+	// INVITE anyway (a broken proxy the verifier must catch).
+	ForwardDenied bool
 	// Theft adds a flow the UAC marks EF itself, outside any call; its edge
 	// router re-marks it to 0 on the core.
 	Theft bool
 	// Omit lists steps whose message is never sent (in every call).
 	Omit []StepRef
+	// SIPOverTCP carries SIP on TCP 5060 instead of UDP.
+	SIPOverTCP bool
+	// CallIDInGate names the call in every Gate-Set as qoslab's policy
+	// server does (an Opaque Data object); otherwise only odd calls carry
+	// it and the verifier must match the others by their classifier.
+	CallIDInGate bool
 }
 
 // event is one message between two nodes before it is put on the links.
