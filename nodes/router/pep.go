@@ -33,8 +33,13 @@ type pep struct {
 	calls     map[uint32]string    // SIP Call-ID of each gate, when the policy server gave one
 }
 
+// newPEP starts gate ids at a value taken from the clock (milliseconds),
+// so that a restarted router does not hand out the ids of its previous
+// life: a policy server still holding one (an orphan it will delete) must
+// not hit a new gate of another call.
 func newPEP(gates gateTable, now func() time.Time) *pep {
-	return &pep{gates: gates, now: now, committed: map[uint32]time.Time{}, calls: map[uint32]string{}}
+	return &pep{gates: gates, now: now, lastID: uint32(now().UnixMilli()),
+		committed: map[uint32]time.Time{}, calls: map[uint32]string{}}
 }
 
 // callOf returns the SIP Call-ID a gate command belongs to: the one the

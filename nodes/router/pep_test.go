@@ -268,3 +268,13 @@ func TestPEPRemembersCallIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestPEPGateIDsDifferAcrossRestarts(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)}
+	first, _ := newPEP(newMemTable(), clk.now).handle(gateSetCmd(1))
+	clk.t = clk.t.Add(2 * time.Second) // the router restarts
+	second, _ := newPEP(newMemTable(), clk.now).handle(gateSetCmd(1))
+	if first.GateID == 0 || first.GateID == second.GateID {
+		t.Fatalf("gate ids %d before and %d after a restart", first.GateID, second.GateID)
+	}
+}
