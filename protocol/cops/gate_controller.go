@@ -57,11 +57,10 @@ type GateControllerConfig struct {
 type GateController struct {
 	cfg GateControllerConfig
 
-	mu      sync.Mutex
-	cur     *conn
-	handle  Handle
-	nextTID uint16
-	pending map[uint16]chan gateResult
+	mu     sync.Mutex
+	cur    *conn
+	handle Handle
+	txs    txTable
 }
 
 type gateResult struct {
@@ -90,7 +89,7 @@ func NewGateController(cfg GateControllerConfig) *GateController {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
-	return &GateController{cfg: cfg, pending: map[uint16]chan gateResult{}}
+	return &GateController{cfg: cfg, txs: newTxTable()}
 }
 
 // Connected reports whether the router has opened and synchronised.
@@ -187,9 +186,8 @@ func (g *GateController) connection(ctx context.Context) (bool, error) {
 	err = g.serve(ctx, c, in)
 	g.mu.Lock()
 	g.cur = nil
-	for tid, ch := range g.pending {
+	for _, ch := range g.txs.lost() {
 		ch <- gateResult{err: fmt.Errorf("%w: %v", ErrNoRouter, err)}
-		delete(g.pending, tid)
 	}
 	g.mu.Unlock()
 	if g.cfg.OnLost != nil {
@@ -259,10 +257,7 @@ func (g *GateController) report(m *Message) {
 		return
 	}
 	g.mu.Lock()
-	ch, ok := g.pending[p.TransactionID]
-	if ok {
-		delete(g.pending, p.TransactionID)
-	}
+	ch, ok := g.txs.reply(p.TransactionID)
 	g.mu.Unlock()
 	switch {
 	case ok:
@@ -287,22 +282,12 @@ func (g *GateController) Do(ctx context.Context, cmd *PCMM) (PCMM, error) {
 		g.mu.Unlock()
 		return PCMM{}, ErrNoRouter
 	}
-	if cmd.TransactionID == 0 {
-		for {
-			g.nextTID++
-			if _, busy := g.pending[g.nextTID]; g.nextTID != 0 && !busy {
-				break
-			}
-		}
-		cmd.TransactionID = g.nextTID
-	}
-	tid := cmd.TransactionID
-	if _, busy := g.pending[tid]; busy {
-		g.mu.Unlock()
-		return PCMM{}, fmt.Errorf("cops gate controller: transaction %d already outstanding", tid)
-	}
-	g.pending[tid] = ch
+	tid, err := g.txs.start(cmd.TransactionID, ch)
 	g.mu.Unlock()
+	if err != nil {
+		return PCMM{}, err
+	}
+	cmd.TransactionID = tid
 	data, err := cmd.AppendTo(nil)
 	if err == nil {
 		command := CommandInstall
@@ -330,8 +315,6 @@ func (g *GateController) Do(ctx context.Context, cmd *PCMM) (PCMM, error) {
 
 func (g *GateController) forget(tid uint16, ch chan gateResult) {
 	g.mu.Lock()
-	if g.pending[tid] == ch {
-		delete(g.pending, tid)
-	}
+	g.txs.cancel(tid, ch)
 	g.mu.Unlock()
 }

@@ -71,20 +71,14 @@ type PEPConfig struct {
 type PEP struct {
 	cfg PEPConfig
 
-	mu      sync.Mutex
-	cur     *conn
-	pending map[Handle]chan decResult
-	open    map[Handle]openRequest // last REQ per handle, re-sent on SSQ and reconnect
+	mu    sync.Mutex
+	cur   *conn
+	state pepState
 }
 
 type decResult struct {
 	d   SessionDecision
 	err error
-}
-
-type openRequest struct {
-	ctx  Context
-	data []byte
 }
 
 // NewPEP returns a PEP; call Run to connect.
@@ -111,7 +105,7 @@ func NewPEP(cfg PEPConfig) *PEP {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
-	return &PEP{cfg: cfg, pending: map[Handle]chan decResult{}, open: map[Handle]openRequest{}}
+	return &PEP{cfg: cfg, state: newPEPState()}
 }
 
 // Connected reports whether the PEP has an accepted connection to the PDP.
@@ -214,9 +208,8 @@ func (p *PEP) up(c *conn) {
 func (p *PEP) down(err error) {
 	p.mu.Lock()
 	p.cur = nil
-	for h, ch := range p.pending {
+	for _, ch := range p.state.lost() {
 		ch <- decResult{err: fmt.Errorf("%w: %v", ErrNoPDP, err)}
-		delete(p.pending, h)
 	}
 	p.mu.Unlock()
 	if p.cfg.OnLost != nil {
@@ -227,15 +220,14 @@ func (p *PEP) down(err error) {
 // resend re-sends the open requests (all, or only h when one is true).
 func (p *PEP) resend(c *conn, h Handle, one bool) {
 	p.mu.Lock()
-	reqs := make(map[Handle]openRequest, len(p.open))
-	for k, v := range p.open {
-		if !one || k == h {
-			reqs[k] = v
-		}
+	hs := p.state.resend(h, one)
+	msgs := make([]*Message, len(hs))
+	for i, k := range hs {
+		msgs[i] = p.req(k, p.state.open[k])
 	}
 	p.mu.Unlock()
-	for k, r := range reqs {
-		c.send(p.req(k, r))
+	for _, m := range msgs {
+		c.send(m)
 	}
 }
 
@@ -308,13 +300,10 @@ func (p *PEP) handle(c *conn, m *Message) error {
 			}
 		}
 		p.mu.Lock()
-		ch, ok := p.pending[m.Handle]
-		if ok && m.Flags&FlagSolicited != 0 {
-			delete(p.pending, m.Handle)
-		}
+		ch, ok := p.state.decision(m)
 		p.mu.Unlock()
 		switch {
-		case ok && m.Flags&FlagSolicited != 0:
+		case ok:
 			ch <- decResult{d: d}
 		case p.cfg.OnUnsolicited != nil:
 			p.cfg.OnUnsolicited(m.Handle, d)
@@ -349,12 +338,10 @@ func (p *PEP) Request(ctx context.Context, h Handle, kind Kind, s Session) (Sess
 		p.mu.Unlock()
 		return SessionDecision{}, ErrNoPDP
 	}
-	if _, busy := p.pending[h]; busy {
+	if err := p.state.start(h, r, ch); err != nil {
 		p.mu.Unlock()
-		return SessionDecision{}, fmt.Errorf("cops pep: handle %d already has a request outstanding", h)
+		return SessionDecision{}, err
 	}
-	p.pending[h] = ch
-	p.open[h] = r
 	p.mu.Unlock()
 	if err := c.send(p.req(h, r)); err != nil {
 		p.forget(h, ch)
@@ -375,9 +362,7 @@ func (p *PEP) Request(ctx context.Context, h Handle, kind Kind, s Session) (Sess
 // forget drops a pending request if it is still ch.
 func (p *PEP) forget(h Handle, ch chan decResult) {
 	p.mu.Lock()
-	if p.pending[h] == ch {
-		delete(p.pending, h)
-	}
+	p.state.cancel(h, ch)
 	p.mu.Unlock()
 }
 
@@ -386,7 +371,7 @@ func (p *PEP) forget(h Handle, ch chan decResult) {
 // be sent (ErrNoPDP).
 func (p *PEP) Delete(h Handle, reason ReasonCode) error {
 	p.mu.Lock()
-	delete(p.open, h)
+	p.state.remove(h)
 	c := p.cur
 	p.mu.Unlock()
 	if c == nil {
