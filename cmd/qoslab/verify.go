@@ -22,6 +22,7 @@ func newVerifyCmd() *cobra.Command {
 		topoFile     string
 		clearinghs   string
 		requireMedia bool
+		checkLogs    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify <pcapng or lab dir> [--json] [--topology file]",
@@ -57,6 +58,13 @@ Exit status: 0 all checks hold, 1 a check failed, 2 the input could not be read.
 			if err != nil {
 				return &exitError{2, err}
 			}
+			if checkLogs {
+				lines, err := trace.ReadNodeLogs(labDirOf(args[0]))
+				if err != nil {
+					return &exitError{2, err}
+				}
+				rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
+			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
 				enc := json.NewEncoder(out)
@@ -77,6 +85,7 @@ Exit status: 0 all checks hold, 1 a check failed, 2 the input could not be read.
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&topoFile, "topology", "", "topology file the capture was made with (default: the lab's lab.json, else the built-in topology)")
 	cmd.Flags().StringVar(&clearinghs, "clearinghouse", "auto", "whether OSP must be on the wire: auto (decide from the capture), yes or no")
+	cmd.Flags().BoolVar(&checkLogs, "logs", false, "also hold the node logs (<lab dir>/nodes/*/node.log) against the capture")
 	cmd.Flags().BoolVar(&requireMedia, "require-media", true, "require RTP both ways across the core in every admitted call (step 29)")
 	return cmd
 }
@@ -95,10 +104,7 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		}
 		return traceTopology(plan)
 	}
-	dir := path
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		dir = filepath.Dir(path)
-	}
+	dir := labDirOf(path)
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		if _, err := os.Stat(filepath.Join(d, "lab.json")); err != nil {
 			continue
@@ -113,6 +119,20 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		return traceTopology(st.Plan)
 	}
 	return trace.DefaultTopology(), nil
+}
+
+// labDirOf is the lab or run directory a capture path belongs to: the
+// directory itself, or for capture/<file>.pcapng the directory above.
+func labDirOf(path string) string {
+	st, err := os.Stat(path)
+	if err == nil && st.IsDir() {
+		return path
+	}
+	dir := filepath.Dir(path)
+	if filepath.Base(dir) == "capture" {
+		return filepath.Dir(dir)
+	}
+	return dir
 }
 
 // traceTopology turns a lab plan into what the verifier maps addresses

@@ -1,0 +1,122 @@
+package trace
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/qoslab/qoslab/flow"
+)
+
+// CheckLog is the check that holds node logs against the capture.
+const CheckLog Check = "log"
+
+// LogLine is one protocol message a node logged (nodes.LogMessage writes
+// them as slog JSON lines with message "msg").
+type LogLine struct {
+	Node  string `json:"-"`
+	Msg   string `json:"msg"`
+	Dir   string `json:"dir"` // "tx" or "rx"
+	Proto string `json:"proto"`
+	What  string `json:"what"`
+	Call  string `json:"call"`
+	Flow  string `json:"flow"`
+	Step  int    `json:"step"`
+	Peer  string `json:"peer"`
+}
+
+// ReadNodeLogs reads the message lines of every node log of a lab run
+// directory (<dir>/nodes/<name>/node.log). Lines that are not message
+// lines (other log records, text) are skipped.
+func ReadNodeLogs(dir string) ([]LogLine, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "nodes", "*", "node.log"))
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("trace: no node logs in %s/nodes", dir)
+	}
+	sort.Strings(files)
+	var out []LogLine
+	for _, name := range files {
+		node := filepath.Base(filepath.Dir(name))
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var l LogLine
+			if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "msg" {
+				continue
+			}
+			l.Node = node
+			out = append(out, l)
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("trace: read %s: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// logKey is what a log line and a captured message must agree on.
+type logKey struct {
+	node, dir, call string
+	phase           flow.Phase
+	step            int
+}
+
+// CheckLogs holds node logs against the capture: every FLOW.md message in
+// the capture was logged as sent by its sender and received by its
+// receiver, with the same call and step, and every step a node logged is
+// in the capture. Steps of the media (29) are not logged per packet and
+// are skipped. It returns one failure per disagreement.
+func (r *Report) CheckLogs(lines []LogLine) []Failure {
+	logged := map[logKey]bool{}
+	for _, l := range lines {
+		if l.Step != 0 && l.Call != "" {
+			logged[logKey{l.Node, l.Dir, l.Call, flow.Phase(l.Flow), l.Step}] = true
+		}
+	}
+	captured := map[logKey]bool{}
+	var out []Failure
+	for _, c := range r.Calls {
+		for _, m := range c.Messages {
+			if m.Step == 0 || m.Step == 29 {
+				continue
+			}
+			for _, side := range []struct{ node, dir string }{{m.From, "tx"}, {m.To, "rx"}} {
+				k := logKey{side.node, side.dir, c.ID, m.Phase, m.Step}
+				captured[k] = true
+				if !logged[k] {
+					out = append(out, Failure{
+						Check: CheckLog, CallID: c.ID, Phase: m.Phase, Step: m.Step,
+						Expected: fmt.Sprintf("%s logs %s %s", side.node, side.dir, m.Label()),
+						Seen:     "no such line in its node.log",
+						Packet:   m.First.No, Link: m.First.Link,
+					})
+				}
+			}
+		}
+	}
+	for _, l := range lines {
+		k := logKey{l.Node, l.Dir, l.Call, flow.Phase(l.Flow), l.Step}
+		if l.Step == 0 || l.Step == 29 || l.Call == "" || captured[k] {
+			continue
+		}
+		captured[k] = true // one failure per key
+		out = append(out, Failure{
+			Check: CheckLog, CallID: l.Call, Phase: flow.Phase(l.Flow), Step: l.Step,
+			Expected: "the logged message in the capture",
+			Seen:     fmt.Sprintf("%s logged %s %s %q (peer %s), not in the capture", l.Node, l.Dir, l.Proto, l.What, l.Peer),
+		})
+	}
+	return out
+}
