@@ -75,6 +75,20 @@ type Unspool struct {
 	RecordID string
 }
 
+// RecordGate notes durably that the router holds gate GateID (for CallID,
+// empty for a gate no call owns), so that a restarted policy server can
+// delete it (GatesLoaded).
+type RecordGate struct {
+	GateID uint32
+	CallID string
+}
+
+// ForgetGate drops a gate from that record: the router deleted it or does
+// not have it.
+type ForgetGate struct {
+	GateID uint32
+}
+
 // Warn reports something the operator should know that needs no action
 // (an answer for an unknown transaction, a gate lost with the router).
 type Warn struct {
@@ -90,6 +104,8 @@ func (SpoolUsage) isAction()      {}
 func (SendUsage) isAction()       {}
 func (Unspool) isAction()         {}
 func (Warn) isAction()            {}
+func (RecordGate) isAction()      {}
+func (ForgetGate) isAction()      {}
 
 // The String methods render actions as one trace line each; the tests
 // compare these traces with FLOW.md.
@@ -132,3 +148,7 @@ func (l Label) String() string {
 	}
 	return fmt.Sprintf("%s/%d", l.Phase, l.Step)
 }
+
+func (a RecordGate) String() string { return fmt.Sprintf("record gate %d call=%s", a.GateID, a.CallID) }
+
+func (a ForgetGate) String() string { return fmt.Sprintf("forget gate %d", a.GateID) }

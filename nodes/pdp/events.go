@@ -61,6 +61,9 @@ type GateSetFailed struct {
 	TransID uint16
 	At      time.Time
 	Reason  string
+	// NoAnswer is set when the router did not answer (timeout, send
+	// failure): it may have executed the command all the same.
+	NoAnswer bool
 }
 
 // ReqNoLDP asks for the release of the call's resources (teardown 4 / 13).
@@ -83,6 +86,17 @@ type GateDeleteFailed struct {
 	TransID uint16
 	At      time.Time
 	Reason  string
+	// NoAnswer: the router did not answer, so it may still hold the gate;
+	// the machine deletes it again when the router is back.
+	NoAnswer bool
+}
+
+// GatesLoaded hands the machine, at start, the gates a previous run
+// recorded as installed and never saw deleted (RecordGate, ForgetGate). No
+// call owns them now; the machine deletes them once the router is
+// connected, so a policy server restart leaves no media marked.
+type GatesLoaded struct {
+	IDs []uint32
 }
 
 // Deleted is the proxy's DRQ: the handle is gone and no DEC is owed.
@@ -143,3 +157,4 @@ func (RouterDown) isEvent()       {}
 func (UsageConfirmed) isEvent()   {}
 func (UsageFailed) isEvent()      {}
 func (SpoolLoaded) isEvent()      {}
+func (GatesLoaded) isEvent()      {}

@@ -60,7 +60,7 @@ func FuzzMachine(f *testing.F) {
 			now = now.Add(time.Duration(y) * time.Millisecond)
 			k := keyOf(sel)
 			var ev Event
-			switch op % 14 {
+			switch op % 15 {
 			case 0:
 				side := Originating
 				if x%2 == 1 {
@@ -78,9 +78,9 @@ func FuzzMachine(f *testing.F) {
 			case 5:
 				ev = GateDeleteAcked{TransID: txnOf(x), At: now, Counters: Counters{Packets: uint64(y)}}
 			case 6:
-				ev = GateSetFailed{TransID: txnOf(x), At: now, Reason: "x"}
+				ev = GateSetFailed{TransID: txnOf(x), At: now, Reason: "x", NoAnswer: y%2 == 0}
 			case 7:
-				ev = GateDeleteFailed{TransID: txnOf(x), At: now, Reason: "x"}
+				ev = GateDeleteFailed{TransID: txnOf(x), At: now, Reason: "x", NoAnswer: y%2 == 0}
 			case 8:
 				ev = RouterDown{At: now}
 			case 9:
@@ -93,6 +93,8 @@ func FuzzMachine(f *testing.F) {
 				ev = AuthFailed{Key: k, At: now, Err: "x"}
 			case 13:
 				ev = UsageFailed{RecordID: "pol1/originating/c1/0", At: now}
+			case 14:
+				ev = GatesLoaded{IDs: []uint32{uint32(x), uint32(y)}}
 			}
 			check(m.Step(ev))
 		}

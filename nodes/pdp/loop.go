@@ -67,6 +67,7 @@ type loop struct {
 	ch      Clearinghouse
 	chName  string
 	spool   *Spool
+	gates   *GateBook
 	proxies func(conn uint64) (decisionSender, string) // sender and peer name of a proxy connection
 	router  gateSender
 	rtrName string
@@ -104,9 +105,15 @@ func (l *loop) post(in input) {
 // run steps the machine until ctx ends, then waits for the goroutines it
 // started. It fails only when the spool cannot be written: then no DEC may
 // be sent, and the node must stop rather than lose usage.
-func (l *loop) run(resume []UsageRecord) error {
+func (l *loop) run(resume []UsageRecord, leftGates []uint32) error {
 	defer l.wg.Wait()
 	defer l.stopTimers()
+	if len(leftGates) > 0 {
+		l.log.Info("deleting gates a previous run left on the router", "gates", len(leftGates))
+		if err := l.step(input{ev: GatesLoaded{IDs: leftGates}}); err != nil {
+			return err
+		}
+	}
 	if len(resume) > 0 {
 		l.log.Info("resuming usage spool", "records", len(resume))
 		if err := l.step(input{ev: SpoolLoaded{Records: resume}}); err != nil {
@@ -189,20 +196,20 @@ func (l *loop) do(a Action) error {
 	case SendGateSet:
 		if err := l.router.sendGateSet(a); err != nil {
 			l.log.Warn("Gate-Set not sent", "call", a.CallID, "err", err)
-			return l.step(input{ev: GateSetFailed{TransID: a.TransID, At: l.now(), Reason: err.Error()}})
+			return l.step(input{ev: GateSetFailed{TransID: a.TransID, At: l.now(), Reason: err.Error(), NoAnswer: true}})
 		}
 		l.logMsg(nodes.Sent, "cops", whatOf(flow.GateSet), a.CallID, a.Label, l.rtrName)
 		l.armTimer(a.TransID, func() Event {
-			return GateSetFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Set"}
+			return GateSetFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Set", NoAnswer: true}
 		})
 	case SendGateDelete:
 		if err := l.router.sendGateDelete(a); err != nil {
 			l.log.Warn("Gate-Delete not sent", "call", a.CallID, "err", err)
-			return l.step(input{ev: GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: err.Error()}})
+			return l.step(input{ev: GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: err.Error(), NoAnswer: true}})
 		}
 		l.logMsg(nodes.Sent, "cops", whatOf(flow.GateDelete), a.CallID, a.Label, l.rtrName)
 		l.armTimer(a.TransID, func() Event {
-			return GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Delete"}
+			return GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Delete", NoAnswer: true}
 		})
 	case SpoolUsage:
 		// Durable before the DEC that follows: a failure here stops the
@@ -225,6 +232,16 @@ func (l *loop) do(a Action) error {
 				l.log.Error("unspool failed", "record", a.RecordID, "err", err)
 			}
 		}()
+	case RecordGate:
+		// A failure only risks a gate left behind after a restart: log it,
+		// do not stop the call.
+		if err := l.gates.Put(context.WithoutCancel(l.ctx), a.GateID, a.CallID); err != nil {
+			l.log.Error("gate book", "err", err)
+		}
+	case ForgetGate:
+		if err := l.gates.Delete(context.WithoutCancel(l.ctx), a.GateID); err != nil {
+			l.log.Error("gate book", "err", err)
+		}
 	case Warn:
 		l.log.Warn(a.Msg, "call", a.CallID)
 	default:

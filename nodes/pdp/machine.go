@@ -30,7 +30,10 @@ type Machine struct {
 	lastTxn  uint16
 	routerUp bool
 	usage    map[string]*pendingUsage
-	out      []Action
+	// orphans are gates the router may still hold that no call owns: the
+	// value is the Gate-Delete's transaction, 0 until one is sent.
+	orphans map[uint32]uint16
+	out     []Action
 }
 
 // call is one call on one proxy handle.
@@ -80,8 +83,9 @@ const (
 
 // txn is an outstanding PCMM transaction with the router.
 type txn struct {
-	op  txnOp
-	key CallKey
+	op     txnOp
+	key    CallKey
+	gateID uint32 // the gate a Gate-Delete deletes
 }
 
 // pendingUsage is a spooled usage record waiting for its confirmation.
@@ -103,10 +107,11 @@ func NewMachine(cfg MachineConfig) *Machine {
 		cfg.UsageRetryMax = max(30*time.Second, cfg.UsageRetryMin)
 	}
 	return &Machine{
-		cfg:   cfg,
-		calls: make(map[CallKey]*call),
-		txns:  make(map[uint16]txn),
-		usage: make(map[string]*pendingUsage),
+		cfg:     cfg,
+		calls:   make(map[CallKey]*call),
+		txns:    make(map[uint16]txn),
+		usage:   make(map[string]*pendingUsage),
+		orphans: make(map[uint32]uint16),
 	}
 }
 
@@ -136,9 +141,14 @@ func (m *Machine) Step(ev Event) []Action {
 	case ReqNoLDP:
 		m.reqNoLDP(ev)
 	case GateDeleteAcked:
-		m.gateDeleteDone(ev.TransID, ev.Counters, "")
+		m.gateDeleteDone(ev.TransID, ev.Counters, "", false)
 	case GateDeleteFailed:
-		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason)
+		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason, ev.NoAnswer)
+	case GatesLoaded:
+		// After a restart no call owns any gate the previous run left.
+		for _, id := range ev.IDs {
+			m.orphan(id, true)
+		}
 	case Deleted:
 		if c := m.calls[ev.Key]; c != nil {
 			m.endWithoutAnswer(c, ev.At, "deleted by proxy: "+ev.Reason)
@@ -313,14 +323,24 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 		// that nothing stays marked without a call.
 		delete(m.txns, ev.TransID)
 		m.emit(Warn{Msg: fmt.Sprintf("Gate-Set-Ack for unknown transaction %d: deleting gate %d", ev.TransID, ev.GateID)})
-		if m.routerUp && ev.GateID != 0 {
-			m.emit(SendGateDelete{TransID: m.newTxn(txn{op: opOrphanDelete}), GateID: ev.GateID})
+		if ev.GateID != 0 {
+			m.emit(RecordGate{GateID: ev.GateID})
+			m.orphan(ev.GateID, true)
 		}
 		return
 	}
 	delete(m.txns, ev.TransID)
 	c.setTxn = 0
 	c.gateID = ev.GateID
+	if ev.GateID != 0 {
+		m.emit(RecordGate{GateID: ev.GateID, CallID: c.sess.CallID})
+	}
+	if t.op == opReinstall {
+		if c.lostID != 0 && c.lostID != ev.GateID {
+			m.orphan(c.lostID, true)
+		}
+		c.lostID = 0
+	}
 	if c.connect.IsZero() {
 		c.connect = ev.At
 	}
@@ -340,7 +360,7 @@ func (m *Machine) gateSetFailed(ev GateSetFailed) {
 	if ok && (t.op == opDelete || t.op == opOrphanDelete) {
 		// A Gate-Cmd-Err names only the transaction: it may answer a
 		// Gate-Delete.
-		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason)
+		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason, ev.NoAnswer)
 		return
 	}
 	c := m.calls[t.key]
@@ -351,6 +371,12 @@ func (m *Machine) gateSetFailed(ev GateSetFailed) {
 	}
 	delete(m.txns, ev.TransID)
 	c.setTxn = 0
+	if t.op == opReinstall && c.lostID != 0 {
+		// The router may still hold the old gate: delete it, now if it
+		// answered, at its next connection if it is silent.
+		m.orphan(c.lostID, !ev.NoAnswer)
+		c.lostID = 0
+	}
 	m.setFailed(c, t.op, ev.Reason)
 }
 
@@ -408,7 +434,7 @@ func (m *Machine) tryRelease(c *call) {
 	}
 	if c.gateID != 0 {
 		if m.routerUp {
-			c.delTxn = m.newTxn(txn{op: opDelete, key: c.key})
+			c.delTxn = m.newTxn(txn{op: opDelete, key: c.key, gateID: c.gateID})
 			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.GateDelete), GateID: c.gateID, Gate: c.gate})
 			return
 		}
@@ -430,6 +456,11 @@ func (m *Machine) teardownLabel(c *call, step int) Label {
 // the proxy has its DEC the record must already be durable.
 func (m *Machine) finish(c *call, r *release) {
 	delete(m.calls, c.key)
+	if c.lostID != 0 {
+		// The gate went away with the router connection; if the router
+		// only lost the connection, not its table, it still marks.
+		m.orphan(c.lostID, true)
+	}
 	var rec *UsageRecord
 	if c.authorized {
 		u := m.usageRecord(c, r)
@@ -469,9 +500,19 @@ func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
 	return u
 }
 
-func (m *Machine) gateDeleteDone(id uint16, counters Counters, failure string) {
+func (m *Machine) gateDeleteDone(id uint16, counters Counters, failure string, noAnswer bool) {
 	t, ok := m.txns[id]
 	delete(m.txns, id)
+	if ok {
+		if noAnswer {
+			// The router may still hold it: try again when it is back.
+			m.orphans[t.gateID] = 0
+		} else {
+			// Deleted, or the router says it has no such gate.
+			delete(m.orphans, t.gateID)
+			m.emit(ForgetGate{GateID: t.gateID})
+		}
+	}
 	if ok && t.op == opOrphanDelete {
 		return
 	}
@@ -499,6 +540,7 @@ func (m *Machine) routerDown(ev RouterDown) {
 	for id, t := range m.txns {
 		if t.op == opOrphanDelete {
 			delete(m.txns, id)
+			m.orphans[t.gateID] = 0
 		}
 	}
 	for _, c := range m.sortedCalls() {
@@ -515,6 +557,7 @@ func (m *Machine) routerDown(ev RouterDown) {
 		}
 		c.gateID = 0
 		if c.delTxn != 0 {
+			m.orphans[m.txns[c.delTxn].gateID] = 0
 			delete(m.txns, c.delTxn)
 			c.delTxn = 0
 			m.tryRelease(c)
@@ -542,6 +585,38 @@ func (m *Machine) routerUpEv() {
 		c.setTxn = m.newTxn(txn{op: opReinstall, key: c.key})
 		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, GateID: c.lostID, Gate: c.gate})
 	}
+	ids := make([]uint32, 0, len(m.orphans))
+	for id, t := range m.orphans {
+		if t == 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		m.sendOrphanDelete(id)
+	}
+}
+
+// orphan notes a gate the router may hold that no call owns, and deletes
+// it now when now is set and the router is connected (otherwise at the
+// next RouterUp).
+func (m *Machine) orphan(id uint32, now bool) {
+	if id == 0 {
+		return
+	}
+	if t, ok := m.orphans[id]; ok && t != 0 {
+		return // a Gate-Delete is on its way
+	}
+	m.orphans[id] = 0
+	if now && m.routerUp {
+		m.sendOrphanDelete(id)
+	}
+}
+
+func (m *Machine) sendOrphanDelete(id uint32) {
+	t := m.newTxn(txn{op: opOrphanDelete, gateID: id})
+	m.orphans[id] = t
+	m.emit(SendGateDelete{TransID: t, GateID: id})
 }
 
 func (m *Machine) usageFailed(ev UsageFailed) {

@@ -12,10 +12,35 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
 
-// run feeds one event and compares the action trace, line by line.
+// calls drops the gate book actions (RecordGate, ForgetGate), which the
+// call-path tests do not follow; the gate book tests use runAll.
+func calls(acts []Action) []Action {
+	var out []Action
+	for _, a := range acts {
+		switch a.(type) {
+		case RecordGate, ForgetGate:
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// run feeds one event and compares the action trace (without gate book
+// actions), line by line.
 func run(t *testing.T, m *Machine, ev Event, want ...string) []Action {
 	t.Helper()
-	acts := m.Step(ev)
+	return compare(t, ev, calls(m.Step(ev)), want)
+}
+
+// runAll is run with the gate book actions.
+func runAll(t *testing.T, m *Machine, ev Event, want ...string) []Action {
+	t.Helper()
+	return compare(t, ev, m.Step(ev), want)
+}
+
+func compare(t *testing.T, ev Event, acts []Action, want []string) []Action {
+	t.Helper()
 	var got []string
 	for _, a := range acts {
 		got = append(got, fmt.Sprint(a))
@@ -105,7 +130,7 @@ func TestSuccessTerminating(t *testing.T) {
 		"setup/14 Gate-Set txn=1 call=c2 gate=0 flow=17 198.18.5.2:30000->198.18.1.2:20000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.2), GateID: 5}, "setup/16 DEC Install LDP call=c2 token=false")
 	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/14 Gate-Delete txn=2 call=c2 gate=5")
-	acts = m.Step(GateDeleteAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 90, Bytes: 15480}})
+	acts = calls(m.Step(GateDeleteAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 90, Bytes: 15480}}))
 	if d, ok := acts[1].(SendDecision); !ok || d.Label != teardownAt(16) || d.Install {
 		t.Fatalf("want teardown/16 DEC Remove, got %v", acts[1])
 	}
@@ -220,7 +245,7 @@ func TestDRQDuringRelease(t *testing.T) {
 	setupCall(t, m, k1, "c12", Originating, 1, 3)
 	run(t, m, ReqNoLDP{Key: k1, At: at(5)}, "teardown/5 Gate-Delete txn=2 call=c12 gate=3")
 	run(t, m, Deleted{Key: k1, At: at(5.01), Reason: "session ended"})
-	acts := m.Step(GateDeleteAcked{TransID: 2, At: at(5.1)})
+	acts := calls(m.Step(GateDeleteAcked{TransID: 2, At: at(5.1)}))
 	for _, a := range acts {
 		if _, ok := a.(SendDecision); ok {
 			t.Fatalf("DEC sent on a deleted handle: %v", acts)
@@ -241,10 +266,11 @@ func TestRouterReconnectReinstalls(t *testing.T) {
 	run(t, m, RouterUp{At: at(6)},
 		"- Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
 		"- Gate-Set txn=4 call=c14 gate=41 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
-	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 1})
-	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2})
-	run(t, m, ReqNoLDP{Key: k1, At: at(10)}, "teardown/5 Gate-Delete txn=5 call=c13 gate=1")
-	acts := m.Step(GateDeleteAcked{TransID: 5, At: at(10.1), Counters: Counters{Packets: 200, Bytes: 34400}})
+	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 40})
+	// A router that gives another id: the old one may still mark.
+	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2}, "- Gate-Delete txn=5 call= gate=41")
+	run(t, m, ReqNoLDP{Key: k1, At: at(10)}, "teardown/5 Gate-Delete txn=6 call=c13 gate=40")
+	acts := calls(m.Step(GateDeleteAcked{TransID: 6, At: at(10.1), Counters: Counters{Packets: 200, Bytes: 34400}}))
 	rec := acts[0].(SpoolUsage).Record
 	if !rec.CountersLost || rec.Packets != 200 || rec.Connect != at(1.5) || rec.Duration != 8500*time.Millisecond {
 		t.Fatalf("usage after router restart: %+v", rec)
@@ -257,11 +283,13 @@ func TestReleaseWhileRouterDown(t *testing.T) {
 	m := newUpMachine(t)
 	setupCall(t, m, k1, "c15", Originating, 1, 40)
 	run(t, m, RouterDown{At: at(5)})
-	acts := m.Step(ReqNoLDP{Key: k1, At: at(6)})
+	acts := calls(m.Step(ReqNoLDP{Key: k1, At: at(6)}))
 	if len(acts) != 3 || !acts[0].(SpoolUsage).Record.CountersLost {
 		t.Fatalf("want spool (counters lost), DEC, usage: %v", acts)
 	}
-	run(t, m, RouterUp{At: at(7)}) // nothing left to re-install
+	// Nothing to re-install, but the router may only have lost the
+	// connection, not its table: the old gate is deleted.
+	run(t, m, RouterUp{At: at(7)}, "- Gate-Delete txn=2 call= gate=40")
 }
 
 // The router drops while a Gate-Set or Gate-Delete is outstanding.
@@ -279,11 +307,12 @@ func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 		"teardown/8 UsageIndication pol1/originating/c17/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
 	_ = acts
 	// The Gate-Set-Ack of the old connection arrives late: unknown.
-	run(t, m, RouterUp{At: at(4)})
+	// The Gate-Delete that got no answer is sent again.
+	run(t, m, RouterUp{At: at(4)}, "- Gate-Delete txn=4 call= gate=8")
 	run(t, m, GateSetAcked{TransID: 1, At: at(4.1), GateID: 99},
 		"warn call= Gate-Set-Ack for unknown transaction 1: deleting gate 99",
-		"- Gate-Delete txn=4 call= gate=99")
-	run(t, m, GateDeleteAcked{TransID: 4, At: at(4.2)})
+		"- Gate-Delete txn=5 call= gate=99")
+	run(t, m, GateDeleteAcked{TransID: 5, At: at(4.2)})
 }
 
 // A 180 and a 200 both ask for the gate: one Gate-Set, two DEC Install;
@@ -360,7 +389,7 @@ func TestDescribe(t *testing.T) {
 	m.Step(ans)
 	ldp := ReqLDP{Key: k1, At: at(1), Media: media}
 	check(ldp, "d1", setupAt(13))
-	acts := m.Step(ldp)
+	acts := calls(m.Step(ldp))
 	if g := acts[0].(SendGateSet).Gate; g.DSCP != 34 || g.Bandwidth != 128000 {
 		t.Fatalf("gate does not carry the granted class: %+v", g)
 	}
@@ -372,7 +401,7 @@ func TestDescribe(t *testing.T) {
 	m.Step(bye)
 	del := GateDeleteAcked{TransID: 2, At: at(2.1)}
 	check(del, "d1", teardownAt(15))
-	acts = m.Step(del)
+	acts = calls(m.Step(del))
 	rec := acts[0].(SpoolUsage).Record
 	if rec.Class != "AF41" || rec.Bandwidth != 128000 {
 		t.Fatalf("usage does not carry the granted class: %+v", rec)
@@ -388,8 +417,43 @@ func TestGateCmdErrOnDelete(t *testing.T) {
 	m := newUpMachine(t)
 	setupCall(t, m, k1, "c20", Originating, 1, 5)
 	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/5 Gate-Delete txn=2 call=c20 gate=5")
-	acts := m.Step(GateSetFailed{TransID: 2, At: at(3.1), Reason: "Unknown-Gate-Command"})
+	acts := calls(m.Step(GateSetFailed{TransID: 2, At: at(3.1), Reason: "Unknown-Gate-Command"}))
 	if len(acts) != 4 || !acts[1].(SpoolUsage).Record.CountersLost {
 		t.Fatalf("want warn, spool (counters lost), DEC, usage: %v", acts)
+	}
+}
+
+// The gate book: every installed gate is recorded and forgotten once the
+// router deleted it; gates a previous run left are deleted at the first
+// router connection; a Gate-Delete with no answer is retried, one the
+// router refused (no such gate) is not.
+func TestGateBook(t *testing.T) {
+	m := NewMachine(MachineConfig{Node: "pol1"})
+	runAll(t, m, GatesLoaded{IDs: []uint32{7, 3}})
+	runAll(t, m, RouterUp{At: t0}, "- Gate-Delete txn=1 call= gate=3", "- Gate-Delete txn=2 call= gate=7")
+	runAll(t, m, GateDeleteFailed{TransID: 1, Reason: "Unknown-GateID"}, "forget gate 3")
+	runAll(t, m, GateDeleteFailed{TransID: 2, Reason: "timeout", NoAnswer: true})
+	runAll(t, m, RouterDown{At: t0})
+	runAll(t, m, RouterUp{At: t0}, "- Gate-Delete txn=3 call= gate=7")
+	runAll(t, m, GateDeleteAcked{TransID: 3}, "forget gate 7")
+
+	runAll(t, m, ReqAAA{Key: k1, At: at(0), Session: session("g1", Originating)}, "setup/3 AuthorizationRequest call=g1 token=false")
+	runAll(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=g1 token=false")
+	runAll(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=4 call=g1 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	runAll(t, m, GateSetAcked{TransID: 4, At: at(1.1), GateID: 12}, "record gate 12 call=g1", "setup/21 DEC Install LDP call=g1 token=false")
+	runAll(t, m, ReqNoLDP{Key: k1, At: at(2)}, "teardown/5 Gate-Delete txn=5 call=g1 gate=12")
+	// No answer: the call ends, the gate stays in the book and is deleted
+	// again at the router's next connection.
+	id := "pol1/originating/g1/" + fmt.Sprint(t0.UnixNano())
+	runAll(t, m, GateDeleteFailed{TransID: 5, Reason: "timeout", NoAnswer: true},
+		"warn call=g1 Gate-Delete failed, usage without counters: timeout",
+		"spool "+id+` duration=900ms packets=0 bytes=0 lost=true reason="released"`,
+		`teardown/7 DEC Remove noLDP call=g1 status=0 reason="released"`,
+		"teardown/8 UsageIndication "+id+" delay=0s")
+	runAll(t, m, RouterDown{At: at(3)})
+	runAll(t, m, RouterUp{At: at(4)}, "- Gate-Delete txn=6 call= gate=12")
+	runAll(t, m, GateDeleteAcked{TransID: 6}, "forget gate 12")
+	if len(m.orphans) != 0 || len(m.txns) != 0 {
+		t.Fatalf("orphans %v txns %v left", m.orphans, m.txns)
 	}
 }

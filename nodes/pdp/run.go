@@ -126,6 +126,15 @@ func Run(ctx context.Context, env nodes.Env) error {
 		return err
 	}
 	defer spool.Close()
+	gates, err := OpenGateBook(ctx, filepath.Join(env.Dir, GateBookFileName))
+	if err != nil {
+		return err
+	}
+	defer gates.Close()
+	leftGates, err := gates.List(ctx)
+	if err != nil {
+		return err
+	}
 
 	var ch Clearinghouse
 	if cfg.OSPURL != "" {
@@ -166,13 +175,13 @@ func Run(ctx context.Context, env nodes.Env) error {
 	lp := newLoop(gctx, &loop{
 		log: env.Log,
 		m:   NewMachine(MachineConfig{Node: env.Name, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
-		ch:  ch, chName: cfg.Clearinghouse, spool: spool,
+		ch:  ch, chName: cfg.Clearinghouse, spool: spool, gates: gates,
 		proxies: srv.lookup, router: rl, rtrName: cfg.Router,
 		gateTimeout: cfg.GateTimeout,
 	})
 	srv.post, rl.post = lp.post, lp.post
 
-	g.Go(func() error { return lp.run(resume) })
+	g.Go(func() error { return lp.run(resume, leftGates) })
 	g.Go(func() error { return srv.serve(gctx) })
 	g.Go(func() error { rl.run(gctx); return nil })
 	env.Log.Info("policy server listening", "cops", cfg.Listen.String(), "router", cfg.RouterAddr.String())

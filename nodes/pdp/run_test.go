@@ -295,3 +295,30 @@ func TestNoClearinghouseMode(t *testing.T) {
 		}
 	}
 }
+
+// A policy server restarted in the middle of a call forgets the call, but
+// not the gate it installed: the gate book makes the new run delete it, so
+// the router does not mark that media forever.
+func TestRestartDeletesGatesLeftBehind(t *testing.T) {
+	b := newBench(t, true)
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	stop := b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("left", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	pep.request(1, cops.KindLDP, s)
+	stop()
+	if rtr.gateCount() != 1 {
+		t.Fatalf("router holds %d gates after the policy server stopped, want the call's 1", rtr.gateCount())
+	}
+	b.start(t)
+	eventually(t, "left gate deleted", func() bool { return rtr.gateCount() == 0 })
+	gb, err := OpenGateBook(context.Background(), filepath.Join(b.dir, GateBookFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gb.Close()
+	eventually(t, "gate book empty", func() bool { ids, err := gb.List(context.Background()); return err == nil && len(ids) == 0 })
+}
