@@ -32,6 +32,7 @@ const (
 // Kind says which message a step is, as the verifier classifies it.
 type Kind string
 
+// The kinds of FLOW.md's messages.
 const (
 	SIPInvite      Kind = "SIP INVITE"
 	SIPRinging     Kind = "SIP 180"
@@ -66,6 +67,7 @@ type Step struct {
 	OSP bool
 }
 
+// String renders "setup step 6 (SIP INVITE SIP1->SIP2)".
 func (s Step) String() string {
 	return fmt.Sprintf("%s step %d (%s %s->%s)", s.Phase, s.N, s.Kind, s.From, s.To)
 }

@@ -89,6 +89,7 @@ type mergeItem struct {
 
 type mergeHeap []mergeItem
 
+// Len, Less, Swap, Push and Pop implement container/heap.
 func (h mergeHeap) Len() int { return len(h) }
 func (h mergeHeap) Less(i, j int) bool {
 	if h[i].f.Time != h[j].f.Time {

@@ -28,6 +28,7 @@ type Tuple struct {
 	Proto    uint8
 }
 
+// String renders "udp 198.18.1.2:20000->198.18.4.2:30000".
 func (t Tuple) String() string {
 	p := "udp"
 	if t.Proto == protoTCP {

@@ -38,6 +38,7 @@ type Failure struct {
 	Link     string     `json:"link,omitempty"`
 }
 
+// String renders the failure on one line, as the text summary lists it.
 func (f Failure) String() string {
 	var b strings.Builder
 	b.WriteString(string(f.Check))
