@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -263,10 +264,10 @@ func (l *loop) authorize(a SendAuthRequest) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		if l.ch.OnWire() {
+		ans, err := l.ch.Authorize(l.ctx, a.Session)
+		if l.ch.OnWire() && onWire(err) {
 			l.logMsg(nodes.Sent, "osp", whatOf(flow.OSPAuthReq), a.Session.CallID, a.Label, l.chName)
 		}
-		ans, err := l.ch.Authorize(l.ctx, a.Session)
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return
@@ -297,10 +298,10 @@ func (l *loop) deliver(a SendUsage) {
 				return // still in the spool: the next run sends it
 			}
 		}
-		if l.ch.OnWire() {
+		err := l.ch.ReportUsage(l.ctx, a.Record)
+		if l.ch.OnWire() && onWire(err) {
 			l.logMsg(nodes.Sent, "osp", whatOf(flow.OSPUsageInd), a.Record.CallID, a.Label, l.chName)
 		}
-		err := l.ch.ReportUsage(l.ctx, a.Record)
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return
@@ -337,3 +338,11 @@ func whatOf(k flow.Kind) string {
 
 // errNotConnected is returned by a leg that has no connection.
 var errNotConnected = errors.New("pdp: not connected")
+
+// onWire tells whether a request that ended with err was sent at all: the
+// message log must list only what a capture can show, and a clearinghouse
+// that refuses the connection never saw the request.
+func onWire(err error) bool {
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
+}
