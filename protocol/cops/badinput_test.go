@@ -96,6 +96,20 @@ func (r *rawPEP) expectCC(code ErrorCode) {
 	}
 }
 
+// expectDECError reads a DEC that must carry the Error code on handle h,
+// and then checks that the connection still answers a good REQ.
+func (r *rawPEP) expectDECError(h Handle, code ErrorCode, good []byte) {
+	r.t.Helper()
+	m, err := r.read()
+	if err != nil || m.Op != OpDEC || m.Handle != h || m.Error.Code != code {
+		r.t.Fatalf("want DEC with Error %s on handle %d, got %v %v", code, h, m, err)
+	}
+	r.write(good)
+	if m, err := r.read(); err != nil || m.Op != OpDEC || m.Error.Code != 0 {
+		r.t.Fatalf("connection unusable after a malformed REQ: %v %v", m, err)
+	}
+}
+
 func (r *rawPEP) open() {
 	r.t.Helper()
 	r.send(&Message{Header: Header{Op: OpOPN, ClientType: ClientTypeSession}, PEPID: "raw"})
@@ -155,15 +169,15 @@ func TestPDPBadInput(t *testing.T) {
 		b := append([]byte(nil), okREQ...)
 		b[8+8+2] = 99 // the Context object's C-Num
 		r.write(b)
-		r.expectCC(ErrUnknownObject)
+		r.expectDECError(1, ErrUnknownObject, okREQ)
 	})
 	t.Run("object length overruns message", func(t *testing.T) {
 		r := dialRaw(t, addr)
 		r.open()
 		b := append([]byte(nil), okREQ...)
-		binary.BigEndian.PutUint16(b[8:], 200)
+		binary.BigEndian.PutUint16(b[16:], 200) // the Context object's length
 		r.write(b)
-		r.expectCC(ErrBadMessageFormat)
+		r.expectDECError(1, ErrBadMessageFormat, okREQ)
 	})
 	t.Run("missing Context", func(t *testing.T) {
 		r := dialRaw(t, addr)
@@ -171,7 +185,15 @@ func TestPDPBadInput(t *testing.T) {
 		b := append([]byte(nil), okREQ[:16]...) // header + handle only
 		binary.BigEndian.PutUint32(b[4:], 16)
 		r.write(b)
-		r.expectCC(ErrMandatoryObject)
+		r.expectDECError(1, ErrMandatoryObject, okREQ)
+	})
+	t.Run("handle object unreadable", func(t *testing.T) {
+		r := dialRaw(t, addr)
+		r.open()
+		b := append([]byte(nil), okREQ...)
+		binary.BigEndian.PutUint16(b[8:], 200) // the Handle object's length
+		r.write(b)
+		r.expectCC(ErrBadMessageFormat)
 	})
 	t.Run("REQ without session data gets DEC error", func(t *testing.T) {
 		r := dialRaw(t, addr)

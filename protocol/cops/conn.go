@@ -67,6 +67,8 @@ func (c *conn) sentAt() time.Time {
 
 // recv reads and decodes one message into a fresh Message that owns its
 // buffer (it is handed to other goroutines). Only one goroutine may call it.
+// A message that is framed correctly but does not decode returns a
+// *badMessage error: the stream is still in sync and the reader goes on.
 func (c *conn) recv() (*Message, error) {
 	raw, err := ReadMessage(c.nc, nil, c.max)
 	if err != nil {
@@ -74,7 +76,9 @@ func (c *conn) recv() (*Message, error) {
 	}
 	m := new(Message)
 	if err := m.Decode(raw); err != nil {
-		return nil, err
+		bm := &badMessage{op: OpCode(raw[1]), err: err}
+		bm.handle, bm.hasHandle = leadingHandle(raw)
+		return nil, bm
 	}
 	if c.verifier != nil {
 		if err := c.verifier.verify(raw, m); err != nil {
@@ -122,7 +126,8 @@ func (c *conn) startReader() (<-chan inbound, func()) {
 					draining = true
 				}
 			}
-			if err != nil {
+			var bm *badMessage
+			if err != nil && !errors.As(err, &bm) {
 				return
 			}
 		}
@@ -139,6 +144,33 @@ func (c *conn) startReader() (<-chan inbound, func()) {
 			c.nc.Close()
 		})
 	}
+}
+
+// badMessage is a well-framed message that did not decode: op and, when
+// its first object is a readable Handle, the handle, so that the receiver
+// can answer it (DEC with Error) instead of closing.
+type badMessage struct {
+	op        OpCode
+	handle    Handle
+	hasHandle bool
+	err       error
+}
+
+func (e *badMessage) Error() string { return e.err.Error() }
+func (e *badMessage) Unwrap() error { return e.err }
+
+// leadingHandle returns the handle if the message's first object is a
+// well-formed 4-octet Handle.
+func leadingHandle(raw []byte) (Handle, bool) {
+	if len(raw) < HeaderLen+8 {
+		return 0, false
+	}
+	o, _, err := readObject(raw, HeaderLen)
+	if err != nil || o.cnum != CNumHandle {
+		return 0, false
+	}
+	h, err := decodeHandle(o)
+	return h, err == nil
 }
 
 // isProtocol reports whether err is the peer's fault in COPS terms (as

@@ -194,6 +194,17 @@ func (s *PDP) loop(ctx context.Context, pc *pdpConn, in <-chan inbound, work *sy
 			return nil
 		case <-timer.C:
 		case r := <-in:
+			var bm *badMessage
+			if errors.As(r.err, &bm) && bm.op == OpREQ && bm.hasHandle && CodeOf(bm) != ErrAuthFailure && CodeOf(bm) != ErrAuthRequired {
+				// A malformed REQ with a readable handle: answer it with
+				// an Error and keep the connection (RFC 2748 2.2.8).
+				ka.Received(time.Now(), false)
+				if err := pc.c.send(&Message{Header: Header{Op: OpDEC, Flags: FlagSolicited, ClientType: pc.ct},
+					Handle: bm.handle, Error: Error{Code: CodeOf(bm)}}); err != nil {
+					return err
+				}
+				continue
+			}
 			if r.err != nil {
 				if isProtocol(r.err) {
 					pc.c.closeWith(pc.ct, CodeOf(r.err))
