@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -17,17 +16,19 @@ import (
 func refuser(t *testing.T, code int, reason string, hdrs ...sip.Header) uint16 {
 	t.Helper()
 	port := freePort(t)
-	st, err := newStack("sip1", netip.AddrPortFrom(lo, port), slog.New(slog.DiscardHandler), func(srv *sipgo.Server) {
-		srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-			res := sip.NewResponseFromRequest(req, code, reason, nil)
-			for _, h := range hdrs {
-				res.AppendHeader(h)
-			}
-			_ = tx.Respond(res)
-			<-tx.Acks() // the hop-by-hop ACK of a non-2xx
-		})
-	})
+	st, err := newStack("sip1", netip.AddrPortFrom(lo, port), slog.New(slog.DiscardHandler))
 	if err != nil {
+		t.Fatal(err)
+	}
+	st.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, code, reason, nil)
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		_ = tx.Respond(res)
+		<-tx.Acks() // the hop-by-hop ACK of a non-2xx
+	})
+	if err := st.serve(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.close)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -27,11 +28,13 @@ type stack struct {
 	contact sip.ContactHeader
 	served  chan error
 	once    sync.Once
+	serving atomic.Bool
 }
 
-// newStack binds addr and starts serving; the caller registers handlers
-// on srv before any peer can know the address.
-func newStack(name string, addr netip.AddrPort, log *slog.Logger, register func(*sipgo.Server)) (*stack, error) {
+// newStack binds addr. The caller registers its handlers and builds
+// whatever they use, then calls serve: nothing is read from the socket
+// before that, so no handler sees a half-built UA.
+func newStack(name string, addr netip.AddrPort, log *slog.Logger) (*stack, error) {
 	host := addr.Addr().String()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(name), sipgo.WithUserAgentHostname(host))
 	if err != nil {
@@ -56,23 +59,28 @@ func newStack(name string, addr netip.AddrPort, log *slog.Logger, register func(
 		ua.Close()
 		return nil, fmt.Errorf("ua: listen SIP %s: %w", hostPort, err)
 	}
-	register(srv)
-	s := &stack{
+	return &stack{
 		ua: ua, srv: srv, cli: cli, conn: conn, addr: addr,
 		contact: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: name, Host: host, Port: int(addr.Port())}},
 		served:  make(chan error, 1),
-	}
-	go func() { s.served <- srv.ServeUDP(conn) }()
+	}, nil
+}
+
+// serve starts reading the socket. It returns once sipgo can send from it.
+func (s *stack) serve() error {
+	hostPort := s.addr.String()
+	s.serving.Store(true)
+	go func() { s.served <- s.srv.ServeUDP(s.conn) }()
 	// ServeUDP registers the socket in sipgo's pool from its goroutine;
 	// a request sent before that would try to bind a second socket.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		if c, err := ua.TransportLayer().GetConnection("udp", hostPort); err == nil && c != nil {
-			return s, nil
+		if c, err := s.ua.TransportLayer().GetConnection("udp", hostPort); err == nil && c != nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			s.close()
-			return nil, fmt.Errorf("ua: SIP socket %s did not start serving", hostPort)
+			return fmt.Errorf("ua: SIP socket %s did not start serving", hostPort)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -83,7 +91,9 @@ func newStack(name string, addr netip.AddrPort, log *slog.Logger, register func(
 func (s *stack) close() {
 	s.once.Do(func() {
 		s.conn.Close()
-		<-s.served
+		if s.serving.Load() {
+			<-s.served
+		}
 		s.ua.Close()
 	})
 }

@@ -118,6 +118,38 @@ func TestUASHangsUpByParamAlone(t *testing.T) {
 	}
 }
 
+// TestCallCancelledWhileRinging: the caller gives up during the ring
+// time; the UAC sends CANCEL (a 180 has arrived), the UAS stops ringing
+// and answers the INVITE 487, and no media ever flows.
+func TestCallCancelledWhileRinging(t *testing.T) {
+	l := newLab(t, map[string]string{"ring": "3s"})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the UAS has sent its 180.
+		for !hasLine(l.uasLog, `"what":"180"`) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := l.uac.Call(ctx, CallRequest{Talk: "1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cancelled call: outcome %s status %d error %q", res.Outcome, res.Status, res.Error)
+	if res.Outcome == OutcomeAnswered || res.Status != 487 || !res.Ringing || res.Media.Sent.Packets != 0 {
+		t.Fatalf("cancelled call: %+v", res)
+	}
+	if !hasLine(l.uasLog, `"what":"487"`) {
+		t.Errorf("UAS did not answer 487 after CANCEL:\n%s", l.uasLog.buf.String())
+	}
+}
+
+func hasLine(l *logBuf, s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
+}
+
 func TestCallToUnknownNode(t *testing.T) {
 	l := newLab(t, nil)
 	if _, err := l.uac.Call(context.Background(), CallRequest{To: "nobody"}); err == nil {

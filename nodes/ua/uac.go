@@ -64,14 +64,17 @@ func NewUAC(ctx context.Context, env nodes.Env) (*UAC, error) {
 		byes:  make(map[string]*remoteBye),
 	}
 	u.ctx, u.cancel = context.WithCancel(ctx)
-	u.st, err = newStack(env.Name, p.sipAddr(), env.Log, func(srv *sipgo.Server) {
-		srv.OnBye(u.onBye)
-	})
+	u.st, err = newStack(env.Name, p.sipAddr(), env.Log)
 	if err != nil {
 		u.cancel()
 		return nil, err
 	}
 	u.calls = sipgo.NewDialogClientCache(u.st.cli, u.st.contact)
+	u.st.srv.OnBye(u.onBye)
+	if err := u.st.serve(); err != nil {
+		u.cancel()
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -247,9 +250,15 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 	}
 	err = dlg.WaitAnswer(c.answerContext(setupCtx), sipgo.AnswerOptions{OnResponse: c.onResponse})
 	if err != nil {
-		if res := dialogResponse(err); res != nil {
+		switch res := dialogResponse(err); {
+		case res != nil:
 			c.refused(res)
-		} else {
+		case ctx.Err() != nil || setupCtx.Err() != nil:
+			c.fail("cancelled before the answer: %v", err)
+			if r := dlg.InviteResponse; r != nil && !r.IsProvisional() {
+				c.res.Status, c.res.ReasonPhrase = r.StatusCode, r.Reason // 487 after our CANCEL
+			}
+		default:
 			c.fail("INVITE: %v", err)
 		}
 		dlg.Close()

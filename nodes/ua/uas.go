@@ -28,8 +28,9 @@ type UAS struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per call in progress
 
-	mu    sync.Mutex
-	calls map[string]*uasCall // by Call-ID
+	mu     sync.Mutex
+	calls  map[string]*uasCall // by Call-ID
+	closed bool                // no new calls once Close started
 }
 
 // uasCall is one answered call's media and the way to end it.
@@ -52,16 +53,19 @@ func NewUAS(ctx context.Context, env nodes.Env) (*UAS, error) {
 		calls: make(map[string]*uasCall),
 	}
 	u.ctx, u.cancel = context.WithCancel(ctx)
-	u.st, err = newStack(env.Name, p.sipAddr(), env.Log, func(srv *sipgo.Server) {
-		srv.OnInvite(u.onInvite)
-		srv.OnAck(u.onAck)
-		srv.OnBye(u.onBye)
-	})
+	u.st, err = newStack(env.Name, p.sipAddr(), env.Log)
 	if err != nil {
 		u.cancel()
 		return nil, err
 	}
 	u.dialogs = sipgo.NewDialogServerCache(u.st.cli, u.st.contact)
+	u.st.srv.OnInvite(u.onInvite)
+	u.st.srv.OnAck(u.onAck)
+	u.st.srv.OnBye(u.onBye)
+	if err := u.st.serve(); err != nil {
+		u.cancel()
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -72,6 +76,9 @@ func (u *UAS) Addr() string { return u.st.addr.String() }
 // releases the sockets.
 func (u *UAS) Close() {
 	u.cancel()
+	u.mu.Lock()
+	u.closed = true
+	u.mu.Unlock()
 	u.wg.Wait()
 	u.st.close()
 }
@@ -140,9 +147,16 @@ func (u *UAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := &uasCall{dlg: dlg, release: release, peer: src}
 	u.mu.Lock()
+	if u.closed {
+		// Close ran while this handler waited for the ACK.
+		u.mu.Unlock()
+		release()
+		dlg.Close()
+		return
+	}
 	u.calls[callID] = c
-	u.mu.Unlock()
 	u.wg.Add(1)
+	u.mu.Unlock()
 	go u.talk(c, callID, opts)
 }
 
