@@ -68,6 +68,29 @@
 //	go gc.Run(ctx)
 //	ack, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateSet, ...}) // matched by Transaction ID
 //
+// # Tests, fuzzing, benchmarks
+//
+//	go test ./protocol/cops/                     # unit, loopback, golden, tshark cross-check (skips without tshark)
+//	go test -short ./protocol/cops/              # without the two tests that wait for a 1 s KA timer
+//	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime=30s -fuzzminimizetime=100x ./protocol/cops/
+//	                                             # also FuzzPCMM, FuzzSession, FuzzFramer; seeds in testdata/fuzz
+//	go test -run '^$' -bench . -benchtime=20000x ./protocol/cops/
+//
+// Measured on the shared 2-core lab VM (Xeon, Go 1.26, loaded by other
+// builds, so the slower runs are load): encoding a typical REQ AAA (two
+// media flows, OSP token, 196 octets) 67-194 ns and a PCMM Gate-Set DEC
+// 75-152 ns, both with 0 allocations (guarded by testing.AllocsPerRun);
+// decoding them 425-777 ns (4 allocations: the session's strings) and
+// 330-499 ns (1 allocation: the service class name); a PEP.Request REQ/DEC
+// round trip over loopback TCP 22-29 µs, a GateController.Do Gate-Set/Ack
+// round trip 19-28 µs.
+//
+// Wireshark 4.0 decodes both legs without a malformed packet; notes from the
+// cross-check: it shows the Event Generation Info flags octet as reserved,
+// it fills cops.pc_mm_error_esc with the PacketCable error code (the
+// sub-code is only in the text), and it decodes a named ClientSI
+// (C-Type 2) as COPS-PR BER, so qoslab sends signaled ClientSI only.
+//
 // Every connection type is owned by the goroutine that calls Run or Serve and
 // stops when its context ends. The state machines behind them (keep-alive
 // timing, handle tables, transaction matching) take events and return
