@@ -66,8 +66,10 @@ func BenchmarkForwarding(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if c.Packets != uint64(gated.sent) {
-		b.Fatalf("gate counted %d packets, %d were sent through it", c.Packets, gated.sent)
+	// Every packet delivered in the gated mode went through the gate; a
+	// loaded machine may drop some before the router (input backlog).
+	if c.Packets < uint64(gated.got) || c.Packets > uint64(gated.sent) {
+		b.Fatalf("gate counted %d packets; %d were sent through it and %d delivered", c.Packets, gated.sent, gated.got)
 	}
 	b.ReportMetric(float64(gated.elapsed.Nanoseconds())/float64(gated.sent), "ns/op")
 	b.ReportMetric(gated.pps(), "rx-pps")
