@@ -183,7 +183,11 @@ func (a *analyzer) emit(proto string, msgs []tcpMessage, err error, pk packet) {
 func (a *analyzer) message(pk packet, proto string, seq uint32, data []byte) {
 	k := keyOf(pk.Tuple, seq, data)
 	if m, ok := a.msgs[k]; ok {
-		m.Seen = append(m.Seen, a.sighting(pk))
+		s := a.sighting(pk)
+		m.Seen = append(m.Seen, s)
+		if s.Before(m.First) {
+			m.First = s
+		}
 		return
 	}
 	m := &Message{

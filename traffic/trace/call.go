@@ -24,12 +24,12 @@ type Call struct {
 
 func (c *Call) add(m *Message) { c.Messages = append(c.Messages, m) }
 
-// start is the packet number of the call's first message.
-func (c *Call) start() int {
+// start is when the call's first message was seen.
+func (c *Call) start() Sighting {
 	if len(c.Messages) == 0 {
-		return 0
+		return Sighting{}
 	}
-	return c.Messages[0].First.No
+	return c.Messages[0].First
 }
 
 // callIndex finds calls by id and by media endpoint.
@@ -57,12 +57,12 @@ func (x *callIndex) byMedia(ap netip.AddrPort, c *Call) {
 	x.media[ap] = append(x.media[ap], c)
 }
 
-// atMedia returns the call that owned a media endpoint at packet number
-// no: the last call announcing it before no. Media ports are reused by
-// later calls, and probes sent after a call ended still belong to it.
-func (x *callIndex) atMedia(ap netip.AddrPort, no int) *Call {
+// atMedia returns the call that owned a media endpoint at sighting s: the
+// last call announcing it before s. Media ports are reused by later calls,
+// and probes sent after a call ended still belong to it.
+func (x *callIndex) atMedia(ap netip.AddrPort, s Sighting) *Call {
 	cs := x.media[ap]
-	i := sort.Search(len(cs), func(i int) bool { return cs[i].start() > no })
+	i := sort.Search(len(cs), func(i int) bool { return s.Before(cs[i].start()) })
 	if i == 0 {
 		return nil
 	}
@@ -73,9 +73,9 @@ func (x *callIndex) atMedia(ap netip.AddrPort, no int) *Call {
 // its source or destination.
 func (x *callIndex) assignMedia(pkts []mediaPacket) (orphans []mediaPacket) {
 	for _, p := range pkts {
-		c := x.atMedia(p.Src, p.No)
+		c := x.atMedia(p.Src, p.Sighting)
 		if c == nil {
-			c = x.atMedia(p.Dst, p.No)
+			c = x.atMedia(p.Dst, p.Sighting)
 		}
 		if c == nil {
 			orphans = append(orphans, p)

@@ -207,8 +207,8 @@ func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
 				break
 			}
 			src, dst := netip.AddrPortFrom(cl.Src, cl.SrcPort), netip.AddrPortFrom(cl.Dst, cl.DstPort)
-			if c = a.calls.atMedia(src, m.First.No); c == nil {
-				c = a.calls.atMedia(dst, m.First.No)
+			if c = a.calls.atMedia(src, m.First); c == nil {
+				c = a.calls.atMedia(dst, m.First)
 			}
 		}
 		if c == nil && p.HasGateID {

@@ -28,16 +28,16 @@ func callGates(setup, teardown steps) (fromUAC, fromUAS gate) {
 // rule says which DSCP a packet at number no must carry on the core:
 // EF while the gate is installed, 0 before it is set and after its removal
 // is acknowledged; ok is false inside the uncertain windows.
-func (g gate) rule(no int) (want uint8, why string, phase flow.Phase, step int, ok bool) {
+func (g gate) rule(p Sighting) (want uint8, why string, phase flow.Phase, step int, ok bool) {
 	switch {
-	case g.ack != nil && no > g.ack.First.No && (g.del == nil || no < g.del.First.No):
+	case g.ack != nil && g.ack.First.Before(p) && (g.del == nil || p.Before(g.del.First)):
 		return DSCPEF, fmt.Sprintf("after setup step %d (gate installed)", g.ackStep), flow.Setup, g.ackStep, true
-	case g.set == nil || no < g.set.First.No:
+	case g.set == nil || p.Before(g.set.First):
 		if g.set == nil && g.ack == nil {
 			return DSCPBestEffort, "with no gate installed", flow.Setup, g.ackStep, true
 		}
 		return DSCPBestEffort, fmt.Sprintf("before setup step %d (gate not yet set)", g.setStep), flow.Setup, g.setStep, true
-	case g.delAck != nil && no > g.delAck.First.No:
+	case g.delAck != nil && g.delAck.First.Before(p):
 		return DSCPBestEffort, fmt.Sprintf("after teardown step %d (gate removed)", g.delAckStep), flow.Teardown, g.delAckStep, true
 	}
 	return 0, "", "", 0, false
@@ -78,7 +78,7 @@ func checkDSCP(c *Call, core string, setup, teardown steps) ([]Failure, []MediaC
 		if p.Link != core {
 			continue
 		}
-		want, why, phase, step, ok := g.rule(p.No)
+		want, why, phase, step, ok := g.rule(p.Sighting)
 		if !ok {
 			continue
 		}

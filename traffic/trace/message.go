@@ -15,6 +15,17 @@ type Sighting struct {
 	DSCP uint8  `json:"dscp"`
 }
 
+// Before orders sightings by capture timestamp, then by packet number.
+// Timestamps decide: the merged capture is written by one goroutine per
+// link as packets arrive, so its order across links can lag by the
+// scheduling of those goroutines while the kernel's timestamps do not.
+func (s Sighting) Before(o Sighting) bool {
+	if s.Time != o.Time {
+		return s.Time < o.Time
+	}
+	return s.No < o.No
+}
+
 // Message is one protocol message (SIP, COPS or OSP). The same message
 // crosses several links (a SIP INVITE from SIP1 to SIP2 is seen on r1-sip1,
 // r1-r2 and r2-sip2): it is one Message with one Sighting per link, and

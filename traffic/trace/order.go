@@ -70,7 +70,7 @@ func (k *checker) expect(phase flow.Phase, table []flow.Step, have steps, skip m
 func (k *checker) order(phase flow.Phase, order []flow.Before, have steps) {
 	for _, o := range order {
 		a, b := have[o.A], have[o.B]
-		if a == nil || b == nil || a.First.No < b.First.No {
+		if a == nil || b == nil || a.First.Before(b.First) {
 			continue
 		}
 		k.fail(Failure{

@@ -81,6 +81,9 @@ type Report struct {
 	Calls    []CallReport `json:"calls"`
 	Failures []Failure    `json:"failures"`
 	Problems []Problem    `json:"problems,omitempty"`
+	// NoClearinghouse is set when the calls were checked as the
+	// no-clearinghouse variant (no OSP step expected on the wire).
+	NoClearinghouse bool `json:"no_clearinghouse"`
 }
 
 // OK tells whether every check held.
@@ -105,6 +108,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qoslab verify: %s\n", strings.Join(r.Files, ", "))
 	fmt.Fprintf(&b, "  %d packets, %d messages, %d calls\n", r.Frames, r.Messages, len(r.Calls))
+	if r.NoClearinghouse {
+		b.WriteString("  no OSP on the wire: checked as the no-clearinghouse variant (--clearinghouse=yes to require it)\n")
+	}
 	for _, c := range r.Calls {
 		status := "ok"
 		if c.Failures > 0 {

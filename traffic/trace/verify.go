@@ -98,6 +98,7 @@ func (a *analyzer) report(opts Options) *Report {
 		}
 	}
 	noCH := opts.Clearinghouse == CHAbsent || opts.Clearinghouse == CHAuto && len(ospSeen) == 0
+	r.NoClearinghouse = noCH
 	if opts.Clearinghouse == CHAbsent && len(ospSeen) > 0 {
 		m := ospSeen[0]
 		r.Failures = append(r.Failures, Failure{Check: CheckOSP, CallID: m.CallID, Expected: "no OSP on the wire (no clearinghouse)",
@@ -108,7 +109,7 @@ func (a *analyzer) report(opts Options) *Report {
 		if !isCall(c) {
 			continue
 		}
-		sort.SliceStable(c.Messages, func(i, j int) bool { return c.Messages[i].First.No < c.Messages[j].First.No })
+		sort.SliceStable(c.Messages, func(i, j int) bool { return c.Messages[i].First.Before(c.Messages[j].First) })
 		k := &checker{c: c, noCH: noCH, roles: a}
 		variants := k.checkCall()
 		setup, teardown := callSteps(c)

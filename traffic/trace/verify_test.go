@@ -96,6 +96,17 @@ func TestVerifyVariantsPass(t *testing.T) {
 	}
 }
 
+// The merged capture is written by one goroutine per link: its order
+// across links may lag behind the timestamps. Verification follows the
+// timestamps, so a lagging writer breaks nothing.
+func TestVerifyFollowsTimestampsNotFileOrder(t *testing.T) {
+	lag := map[string]time.Duration{"r1-sip1": 3 * time.Millisecond, "r2-pol2": 2 * time.Millisecond, "r1-r2": 5 * time.Millisecond}
+	r := verifySpec(t, tracetest.Spec{Calls: 3}, func(c *tracetest.Capture) { c.LagLinks(lag) }, trace.Options{RequireMedia: true})
+	if !r.OK() {
+		t.Fatalf("a capture written late on some links failed:\n%s", text(r))
+	}
+}
+
 func TestVerifyLabelsEveryStep(t *testing.T) {
 	r := verifySpec(t, tracetest.Spec{}, nil, trace.Options{})
 	c := r.Calls[0]

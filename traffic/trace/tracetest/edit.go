@@ -2,6 +2,7 @@ package tracetest
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
@@ -70,4 +71,12 @@ func (c *Capture) ClearDSCP(callID, link, what string, want uint8) (int, error) 
 		return i, SetDSCP(c.Packets[i].Data, 0)
 	}
 	return 0, fmt.Errorf("tracetest: call %s has no %s with DSCP %d on %s", callID, what, want, link)
+}
+
+// LagLinks reorders the packets as a capture written by one goroutine per
+// link can be: each link's packets are written late by its lag, while
+// their timestamps and their order within the link stay as they were.
+func (c *Capture) LagLinks(lag map[string]time.Duration) {
+	key := func(p Packet) time.Time { return p.Time.Add(lag[p.Link]) }
+	sort.SliceStable(c.Packets, func(i, j int) bool { return key(c.Packets[i]).Before(key(c.Packets[j])) })
 }
