@@ -1,6 +1,7 @@
 package cops
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -245,6 +246,15 @@ func expectFields(m *Message, n int) []kv {
 	return f
 }
 
+// hexColons renders bytes as Wireshark prints FT_BYTES: "00:01:e2:40".
+func hexColons(b []byte) string {
+	parts := make([]string, len(b))
+	for i, c := range b {
+		parts[i] = fmt.Sprintf("%02x", c)
+	}
+	return strings.Join(parts, ":")
+}
+
 func fam(a netip.Addr) string {
 	if a.Is4() {
 		return "ipv4"
@@ -311,6 +321,15 @@ func pcmmFields(p *PCMM) []kv {
 	case ProfileFlowSpec:
 		add("pc_mm_fs_envelope", tp.Envelope)
 		add("pc_mm_fs_svc_num", tp.ServiceNumber)
+		for _, e := range tp.FlowSpec[:envelopes(tp.Envelope)] {
+			add("pc_token_bucket_rate", e.TokenRate)
+			add("pc_token_bucket_size", e.BucketSize)
+			add("pc_peak_data_rate", e.PeakRate)
+			add("pc_min_policed_unit", e.MinPoliced)
+			add("pc_max_packet_size", e.MaxPacket)
+			add("pc_spec_rate", e.Rate)
+			add("pc_slack_term", e.Slack)
+		}
 	}
 	if p.HasEventGenInfo {
 		e := p.EventGenInfo
@@ -318,6 +337,16 @@ func pcmmFields(p *PCMM) []kv {
 		add("pc_prks_ip_port", e.PrimaryRKS.Port())
 		add("pc_srks_ip", e.SecondaryRKS.Addr())
 		add("pc_srks_ip_port", e.SecondaryRKS.Port())
+		bcid := e.BillingCorrelationID[:]
+		add("pc_bcid_ts", binary.BigEndian.Uint32(bcid))
+		add("pc_bcid.id", strings.TrimRight(string(bcid[4:12]), "\x00"))
+		add("pc_bcid.tz", strings.TrimRight(string(bcid[12:20]), "\x00"))
+		add("pc_bcid_ev", binary.BigEndian.Uint32(bcid[20:]))
+	}
+	if p.HasUsagePackets {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], p.UsagePackets)
+		add("opaque_data", hexColons(b[:]))
 	}
 	if p.HasVolumeLimit {
 		add("pc_mm_vbul_ul", p.VolumeLimit)
