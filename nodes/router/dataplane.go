@@ -13,8 +13,8 @@ import (
 
 // DataplaneConfig says where and for which interfaces the data plane is built.
 type DataplaneConfig struct {
-	// NetNS is a file descriptor of the network namespace to program, or
-	// -1 for the namespace of the calling process (a node runs inside its
+	// NetNS is a file descriptor of the network namespace to program;
+	// 0 or -1 mean the calling thread's namespace (a node runs inside its
 	// router namespace; tests program a namespace they created).
 	NetNS int
 	// Access lists the access-side interfaces: packets arriving on them
@@ -47,7 +47,7 @@ type Dataplane struct {
 // chain for the access interfaces and the trusted set.
 func OpenDataplane(cfg DataplaneConfig) (*Dataplane, error) {
 	opts := []nftables.ConnOption{nftables.AsLasting()}
-	if cfg.NetNS >= 0 {
+	if cfg.NetNS > 0 {
 		opts = append(opts, nftables.WithNetNSFd(cfg.NetNS))
 	}
 	conn, err := nftables.New(opts...)

@@ -25,7 +25,7 @@ type elemCounterReader struct {
 
 func newElemCounterReader(nsFd int, family uint8, table string) (*elemCounterReader, error) {
 	cfg := &netlink.Config{}
-	if nsFd >= 0 {
+	if nsFd > 0 {
 		cfg.NetNS = nsFd
 	}
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)

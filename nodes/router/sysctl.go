@@ -8,8 +8,8 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// enableForwarding sets net.ipv4.ip_forward=1 in the namespace nsFd (-1:
-// the caller's). /proc/sys/net is resolved against the network namespace of
+// enableForwarding sets net.ipv4.ip_forward=1 in the namespace nsFd (0 or
+// -1: the caller's). /proc/sys/net is resolved against the network namespace of
 // the thread that opens it, so for another namespace the write happens on
 // a fresh goroutine locked to a thread that joins it; that thread is never
 // unlocked, so the runtime discards it instead of reusing it elsewhere.
@@ -20,7 +20,7 @@ func enableForwarding(nsFd int) error {
 		}
 		return nil
 	}
-	if nsFd < 0 {
+	if nsFd <= 0 {
 		return write()
 	}
 	errc := make(chan error, 1)
