@@ -165,6 +165,9 @@ func TestDataplaneAnySourcePortAndRestart(t *testing.T) {
 	}
 	expectDSCP(t, a, rcv, 2, DSCPEF)
 	expectDSCP(t, b, rcv, 2, DSCPEF)
+	if c, err := d.GateCounters(3); err != nil || c.Packets != 4 {
+		t.Fatalf("any-source-port gate counted %+v, %v; want 4 packets", c, err)
+	}
 
 	// A restarted router starts from a clean table: no gate marks any more.
 	d2, err := OpenDataplane(DataplaneConfig{NetNS: int(l.rt), Access: []string{"acc0"}})
