@@ -1,0 +1,42 @@
+package trace_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/qoslab/qoslab/traffic/trace"
+)
+
+// testdata/lab-invite-not-forwarded.pcapng is a real capture of the
+// default lab (qoslab up; one call from the UAC's control socket) taken
+// while the proxy put the OSP token in the forwarded INVITE as raw DER:
+// SIP2's parser refused it, so the call stops after step 6. The INVITE is
+// 2 kB and crosses the links in IPv4 fragments, and the merged file's
+// order across links lags its timestamps. The verifier must decode steps
+// 1-6 from it and name step 7 as the first missing one.
+func TestRealCaptureInviteNotForwarded(t *testing.T) {
+	r, err := trace.Verify(context.Background(), "testdata/lab-invite-not-forwarded.pcapng", nil, trace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Calls) != 1 || r.Calls[0].SetupSteps != 6 {
+		t.Fatalf("calls %d, want 1 with setup steps 1-6:\n%s", len(r.Calls), text(r))
+	}
+	want := map[int][2]string{1: {"uac", "sip1"}, 2: {"sip1", "pol1"}, 3: {"pol1", "ch"}, 4: {"ch", "pol1"}, 5: {"pol1", "sip1"}, 6: {"sip1", "sip2"}}
+	for _, m := range r.Calls[0].Messages {
+		if w, ok := want[m.Step]; ok && (m.From != w[0] || m.To != w[1]) {
+			t.Errorf("step %d %s->%s, want %s->%s", m.Step, m.From, m.To, w[0], w[1])
+		}
+		// SIP1 retransmits the INVITE it never gets an answer to: every
+		// copy crosses r1-sip1, r1-r2 and r2-sip2.
+		if m.Step == 6 && (len(m.Seen) < 3 || len(m.Seen)%3 != 0 || m.First.Link != "r1-sip1") {
+			t.Errorf("step 6 first on %s, %d sightings; want first on r1-sip1, 3 per copy", m.First.Link, len(m.Seen))
+		}
+	}
+	if fs := failuresAt(r, trace.CheckMissing, "setup", 7); len(fs) != 1 {
+		t.Errorf("no missing step 7:\n%s", text(r))
+	}
+	if r.OK() {
+		t.Fatal("a call that stopped at step 6 passed")
+	}
+}
