@@ -57,6 +57,9 @@ func (p *pep) callOf(cmd *cops.PCMM) string {
 	return p.calls[cmd.GateID]
 }
 
+// maxCallIDLen bounds what is taken for a Call-ID in Opaque Data.
+const maxCallIDLen = 1024
+
 // callIDOf reads the SIP Call-ID a policy server may put in a Gate-Set's
 // Opaque Data object: the Call-ID as text, NUL-padded to a multiple of 4
 // octets (PCMM objects are 32-bit aligned). Anything else is not a Call-ID.
@@ -65,7 +68,7 @@ func callIDOf(cmd *cops.PCMM) string {
 	for len(b) > 0 && b[len(b)-1] == 0 {
 		b = b[:len(b)-1]
 	}
-	if len(b) == 0 || len(b) > 256 {
+	if len(b) == 0 || len(b) > maxCallIDLen {
 		return ""
 	}
 	for _, c := range b {
