@@ -108,6 +108,26 @@ func (m *Message) Decode(b []byte) error {
 	return r.err
 }
 
+// DecodeAt decodes the message that starts at b[off:] (b may hold more
+// messages after it) and returns the offset just past it. It fails with
+// ErrBadMessageFormat if the message is cut short.
+func (m *Message) DecodeAt(b []byte, off int) (int, error) {
+	if off < 0 || off > len(b) {
+		return off, protoErr(ErrBadMessageFormat, off, "offset %d outside %d octets", off, len(b))
+	}
+	n, err := PeekLength(b[off:])
+	if err != nil {
+		return off, err
+	}
+	if n > len(b)-off {
+		return off, protoErr(ErrBadMessageFormat, off, "message of %d octets cut at %d", n, len(b)-off)
+	}
+	if err := m.Decode(b[off : off+n]); err != nil {
+		return off + n, err
+	}
+	return off + n, nil
+}
+
 // decodeBody reads the objects of m's operation, leaving Integrity and
 // anything unexpected to the caller.
 func (m *Message) decodeBody(r *reader) error {

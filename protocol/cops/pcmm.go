@@ -341,3 +341,31 @@ const (
 func (g GateCommand) carriesUsage() bool {
 	return g == GateInfoAck || g == GateDeleteAck || g == GateReportState
 }
+
+// String names the traffic profile kind.
+func (k TrafficProfileKind) String() string {
+	switch k {
+	case 0:
+		return "none"
+	case ProfileFlowSpec:
+		return "FlowSpec"
+	case ProfileServiceClassName:
+		return "ServiceClassName"
+	}
+	return "TrafficProfile(" + strconv.Itoa(int(k)) + ")"
+}
+
+// String names the gate spec flags: direction, then "dscp" if set.
+func (f GateSpecFlags) String() string {
+	s := "downstream"
+	if f&GateUpstream != 0 {
+		s = "upstream"
+	}
+	if f&GateDSCPOverride != 0 {
+		s += "|dscp"
+	}
+	if rest := f &^ (GateUpstream | GateDSCPOverride); rest != 0 {
+		s += "|0x" + strconv.FormatUint(uint64(rest), 16)
+	}
+	return s
+}
