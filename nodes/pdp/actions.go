@@ -41,7 +41,7 @@ type SendDecision struct {
 type SendGateSet struct {
 	TransID uint16
 	CallID  string
-	Label   Label // zero for a re-install after a router restart
+	Label   Label
 	GateID  uint32
 	Gate    Gate
 }

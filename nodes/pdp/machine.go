@@ -69,7 +69,6 @@ type release struct {
 	at     time.Time
 	reason string
 	answer bool // the proxy handle is alive and waits for a DEC Remove
-	flow   bool // started by REQ noLDP: the messages are FLOW.md teardown steps
 }
 
 type txnOp uint8
@@ -410,7 +409,7 @@ func (m *Machine) reqNoLDP(ev ReqNoLDP) {
 		m.emit(Warn{CallID: c.sess.CallID, Msg: "noLDP repeated while the release is in progress"})
 		return
 	}
-	c.release = &release{at: ev.At, reason: "released", answer: true, flow: true}
+	c.release = &release{at: ev.At, reason: "released", answer: true}
 	m.tryRelease(c)
 }
 
@@ -444,10 +443,10 @@ func (m *Machine) tryRelease(c *call) {
 	m.finish(c, r)
 }
 
+// teardownLabel labels a teardown message by what it is and who sends it,
+// as the capture verifier does: a Gate-Delete after a DRQ or a lost proxy
+// connection is on the wire exactly like one after a noLDP.
 func (m *Machine) teardownLabel(c *call, step int) Label {
-	if c.release == nil || !c.release.flow {
-		return Label{}
-	}
 	return teardownAt(step)
 }
 
@@ -583,7 +582,7 @@ func (m *Machine) routerUpEv() {
 		}
 		c.reinstall = false
 		c.setTxn = m.newTxn(txn{op: opReinstall, key: c.key})
-		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, GateID: c.lostID, Gate: c.gate})
+		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: setupAt(c.steps.GateSet), GateID: c.lostID, Gate: c.gate})
 	}
 	ids := make([]uint32, 0, len(m.orphans))
 	for id, t := range m.orphans {
@@ -700,7 +699,7 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 		}
 	case GateSetAcked:
 		if c, op := byTxn(ev.TransID); c != nil {
-			if op == opSet {
+			if op == opSet || op == opReinstall {
 				return c.sess.CallID, setupAt(c.steps.GateSetAck)
 			}
 			return c.sess.CallID, Label{}

@@ -229,11 +229,11 @@ func TestProxyDisconnectMidCall(t *testing.T) {
 	setupCall(t, m, k1, "c10", Originating, 1, 11)
 	other := CallKey{Conn: 2, Handle: 1}
 	setupCall(t, m, other, "c11", Originating, 2, 12)
-	run(t, m, ProxyLost{Conn: 1, At: at(20)}, "- Gate-Delete txn=3 call=c10 gate=11")
+	run(t, m, ProxyLost{Conn: 1, At: at(20)}, "teardown/5 Gate-Delete txn=3 call=c10 gate=11")
 	id := "pol1/originating/c10/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, GateDeleteAcked{TransID: 3, At: at(20.1), Counters: Counters{Packets: 3, Bytes: 516}},
 		`spool `+id+` duration=18.5s packets=3 bytes=516 lost=false reason="proxy disconnected"`,
-		"- UsageIndication "+id+" delay=0s")
+		"teardown/8 UsageIndication "+id+" delay=0s")
 	if m.Calls() != 1 {
 		t.Fatalf("calls=%d, want the other connection's call kept", m.Calls())
 	}
@@ -257,15 +257,16 @@ func TestDRQDuringRelease(t *testing.T) {
 }
 
 // Router restart: the gates of calls in progress are re-installed (no DEC
-// to the proxy, outside FLOW.md); the usage says the counters were lost.
+// to the proxy; on the wire a Gate-Set like step 19); the usage says the
+// counters were lost.
 func TestRouterReconnectReinstalls(t *testing.T) {
 	m := newUpMachine(t)
 	setupCall(t, m, k1, "c13", Originating, 1, 40)
 	setupCall(t, m, k2, "c14", Originating, 2, 41)
 	run(t, m, RouterDown{At: at(5)})
 	run(t, m, RouterUp{At: at(6)},
-		"- Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
-		"- Gate-Set txn=4 call=c14 gate=41 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+		"setup/19 Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
+		"setup/19 Gate-Set txn=4 call=c14 gate=41 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 40})
 	// A router that gives another id: the old one may still mark.
 	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2}, "- Gate-Delete txn=5 call= gate=41")
