@@ -336,3 +336,68 @@ func TestVerifierRejects(t *testing.T) {
 		}
 	}
 }
+
+// A PDP that answers with session data the PEP cannot read: the request
+// fails at once with the decode error, and the PEP reports Failure.
+func TestPEPUnreadableDecision(t *testing.T) {
+	leakCheck(t)
+	ln := listen(t)
+	pep := NewPEP(PEPConfig{Addr: ln.Addr().String(), PEPID: "sip1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	runBG(t, ctx, cancel, pep.Run)
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := &rawPEP{t, nc}
+	if m, err := r.read(); err != nil || m.Op != OpOPN {
+		t.Fatalf("want OPN: %v %v", m, err)
+	}
+	r.send(&Message{Header: Header{Op: OpCAT, ClientType: ClientTypeSession}, KATimer: 30})
+	waitFor(t, "PEP connected", pep.Connected)
+	res := make(chan error, 1)
+	go func() {
+		_, err := pep.Request(context.Background(), 4, KindAAA, Session{CallID: "c4"})
+		res <- err
+	}()
+	if m, err := r.read(); err != nil || m.Op != OpREQ {
+		t.Fatalf("want REQ: %v %v", m, err)
+	}
+	r.send(&Message{Header: Header{Op: OpDEC, Flags: FlagSolicited, ClientType: ClientTypeSession}, Handle: 4,
+		Decisions: []Decision{{Command: CommandInstall, ClientData: []byte{9, 0, 0, 0}}}}) // session version 9
+	select {
+	case err := <-res:
+		if CodeOf(err) != ErrBadMessageFormat {
+			t.Fatalf("want a Bad-Message-Format error, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("request still waiting")
+	}
+	if m, err := r.read(); err != nil || m.Op != OpRPT || m.ReportType != ReportFailure || m.Handle != 4 {
+		t.Fatalf("want RPT Failure on handle 4: %v %v", m, err)
+	}
+}
+
+// Serve returns (and leaves nothing running) when Accept fails for another
+// reason than shutdown.
+func TestServeReturnsOnAcceptError(t *testing.T) {
+	leakCheck(t)
+	ln := listen(t)
+	pdp := NewPDP(PDPConfig{KATimer: 30, Handler: func(ctx context.Context, r SessionRequest) SessionDecision {
+		return SessionDecision{Command: CommandInstall}
+	}})
+	done := make(chan error, 1)
+	go func() { done <- pdp.Serve(context.Background(), ln) }()
+	r := dialRaw(t, ln.Addr().String())
+	r.open()   // a PEP stays connected
+	ln.Close() // Accept fails; Serve must stop the connection and return
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Serve hid the accept error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Accept failed")
+	}
+}

@@ -60,10 +60,12 @@ func NewGateServer(cfg GateServerConfig) *GateServer {
 // Serve accepts policy server connections on ln until ctx ends, then sends
 // CC (Shutting down), closes them and returns nil once all have ended.
 func (s *GateServer) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deferred in this order so that cancel runs first: connections are
+	// told to stop, then waited for (also when Accept fails).
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		nc, err := ln.Accept()

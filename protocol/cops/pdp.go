@@ -79,10 +79,12 @@ func NewPDP(cfg PDPConfig) *PDP {
 // CC (Shutting down) to every PEP and returns once every connection
 // goroutine has ended. It returns nil after ctx ends, or the accept error.
 func (s *PDP) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deferred in this order so that cancel runs first: connections are
+	// told to stop, then waited for (also when Accept fails).
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		nc, err := ln.Accept()

@@ -289,14 +289,11 @@ func (p *PEP) handle(c *conn, m *Message) error {
 		return nil
 	case OpDEC:
 		d := SessionDecision{Error: m.Error}
+		var bad error
 		if len(m.Decisions) > 0 {
 			d.Command = m.Decisions[0].Command
 			if data := m.Decisions[0].ClientData; data != nil {
-				if err := d.Session.Decode(data); err != nil {
-					// A decision we cannot read: tell the PDP, keep going.
-					c.send(&Message{Header: Header{Op: OpRPT, ClientType: p.cfg.ClientType}, Handle: m.Handle, ReportType: ReportFailure})
-					return nil
-				}
+				bad = d.Session.Decode(data)
 			}
 		}
 		p.mu.Lock()
@@ -304,9 +301,13 @@ func (p *PEP) handle(c *conn, m *Message) error {
 		p.mu.Unlock()
 		switch {
 		case ok:
-			ch <- decResult{d: d}
-		case p.cfg.OnUnsolicited != nil:
+			ch <- decResult{d: d, err: bad}
+		case bad == nil && p.cfg.OnUnsolicited != nil:
 			p.cfg.OnUnsolicited(m.Handle, d)
+		}
+		if bad != nil {
+			// A decision we cannot read: tell the PDP, keep the connection.
+			return c.send(&Message{Header: Header{Op: OpRPT, ClientType: p.cfg.ClientType}, Handle: m.Handle, ReportType: ReportFailure})
 		}
 		return nil
 	case OpSSQ:
