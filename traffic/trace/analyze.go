@@ -25,8 +25,9 @@ const (
 // well-formed traffic, and what cannot be decoded cannot be verified.
 type Problem struct {
 	Sighting
-	Proto string `json:"proto"`
-	Err   string `json:"error"`
+	Proto  string `json:"proto"`
+	CallID string `json:"call_id,omitempty"` // when the message still said it
+	Err    string `json:"error"`
 }
 
 // mediaPacket is one UDP packet that is not SIP, seen on one link: a
@@ -49,7 +50,8 @@ type analyzer struct {
 	dec      *decoder
 	streams  map[streamKey]*stream
 	msgs     map[msgKey]*Message
-	list     []*Message // in first-sighting order
+	bad      map[msgKey]int // messages that did not decode, by index in problems
+	list     []*Message     // in first-sighting order
 	media    []mediaPacket
 	problems []Problem
 	frames   int
@@ -65,6 +67,7 @@ func newAnalyzer(t *Topology) *analyzer {
 		dec:     newDecoder(),
 		streams: map[streamKey]*stream{},
 		msgs:    map[msgKey]*Message{},
+		bad:     map[msgKey]int{},
 		calls:   newCallIndex(),
 		cops:    newCOPSState(),
 		osp:     newOSPState(),
@@ -182,6 +185,14 @@ func (a *analyzer) emit(proto string, msgs []tcpMessage, err error, pk packet) {
 // it, gives it to its protocol's state and to its call.
 func (a *analyzer) message(pk packet, proto string, seq uint32, data []byte) {
 	k := keyOf(pk.Tuple, seq, data)
+	if i, ok := a.bad[k]; ok {
+		// Another sighting of a message that did not decode: one problem,
+		// located at the earliest sighting.
+		if s := a.sighting(pk); s.Before(a.problems[i].Sighting) {
+			a.problems[i].Sighting = s
+		}
+		return
+	}
 	if m, ok := a.msgs[k]; ok {
 		s := a.sighting(pk)
 		m.Seen = append(m.Seen, s)
@@ -205,7 +216,9 @@ func (a *analyzer) message(pk packet, proto string, seq uint32, data []byte) {
 		err = a.onOSP(m, data)
 	}
 	if err != nil {
+		a.bad[k] = len(a.problems)
 		a.problem(pk, proto, err)
+		a.problems[len(a.problems)-1].CallID = m.CallID
 		return
 	}
 	a.msgs[k] = m
@@ -221,6 +234,7 @@ func (a *analyzer) message(pk packet, proto string, seq uint32, data []byte) {
 func (a *analyzer) onSIP(m *Message, data []byte) error {
 	s, err := parseSIP(data)
 	if err != nil {
+		m.CallID = s.CallID
 		return err
 	}
 	m.sip = &s

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pion/sdp/v3"
 
@@ -27,6 +28,15 @@ func parseSIP(b []byte) (sipInfo, error) {
 	m, err := parseText(b)
 	if err != nil {
 		return sipInfo{}, fmt.Errorf("sip: %w", err)
+	}
+	// RFC 3261 section 25.1: header values are UTF-8 text without control
+	// characters. Binary in a header (an unencoded token, say) makes the
+	// message unparseable for the next hop.
+	for _, h := range m.Headers {
+		if bad := strings.IndexFunc(h[1], func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f || r == utf8.RuneError }); bad >= 0 {
+			// The Call-ID still says whose message it was.
+			return sipInfo{CallID: m.Header("call-id")}, fmt.Errorf("sip: %s: header %s has a control or non-UTF-8 byte at offset %d", m.Start, h[0], bad)
+		}
 	}
 	var s sipInfo
 	if strings.HasPrefix(m.Start, "SIP/2.0 ") {

@@ -87,7 +87,7 @@ func (a *analyzer) report(opts Options) *Report {
 	r := &Report{Frames: a.frames, Messages: len(a.list), Problems: a.problems}
 	for _, p := range a.problems {
 		r.Failures = append(r.Failures, Failure{
-			Check: CheckMalformed, Expected: "a well-formed " + p.Proto + " message", Seen: p.Err,
+			Check: CheckMalformed, CallID: p.CallID, Expected: "a well-formed " + p.Proto + " message", Seen: p.Err,
 			Packet: p.No, Link: p.Link,
 		})
 	}
