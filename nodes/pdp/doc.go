@@ -2,8 +2,45 @@
 // for its SIP proxy, a PacketCable Multimedia policy server for its edge
 // router and an OSP client of the clearinghouse.
 //
-// The per-call logic is the pure state machine Machine (events in, actions
-// out, in the style of etcd/raft's RawNode): it owns no goroutines, clocks
-// or randomness, so every FLOW.md path is a unit test. Run is the driver
-// that wires it to sockets, the clearinghouse and the durable usage spool.
+// # Shape
+//
+// The per-call logic is the pure state machine Machine (machine.go; events
+// in events.go, actions in actions.go), in the style of etcd/raft's RawNode:
+// it owns no goroutines, clocks or randomness, so every FLOW.md path is a
+// unit test (machine_test.go) and a fuzz target (fuzz_test.go). Run
+// (run.go) is the driver: one loop goroutine (loop.go) steps the machine
+// and performs its actions against
+//
+//   - the proxy leg (proxyleg.go): COPS server on TCP 3288, client-type
+//     0x5153, REQ AAA / LDP / noLDP and DRQ in, DEC Install / Remove out;
+//   - the router leg (routerleg.go): dials the router on TCP 3918, answers
+//     its OPN with CAT, sends Gate-Set / Gate-Delete DECs on the handle of
+//     the router's REQ, reads the RPT answers; redials with backoff;
+//   - the clearinghouse (clearinghouse.go): OSP over HTTP, or without one
+//     the policy rules of nodes/authz and the usage store of nodes/usage;
+//   - the usage spool (spool.go, spool.db: SQLite, WAL, synchronous FULL)
+//     and the gate book (gatebook.go, gates.db).
+//
+// # Behaviour worth knowing
+//
+//   - Side: the REQ's session information says which side the call is on.
+//     The originating side gates the caller's media, the terminating side
+//     the callee's, both with the DSCP of the class the clearinghouse
+//     granted (EF by default). Every logged message carries its FLOW.md
+//     step for that side.
+//   - Fail closed: a clearinghouse that does not answer makes the AAA a
+//     DEC Remove with result 503; a refusal carries the clearinghouse's
+//     status and reason; a router that refuses, or does not answer within
+//     gate-timeout, makes the LDP a DEC Remove with result 503.
+//   - Usage is written to the spool before the DEC that ends the call, then
+//     delivered with exponential backoff until confirmed; a restart resumes
+//     the spool. Records carry start, connect and end times, the duration,
+//     the granted class and rate, and the packets and bytes the router
+//     marked (from the Gate-Delete-Ack).
+//   - A lost proxy connection (or a DRQ) ends its calls: gates deleted,
+//     usage reported, no DEC.
+//   - A router that reconnects gets the gates of the calls in progress
+//     again, under their old ids. Gates no call owns any more (left by a
+//     previous run of the policy server, or whose Gate-Delete got no
+//     answer) are deleted at the router's next connection.
 package pdp

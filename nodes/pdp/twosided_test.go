@@ -106,6 +106,9 @@ func TestTwoSidesWithClearinghouseRestart(t *testing.T) {
 		if cmd != cops.CommandInstall || len(dec.Token) == 0 {
 			t.Fatalf("%s: POL1 AAA: %v %s", id, cmd, &dec)
 		}
+		if i == 0 {
+			t.Logf("the clearinghouse's token is %d octets", len(dec.Token))
+		}
 		term.Token = dec.Token // the INVITE carries it to SIP2
 		if cmd, dec := sip2.request(h, cops.KindAAA, term); cmd != cops.CommandInstall {
 			t.Fatalf("%s: POL2 AAA with POL1's token: %v %s", id, cmd, &dec)
