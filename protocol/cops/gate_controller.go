@@ -303,7 +303,7 @@ func (g *GateController) Do(ctx context.Context, cmd *PCMM) (PCMM, error) {
 	}
 	select {
 	case res := <-ch:
-		if res.err == nil && res.p.Error.Code != 0 {
+		if res.err == nil && (res.p.Error.Code != 0 || res.p.Command.IsErr()) {
 			res.err = &GateError{Command: res.p.Command, Err: res.p.Error}
 		}
 		return res.p, res.err

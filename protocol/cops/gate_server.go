@@ -213,7 +213,7 @@ func (s *GateServer) decision(ctx context.Context, c *conn, m *Message) error {
 		data, _ = reply.AppendTo(nil)
 	}
 	rt := ReportSuccess
-	if reply.Error.Code != 0 {
+	if reply.Error.Code != 0 || reply.Command.IsErr() {
 		rt = ReportFailure
 	}
 	return c.send(&Message{Header: Header{Op: OpRPT, Flags: FlagSolicited, ClientType: ClientTypePCMM},

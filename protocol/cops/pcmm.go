@@ -120,6 +120,11 @@ func (g GateCommand) Ack() GateCommand { return g + 1 }
 // Err returns the error reply to a request command.
 func (g GateCommand) Err() GateCommand { return g + 2 }
 
+// IsErr reports whether g is an error reply.
+func (g GateCommand) IsErr() bool {
+	return g == GateSetErr || g == GateInfoErr || g == GateDeleteErr || g == GateCmdErr
+}
+
 // AMID is the Application Manager ID object (S-Num 2).
 type AMID struct {
 	AppType uint16
