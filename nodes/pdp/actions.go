@@ -110,10 +110,12 @@ func (ForgetGate) isAction()      {}
 // The String methods render actions as one trace line each; the tests
 // compare these traces with FLOW.md.
 
+// String renders the action as one trace line.
 func (a SendAuthRequest) String() string {
 	return fmt.Sprintf("%s AuthorizationRequest call=%s token=%t", a.Label, a.Session.CallID, len(a.Session.Token) > 0)
 }
 
+// String renders the action as one trace line.
 func (a SendDecision) String() string {
 	if a.Install {
 		return fmt.Sprintf("%s DEC Install %s call=%s token=%t", a.Label, a.For, a.CallID, len(a.Token) > 0)
@@ -121,27 +123,34 @@ func (a SendDecision) String() string {
 	return fmt.Sprintf("%s DEC Remove %s call=%s status=%d reason=%q", a.Label, a.For, a.CallID, a.Status, a.Reason)
 }
 
+// String renders the action as one trace line.
 func (a SendGateSet) String() string {
 	return fmt.Sprintf("%s Gate-Set txn=%d call=%s gate=%d flow=%s dscp=%d", a.Label, a.TransID, a.CallID, a.GateID, a.Gate.Classifier, a.Gate.DSCP)
 }
 
+// String renders the action as one trace line.
 func (a SendGateDelete) String() string {
 	return fmt.Sprintf("%s Gate-Delete txn=%d call=%s gate=%d", a.Label, a.TransID, a.CallID, a.GateID)
 }
 
+// String renders the action as one trace line.
 func (a SpoolUsage) String() string {
 	r := a.Record
 	return fmt.Sprintf("spool %s duration=%s packets=%d bytes=%d lost=%t reason=%q", r.ID, r.Duration, r.Packets, r.Bytes, r.CountersLost, r.Reason)
 }
 
+// String renders the action as one trace line.
 func (a SendUsage) String() string {
 	return fmt.Sprintf("%s UsageIndication %s delay=%s", a.Label, a.Record.ID, a.Delay)
 }
 
+// String renders the action as one trace line.
 func (a Unspool) String() string { return "unspool " + a.RecordID }
 
+// String renders the action as one trace line.
 func (a Warn) String() string { return fmt.Sprintf("warn call=%s %s", a.CallID, a.Msg) }
 
+// String renders "phase/step", or "-" outside FLOW.md.
 func (l Label) String() string {
 	if l.Step == 0 {
 		return "-"
@@ -149,6 +158,8 @@ func (l Label) String() string {
 	return fmt.Sprintf("%s/%d", l.Phase, l.Step)
 }
 
+// String renders the action as one trace line.
 func (a RecordGate) String() string { return fmt.Sprintf("record gate %d call=%s", a.GateID, a.CallID) }
 
+// String renders the action as one trace line.
 func (a ForgetGate) String() string { return fmt.Sprintf("forget gate %d", a.GateID) }

@@ -21,8 +21,10 @@ type ospClearinghouse struct {
 // clearinghouse at url ("http://198.18.8.2:1080/osp").
 func NewOSPClearinghouse(c *osp.Client) Clearinghouse { return ospClearinghouse{c: c} }
 
+// OnWire implements Clearinghouse.
 func (o ospClearinghouse) OnWire() bool { return true }
 
+// Authorize implements Clearinghouse.
 func (o ospClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswered, error) {
 	req := &osp.AuthorizationRequest{
 		CallID:              osp.Base64(s.CallID),
@@ -52,6 +54,7 @@ func (o ospClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswere
 	return ans, nil
 }
 
+// ReportUsage implements Clearinghouse.
 func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error {
 	ind := &osp.UsageIndication{
 		Role:            ospRole(r.Side),
@@ -116,8 +119,10 @@ func NewLocalClearinghouse(node string, policy *authz.Policy, store *usage.Store
 	return localClearinghouse{node: node, policy: policy, store: store, now: time.Now}
 }
 
+// OnWire implements Clearinghouse.
 func (l localClearinghouse) OnWire() bool { return false }
 
+// Authorize implements Clearinghouse.
 func (l localClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswered, error) {
 	d := l.policy.Decide(s.Caller, s.Callee)
 	if !d.Allow {
@@ -134,6 +139,7 @@ func (l localClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswe
 	}, nil
 }
 
+// ReportUsage implements Clearinghouse.
 func (l localClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error {
 	_, err := l.store.Insert(ctx, usage.Record{
 		TransactionID:    r.TransactionID,

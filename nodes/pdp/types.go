@@ -18,6 +18,7 @@ const (
 	Terminating
 )
 
+// String names the side for logs.
 func (s Side) String() string {
 	switch s {
 	case Originating:
@@ -35,6 +36,7 @@ type Flow struct {
 	Dst   netip.AddrPort
 }
 
+// String names the flow for logs.
 func (f Flow) String() string {
 	return fmt.Sprintf("%d %s->%s", f.Proto, f.Src, f.Dst)
 }
@@ -113,6 +115,7 @@ type CallKey struct {
 	Handle uint32
 }
 
+// String names the call key as conn/handle for logs.
 func (k CallKey) String() string { return fmt.Sprintf("%d/%d", k.Conn, k.Handle) }
 
 // ReqKind is which of the proxy's REQs a decision answers.
@@ -125,6 +128,7 @@ const (
 	KindNoLDP
 )
 
+// String names the REQ kind as FLOW.md writes it for logs.
 func (k ReqKind) String() string {
 	switch k {
 	case KindAAA:
