@@ -131,4 +131,20 @@ func TestUASAnswers481ForUnknownDialog(t *testing.T) {
 	}
 }
 
+func TestUASAnswers481ForStrayCancel(t *testing.T) {
+	l := newLab(t, nil)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	uas := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(l.uasSIP)}
+	local := c.LocalAddr().(*net.UDPAddr)
+	cancel := "CANCEL sip:uas@" + uas.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local.String() + ";branch=z9hG4bK-nothing\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:uas@127.0.0.1>\r\nCall-ID: stray-cancel\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+	if res := exchange(t, c, uas, cancel, 5*time.Second); !strings.HasPrefix(res, "SIP/2.0 481 ") {
+		t.Fatalf("stray CANCEL: got %q, want 481", firstLine(res))
+	}
+}
+
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\r\n"); return l }

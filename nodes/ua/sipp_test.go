@@ -87,7 +87,7 @@ func TestInteropUACCallsSippUAS(t *testing.T) {
 	if !res.Ringing {
 		t.Errorf("sipp's uas sends 180; the UAC did not see it")
 	}
-	if res.Media.Sent.Packets < 20 || res.Media.Received.Packets == 0 {
+	if res.Media.Sent.Packets == 0 || res.Media.Received.Packets == 0 {
 		t.Errorf("media with sipp (echo): sent %d, echoed back %d", res.Media.Sent.Packets, res.Media.Received.Packets)
 	}
 	checkSipp(t, cmd, &out)

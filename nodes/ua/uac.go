@@ -19,8 +19,9 @@ import (
 )
 
 // setupTimeout bounds how long the UAC waits for a final response to an
-// INVITE before it cancels (sipgo sends the CANCEL). Timer B is 32 s too.
-const setupTimeout = 32 * time.Second
+// INVITE before it cancels (sipgo sends the CANCEL). It is longer than
+// Timer B (32 s), so a proxy's own 408 reaches the caller as the outcome.
+const setupTimeout = 40 * time.Second
 
 // byeTimeout bounds a BYE transaction (64*T1, what Timer F allows).
 const byeTimeout = 32 * time.Second
@@ -71,6 +72,7 @@ func NewUAC(ctx context.Context, env nodes.Env) (*UAC, error) {
 	}
 	u.calls = sipgo.NewDialogClientCache(u.st.cli, u.st.contact)
 	u.st.srv.OnBye(u.onBye)
+	u.st.srv.OnCancel(noTransaction)
 	if err := u.st.serve(); err != nil {
 		u.cancel()
 		return nil, err
@@ -133,6 +135,7 @@ type uacCall struct {
 	hop     string // where requests go first (proxy or callee), for logs
 	answer  *media // SDP answer, from the 180 or the 200
 	sent    time.Time
+	sess    *rtp.Session
 	release func() rtp.Report
 	// provisional is set once any 1xx arrived (CANCEL is allowed then).
 	provisional atomic.Bool
@@ -150,7 +153,7 @@ func (c *uacCall) run(ctx context.Context) {
 		c.fail("%v", err)
 		return
 	}
-	c.release = release
+	c.release, c.sess = release, sess
 	defer func() {
 		rep := release()
 		c.res.Media = &rep
@@ -356,9 +359,10 @@ func (c *uacCall) ack(dlg *sipgo.DialogClientSession) bool {
 // carry its receive statistics.
 func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
 	c.res.HangupBy = "uac"
-	// Stop media first: the UAS's figures then cover everything sent.
-	rep := c.release()
-	c.res.Media = &rep
+	// Stop sending first, so that the UAS's figures cover everything
+	// sent; keep receiving until the BYE is answered, so that the UAS's
+	// last packets find an open port. The deferred release in run closes.
+	c.sess.StopSending()
 	timeout := byeTimeout
 	if c.u.ctx.Err() != nil {
 		timeout = 2 * time.Second // the node is stopping: try, but do not linger

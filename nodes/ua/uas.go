@@ -36,6 +36,7 @@ type UAS struct {
 // uasCall is one answered call's media and the way to end it.
 type uasCall struct {
 	dlg     *sipgo.DialogServerSession
+	sess    *rtp.Session
 	release func() rtp.Report
 	peer    string // SIP source of the INVITE: the first hop back
 }
@@ -62,6 +63,7 @@ func NewUAS(ctx context.Context, env nodes.Env) (*UAS, error) {
 	u.st.srv.OnInvite(u.onInvite)
 	u.st.srv.OnAck(u.onAck)
 	u.st.srv.OnBye(u.onBye)
+	u.st.srv.OnCancel(noTransaction)
 	if err := u.st.serve(); err != nil {
 		u.cancel()
 		return nil, err
@@ -145,7 +147,7 @@ func (u *UAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := sess.Send(offer.Addr, codec); err != nil {
 		u.log.Warn("ua: RTP send", "call", callID, "err", err)
 	}
-	c := &uasCall{dlg: dlg, release: release, peer: src}
+	c := &uasCall{dlg: dlg, sess: sess, release: release, peer: src}
 	u.mu.Lock()
 	if u.closed {
 		// Close ran while this handler waited for the ACK.
@@ -199,11 +201,14 @@ func (u *UAS) talk(c *uasCall, callID string, o callOptions) {
 		u.mu.Unlock()
 	}()
 	if o.hangupUAS && waitCtx(o.talk, u.ctx, c.dlg.Context()) {
-		rep := c.release() // stop media first: the BYE carries the final figures
+		// Stop sending but keep receiving until the BYE is answered (see
+		// the UAC's hangup); the BYE carries the figures up to now.
+		c.sess.StopSending()
+		early := c.sess.Report()
 		// ReadInvite guaranteed the INVITE has a Contact: the remote target.
 		bye := sip.NewRequest(sip.BYE, c.dlg.InviteRequest.Contact().Address)
 		bye.SetTransport(c.dlg.InviteRequest.Transport())
-		bye.AppendHeader(sip.NewHeader(hdrRTP, formatMediaHeader(rep.Received)))
+		bye.AppendHeader(sip.NewHeader(hdrRTP, formatMediaHeader(early.Received)))
 		u.sl.msg(nodes.Sent, "BYE", callID, flow.Teardown, 3, c.peer)
 		ctx, cancel := context.WithTimeout(u.ctx, 32*sip.T1)
 		err := c.dlg.WriteBye(ctx, bye)
@@ -217,7 +222,7 @@ func (u *UAS) talk(c *uasCall, callID string, o callOptions) {
 			u.log.Warn("ua: BYE failed", "call", callID, "err", err)
 		}
 		c.dlg.Close()
-		u.logEnd(callID, "uas", rep)
+		u.logEnd(callID, "uas", c.release())
 		return
 	}
 	select {
@@ -262,6 +267,12 @@ func (u *UAS) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	u.sl.msg(nodes.Sent, "200", callID, flow.Teardown, 10, src)
+}
+
+// noTransaction answers a CANCEL that matched no INVITE transaction
+// (sipgo matches the others itself): 481, RFC 3261 section 9.2.
+func noTransaction(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
 
 // addHeaderTx adds one header to the responses sipgo's dialog code builds

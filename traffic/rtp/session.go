@@ -63,6 +63,9 @@ type Session struct {
 	remote  netip.AddrPort
 	sending bool
 	closed  bool
+	// sendCancel stops the send loop alone; sendDone closes when it ended.
+	sendCancel context.CancelFunc
+	sendDone   chan struct{}
 }
 
 // Listen binds the session's socket and starts receiving. The session
@@ -126,12 +129,30 @@ func (s *Session) Send(remote netip.AddrPort, c Codec) error {
 		s.cfg.Codec = c
 	}
 	s.sending = true
+	var sendCtx context.Context
+	sendCtx, s.sendCancel = context.WithCancel(s.ctx)
+	s.sendDone = make(chan struct{})
 	// RFC 3550 5.1: random initial sequence number, timestamp and SSRC.
 	s.stream = NewStream(s.cfg.Codec, rand.Uint32(), uint16(rand.Uint32()), rand.Uint32())
 	s.sent.SSRC = s.stream.SSRC()
 	s.wg.Add(1)
-	go s.sendLoop()
+	go s.sendLoop(sendCtx)
 	return nil
+}
+
+// StopSending ends the send loop and waits for it, keeping the socket
+// open and receiving. A UA stops its media this way before it sends BYE:
+// the peer's figures then cover everything sent, and the peer's last
+// packets still find an open port instead of drawing ICMP unreachables.
+func (s *Session) StopSending() {
+	s.mu.Lock()
+	cancel, done := s.sendCancel, s.sendDone
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
 }
 
 // maxBurst bounds how many overdue packets one wake-up sends after a
@@ -143,8 +164,9 @@ const maxBurst = 10
 // at start + n*20ms. A loaded machine that wakes late sends the overdue
 // packets at once, so the rate over a call stays 50 packets/s (a Ticker
 // would silently drop ticks instead).
-func (s *Session) sendLoop() {
+func (s *Session) sendLoop(ctx context.Context) {
 	defer s.wg.Done()
+	defer close(s.sendDone)
 	s.mu.Lock()
 	payload := toneFrame(s.cfg.Codec)
 	s.mu.Unlock()
@@ -156,7 +178,7 @@ func (s *Session) sendLoop() {
 	var n int64 // packets scheduled so far
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}

@@ -67,6 +67,38 @@ func TestSessionBothWays(t *testing.T) {
 	}
 }
 
+func TestStopSendingKeepsReceiving(t *testing.T) {
+	ctx := context.Background()
+	a, err := Listen(ctx, Config{Local: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Listen(ctx, Config{Local: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.StopSending() // before Send: a no-op
+	if err := a.Send(b.LocalAddr(), PCMU); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(a.LocalAddr(), PCMU); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	a.StopSending()
+	sent := a.Report().Sent.Packets
+	before := a.Report().Received.Packets
+	time.Sleep(100 * time.Millisecond)
+	if got := a.Report().Sent.Packets; got != sent {
+		t.Errorf("still sending after StopSending: %d -> %d", sent, got)
+	}
+	if got := a.Report().Received.Packets; got <= before {
+		t.Errorf("stopped receiving too: %d -> %d", before, got)
+	}
+}
+
 func TestSessionIgnoresGarbage(t *testing.T) {
 	s, err := Listen(context.Background(), Config{Local: loopback})
 	if err != nil {
