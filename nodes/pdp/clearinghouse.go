@@ -49,7 +49,6 @@ func (o ospClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswere
 		if d.Bandwidth > 0 {
 			ans.Bandwidth = uint64(d.Bandwidth)
 		}
-		ans.DSCP = dscpOf(d.ServiceClass)
 	}
 	return ans, nil
 }
@@ -95,13 +94,6 @@ func ospRole(s Side) string {
 // seconds rounds a duration to whole seconds, the unit OSP reports in.
 func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
 
-// dscpOf is the code point of a DiffServ class; 0 (the machine's default,
-// EF) for an unknown or absent class.
-func dscpOf(class string) uint8 {
-	d, _ := authz.DSCP(class)
-	return d
-}
-
 // localClearinghouse does the clearinghouse's work inside the policy server
 // (FLOW.md variant "no clearinghouse"): the same policy rules as the
 // clearinghouse (nodes/authz) and the same usage store (nodes/usage), with
@@ -135,7 +127,6 @@ func (l localClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswe
 		TransactionID: fmt.Sprintf("%s-%s-%d", l.node, s.CallID, l.now().UnixNano()),
 		Class:         d.Class,
 		Bandwidth:     uint64(max(d.Bandwidth, 0)),
-		DSCP:          dscpOf(d.Class),
 	}, nil
 }
 

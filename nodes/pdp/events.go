@@ -24,11 +24,9 @@ type AuthAnswered struct {
 	Token         []byte
 	TransactionID string
 	// Class and Bandwidth are what the clearinghouse granted ("" and 0:
-	// what the proxy asked for). DSCP is the code point of Class for the
-	// gate (0: the machine's default, EF).
+	// what the proxy asked for); the gate marks with Class's code point.
 	Class     string
 	Bandwidth uint64
-	DSCP      uint8
 }
 
 // AuthFailed says the authorisation could not be obtained at all (the

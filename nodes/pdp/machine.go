@@ -11,8 +11,12 @@ import (
 type MachineConfig struct {
 	// Node is this policy server's node name; it prefixes usage record ids.
 	Node string
-	// DSCP the gates mark with (default DSCPExpedited).
+	// DSCP the gates mark with when the grant names no class, or one
+	// DSCPOf does not know (default DSCPExpedited).
 	DSCP uint8
+	// DSCPOf maps a granted DiffServ class ("EF", "AF41", "BE") to its
+	// code point (nil: every class gets DSCP). It must be a pure function.
+	DSCPOf func(class string) (uint8, bool)
 	// UsageRetryMin and UsageRetryMax bound the exponential backoff between
 	// delivery attempts of a usage record (defaults 250ms and 30s).
 	UsageRetryMin, UsageRetryMax time.Duration
@@ -213,7 +217,12 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 		c.ospTxn = ev.TransactionID
 		c.class = cmp.Or(ev.Class, c.sess.Class)
 		c.bandwidth = cmp.Or(ev.Bandwidth, c.sess.Bandwidth)
-		c.dscp = cmp.Or(ev.DSCP, m.cfg.DSCP)
+		c.dscp = m.cfg.DSCP
+		if m.cfg.DSCPOf != nil && c.class != "" {
+			if d, ok := m.cfg.DSCPOf(c.class); ok {
+				c.dscp = d
+			}
+		}
 	}
 	if c.release != nil {
 		m.tryRelease(c)

@@ -385,7 +385,10 @@ func TestDescribe(t *testing.T) {
 	aaa := ReqAAA{Key: k1, At: at(0), Session: session("d1", Terminating)}
 	check(aaa, "d1", setupAt(7))
 	m.Step(aaa)
-	ans := AuthAnswered{Key: k1, At: at(0.1), Status: 200, Class: "AF41", Bandwidth: 128000, DSCP: 34}
+	m.cfg.DSCPOf = func(c string) (uint8, bool) {
+		return map[string]uint8{"AF41": 34, "BE": 0}[c], c == "AF41" || c == "BE"
+	}
+	ans := AuthAnswered{Key: k1, At: at(0.1), Status: 200, Class: "AF41", Bandwidth: 128000}
 	check(ans, "d1", setupAt(9))
 	m.Step(ans)
 	ldp := ReqLDP{Key: k1, At: at(1), Media: media}
@@ -456,5 +459,17 @@ func TestGateBook(t *testing.T) {
 	runAll(t, m, GateDeleteAcked{TransID: 6}, "forget gate 12")
 	if len(m.orphans) != 0 || len(m.txns) != 0 {
 		t.Fatalf("orphans %v txns %v left", m.orphans, m.txns)
+	}
+}
+
+// A best-effort grant gates with DSCP 0, not the default EF.
+func TestBestEffortGrant(t *testing.T) {
+	m := NewMachine(MachineConfig{Node: "pol1", DSCPOf: func(c string) (uint8, bool) { return 0, c == "BE" }})
+	m.Step(RouterUp{})
+	m.Step(ReqAAA{Key: k1, At: at(0), Session: session("be", Originating)})
+	m.Step(AuthAnswered{Key: k1, At: at(0.1), Status: 200, Class: "BE"})
+	acts := m.Step(ReqLDP{Key: k1, At: at(1), Media: media})
+	if g := acts[0].(SendGateSet).Gate; g.DSCP != 0 {
+		t.Fatalf("BE grant gated with DSCP %d", g.DSCP)
 	}
 }

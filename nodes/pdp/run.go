@@ -174,7 +174,7 @@ func Run(ctx context.Context, env nodes.Env) error {
 	rl := &routerLink{addr: cfg.RouterAddr.String(), peer: cfg.Router, kaTimer: cfg.KeepAlive, log: env.Log, now: time.Now}
 	lp := newLoop(gctx, &loop{
 		log: env.Log,
-		m:   NewMachine(MachineConfig{Node: env.Name, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
+		m:   NewMachine(MachineConfig{Node: env.Name, DSCPOf: authz.DSCP, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
 		ch:  ch, chName: cfg.Clearinghouse, spool: spool, gates: gates,
 		proxies: srv.lookup, router: rl, rtrName: cfg.Router,
 		gateTimeout: cfg.GateTimeout,
