@@ -45,3 +45,36 @@ func TestRealCaptureInviteNotForwarded(t *testing.T) {
 		t.Fatal("a call that stopped at step 6 passed")
 	}
 }
+
+// testdata/lab-noch-call is a real lab run without a clearinghouse (the
+// default topology minus ch): one call with a 180, one second of RTP both
+// ways, the caller hangs up. Its capture and its node logs must verify.
+func TestRealCaptureNoClearinghouseCall(t *testing.T) {
+	const dir = "testdata/lab-noch-call"
+	r, err := trace.Verify(context.Background(), dir, nil, trace.Options{RequireMedia: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || len(r.Calls) != 1 || !r.NoClearinghouse {
+		t.Fatalf("real call does not verify:\n%s", text(r))
+	}
+	c := r.Calls[0]
+	if c.SetupSteps != 24 || c.TeardownSteps != 14 {
+		t.Errorf("%d setup and %d teardown steps, want 24 and 14 (no OSP)", c.SetupSteps, c.TeardownSteps)
+	}
+	lines, err := trace.ReadNodeLogs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := r.CheckLogs(lines); len(fs) != 0 {
+		t.Errorf("node logs disagree with the capture: %v", fs)
+	}
+	// Requiring OSP makes the same capture fail at step 3.
+	r, err = trace.Verify(context.Background(), dir, nil, trace.Options{Clearinghouse: trace.CHPresent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failuresAt(r, trace.CheckMissing, "setup", 3)) != 1 {
+		t.Errorf("OSP required but step 3 not reported missing:\n%s", text(r))
+	}
+}
