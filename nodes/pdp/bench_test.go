@@ -2,6 +2,7 @@ package pdp
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,12 +53,24 @@ func BenchmarkMachineCall(b *testing.B) {
 }
 
 // BenchmarkCallOverLoopback is one call through the running node over real
-// sockets, in no-clearinghouse mode: REQ AAA, REQ LDP (Gate-Set to the
+// sockets, without and with the clearinghouse: REQ AAA, REQ LDP (Gate-Set to the
 // router and its Ack), REQ noLDP (Gate-Delete and its Ack, the spool write
 // with fsync, DEC), as the proxy sees it. Usage delivery to usage.db runs
 // behind it.
 func BenchmarkCallOverLoopback(b *testing.B) {
-	bb := newBench(b, false)
+	b.Run("no-clearinghouse", func(b *testing.B) { benchCalls(b, false) })
+	b.Run("clearinghouse", func(b *testing.B) { benchCalls(b, true) })
+}
+
+// benchCalls runs calls through one policy server; with ch, against the
+// real clearinghouse node over OSP (token signing and validation included
+// in the AAA figure).
+func benchCalls(b *testing.B, withCH bool) {
+	bb := newBench(b, withCH)
+	if withCH {
+		ch := &realCH{dir: b.TempDir(), port: strconv.Itoa(bb.chPort)}
+		ch.start(b)
+	}
 	startRouter(b, bb.rtrPort)
 	bb.start(b)
 	pep := dialPEP(b, bb.copsPort)

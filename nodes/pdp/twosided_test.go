@@ -24,7 +24,7 @@ type realCH struct {
 	stop      func()
 }
 
-func (c *realCH) start(t *testing.T) {
+func (c *realCH) start(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
