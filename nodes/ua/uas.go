@@ -282,6 +282,7 @@ type addHeaderTx struct {
 	hdr sip.Header
 }
 
+// Respond adds the header, then responds through the real transaction.
 func (t *addHeaderTx) Respond(res *sip.Response) error {
 	if t.hdr != nil {
 		res.AppendHeader(t.hdr)
