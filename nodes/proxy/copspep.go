@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,7 +139,7 @@ func copsSession(s Session) cops.Session {
 		cs.Side = cops.SideTerminating
 	}
 	if s.Token != "" {
-		cs.Token = []byte(s.Token)
+		cs.Token = tokenBytes(s.Token)
 	}
 	if len(s.Media) > 0 {
 		cs.Class = "EF" // G.711 voice: expedited forwarding (DSCP 46)
@@ -154,9 +155,29 @@ func copsSession(s Session) cops.Session {
 }
 
 func decisionOf(d cops.SessionDecision) Decision {
-	out := Decision{Install: d.Command == cops.CommandInstall, Token: string(d.Session.Token), Reason: d.Session.Reason}
+	out := Decision{Install: d.Command == cops.CommandInstall, Token: tokenHeaderValue(d.Session.Token), Reason: d.Session.Reason}
 	if !out.Install && out.Reason == "" {
 		out.Reason = "refused by policy"
 	}
 	return out
+}
+
+// The OSP token is binary (a CMS SignedData); SIP header values must be
+// text (RFC 3261 25.1), so P-OSP-Auth-Token carries it base64-encoded, as
+// OSP-aware proxies do. COPS carries the bytes themselves.
+func tokenHeaderValue(token []byte) string {
+	if len(token) == 0 {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(token)
+}
+
+// tokenBytes decodes a P-OSP-Auth-Token value. A value that is not base64
+// is passed on as it is, so the policy server refuses it as a malformed
+// token with a reason the caller sees, instead of the proxy guessing.
+func tokenBytes(header string) []byte {
+	if b, err := base64.StdEncoding.DecodeString(header); err == nil {
+		return b
+	}
+	return []byte(header)
 }

@@ -17,7 +17,9 @@ const TokenHeader = "P-OSP-Auth-Token"
 // maxForwardSize is the largest request the proxy forwards over UDP: sipgo
 // refuses datagrams above UDPMTUSize-200, and the proxy adds a Via and a
 // Record-Route (about 150 bytes). Larger requests get 513.
-var maxForwardSize = sip.UDPMTUSize - 200 - 200
+// It is read at each request, not at init: the node's main may raise
+// sip.UDPMTUSize (OSP tokens make INVITEs ~2.5 kB; IP fragments carry them).
+func maxForwardSize() int { return sip.UDPMTUSize - 200 - 200 }
 
 // onInvite handles an initial INVITE: validate, then hand it to a new call
 // whose state machine holds it until the PDP decides. sipgo requires the
@@ -100,8 +102,8 @@ func validateInvite(req *sip.Request) (int, string) {
 		return 400, "missing Request-URI host"
 	case req.MaxForwards() != nil && req.MaxForwards().Val() == 0:
 		return 483, "Max-Forwards exhausted"
-	case len(req.String()) > maxForwardSize:
-		return 513, fmt.Sprintf("request larger than %d bytes", maxForwardSize)
+	case len(req.String()) > maxForwardSize():
+		return 513, fmt.Sprintf("request larger than %d bytes", maxForwardSize())
 	}
 	ct := req.ContentType()
 	if len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ func TestCallThroughBothProxies(t *testing.T) {
 	}
 	// The UAS got the token POL2 granted; SIP2's PDP got the token POL1 granted.
 	inv := l.uas.invite(0)
-	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != "tok-term" {
+	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != base64.StdEncoding.EncodeToString([]byte("tok-term")) {
 		t.Errorf("INVITE at UAS carries %v, want token of POL2", h)
 	}
 	if err := res.dialog.Ack(ctx); err != nil {
