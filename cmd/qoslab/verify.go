@@ -69,6 +69,7 @@ Exit status: 0 all checks hold, 1 a check failed, 2 the input could not be read.
 			if jsonOut {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false) // keep "->" readable
 				err = enc.Encode(rep)
 			} else {
 				err = rep.WriteText(out)

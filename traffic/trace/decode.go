@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -26,6 +27,30 @@ const (
 type Tuple struct {
 	Src, Dst netip.AddrPort
 	Proto    uint8
+}
+
+// MarshalText renders the tuple as String does, for JSON reports.
+func (t Tuple) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote, so reports round-trip.
+func (t *Tuple) UnmarshalText(b []byte) error {
+	proto, rest, ok := strings.Cut(string(b), " ")
+	src, dst, ok2 := strings.Cut(rest, "->")
+	if !ok || !ok2 || (proto != "udp" && proto != "tcp") {
+		return fmt.Errorf("trace: bad tuple %q", b)
+	}
+	var err error
+	if t.Src, err = netip.ParseAddrPort(src); err != nil {
+		return fmt.Errorf("trace: tuple %q: %w", b, err)
+	}
+	if t.Dst, err = netip.ParseAddrPort(dst); err != nil {
+		return fmt.Errorf("trace: tuple %q: %w", b, err)
+	}
+	t.Proto = protoUDP
+	if proto == "tcp" {
+		t.Proto = protoTCP
+	}
+	return nil
 }
 
 // String renders "udp 198.18.1.2:20000->198.18.4.2:30000".

@@ -39,7 +39,7 @@ type Message struct {
 	To     string     `json:"to"`
 	Phase  flow.Phase `json:"phase,omitempty"`
 	Step   int        `json:"step,omitempty"` // FLOW.md step, 0 when the message has none
-	Tuple  Tuple      `json:"-"`
+	Tuple  Tuple      `json:"tuple"`
 	First  Sighting   `json:"first"`
 	Seen   []Sighting `json:"seen"`
 

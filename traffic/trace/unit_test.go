@@ -164,3 +164,19 @@ func TestDecodeReassemblesFragments(t *testing.T) {
 		t.Fatalf("parsed %+v, %v", s, err)
 	}
 }
+
+func TestTupleTextRoundTrip(t *testing.T) {
+	for _, s := range []string{"udp 198.18.1.2:20000->198.18.4.2:30000", "tcp [2001:db8::1]:3288->[2001:db8::2]:40000"} {
+		var tu Tuple
+		if err := tu.UnmarshalText([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := tu.MarshalText(); string(b) != s {
+			t.Errorf("%q came back as %q", s, b)
+		}
+	}
+	var tu Tuple
+	if err := tu.UnmarshalText([]byte("sctp a->b")); err == nil {
+		t.Error("a bad tuple was read")
+	}
+}

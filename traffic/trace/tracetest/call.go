@@ -226,17 +226,14 @@ func (c *callGen) gate(phase flow.Phase, n int, pol, r string, cmd cops.GateComm
 	return nil
 }
 
+// osp queues an OSP message: a request from a policy server to the
+// clearinghouse, or its answer.
 func (c *callGen) osp(phase flow.Phase, n int, from, to string, m *osp.Message, chunked bool) error {
-	pol := from
-	if from == flow.CH {
-		pol = to
-	}
 	b, err := ospHTTP(m, from != flow.CH, chunked)
 	if err != nil {
 		return err
 	}
 	c.tcpEvent(phase, n, from, to, flow.CH, trace.PortOSP, b, m.Kind().String())
-	_ = pol
 	return nil
 }
 
