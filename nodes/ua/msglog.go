@@ -20,3 +20,12 @@ func (l sipLog) msg(dir, what, callID string, phase flow.Phase, step int, peer s
 		Flow: string(phase), Step: step, Peer: l.nameOf(peer),
 	})
 }
+
+// mediaStart logs the start of this side's RTP stream (FLOW.md setup
+// step 29) once, not per packet.
+func (l sipLog) mediaStart(callID string, to string) {
+	nodes.LogMessage(l.log, nodes.Message{
+		Dir: nodes.Sent, Proto: "rtp", What: "RTP", CallID: callID,
+		Flow: string(flow.Setup), Step: 29, Peer: l.nameOf(to),
+	})
+}

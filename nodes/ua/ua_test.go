@@ -57,11 +57,11 @@ func TestCallRingsThenAnswers(t *testing.T) {
 	}
 	checkMedia(t, res, 15) // 600 ms is 30 packets; a loaded machine may not have sent the last due ones
 
-	wantUAC := []string{"tx INVITE setup/1", "rx 180 setup/22", "rx 200 setup/25", "tx ACK setup/26", "tx BYE teardown/1", "rx 200 teardown/12"}
+	wantUAC := []string{"tx INVITE setup/1", "rx 180 setup/22", "rx 200 setup/25", "tx ACK setup/26", "tx RTP setup/29", "tx BYE teardown/1", "rx 200 teardown/12"}
 	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, wantUAC) {
 		t.Errorf("UAC log\n got %q\nwant %q", got, wantUAC)
 	}
-	wantUAS := []string{"rx INVITE setup/11", "tx 180 setup/12", "tx 200 setup/23", "rx ACK setup/28", "rx BYE teardown/3", "tx 200 teardown/10"}
+	wantUAS := []string{"rx INVITE setup/11", "tx 180 setup/12", "tx 200 setup/23", "rx ACK setup/28", "tx RTP setup/29", "rx BYE teardown/3", "tx 200 teardown/10"}
 	if got := eventually(func() []string { return l.uasLog.messages(res.CallID) }, len(wantUAS)); !slices.Equal(got, wantUAS) {
 		t.Errorf("UAS log\n got %q\nwant %q", got, wantUAS)
 	}
@@ -94,7 +94,7 @@ func TestUASHangsUp(t *testing.T) {
 		t.Errorf("UAS hung up after %.0f ms, want ~500", res.TalkMillis)
 	}
 	checkMedia(t, res, 12)
-	want := []string{"tx INVITE setup/1", "rx 200 setup/25", "tx ACK setup/26", "rx BYE teardown/1", "tx 200 teardown/12"}
+	want := []string{"tx INVITE setup/1", "rx 200 setup/25", "tx ACK setup/26", "tx RTP setup/29", "rx BYE teardown/1", "tx 200 teardown/12"}
 	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, want) {
 		t.Errorf("UAC log\n got %q\nwant %q", got, want)
 	}

@@ -183,6 +183,7 @@ func (c *uacCall) run(ctx context.Context) {
 		c.hangup(dlg)
 		return
 	}
+	u.sl.mediaStart(c.res.CallID, c.answer.Addr.String())
 	c.res.Outcome = OutcomeAnswered
 	start := time.Now()
 	if c.spec.hangup == "uas" {

@@ -146,6 +146,8 @@ func (u *UAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if err := sess.Send(offer.Addr, codec); err != nil {
 		u.log.Warn("ua: RTP send", "call", callID, "err", err)
+	} else {
+		u.sl.mediaStart(callID, offer.Addr.String())
 	}
 	c := &uasCall{dlg: dlg, sess: sess, release: release, peer: src}
 	u.mu.Lock()
