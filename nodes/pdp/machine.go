@@ -349,7 +349,9 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 		}
 		c.lostID = 0
 	}
-	if c.connect.IsZero() {
+	if c.connect.IsZero() && c.release == nil {
+		// Connected: the gate is in and the call still wanted. A gate
+		// that arrives after the BYE never carried the call.
 		c.connect = ev.At
 	}
 	if c.release != nil {

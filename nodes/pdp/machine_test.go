@@ -197,10 +197,13 @@ func TestByeBeforeLDPFinished(t *testing.T) {
 	run(t, m, ReqNoLDP{Key: k1, At: at(1.05)})
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 9}, "teardown/5 Gate-Delete txn=2 call=c7 gate=9")
 	id := "pol1/originating/c7/" + fmt.Sprint(t0.UnixNano())
-	run(t, m, GateDeleteAcked{TransID: 2, At: at(1.2)},
+	acts := run(t, m, GateDeleteAcked{TransID: 2, At: at(1.2)},
 		`spool `+id+` duration=0s packets=0 bytes=0 lost=false reason="released"`,
 		`teardown/7 DEC Remove noLDP call=c7 status=0 reason="released"`,
 		"teardown/8 UsageIndication "+id+" delay=0s")
+	if rec := acts[0].(SpoolUsage).Record; !rec.Connect.IsZero() {
+		t.Fatalf("a call released before its gate was in has a connect time: %+v", rec)
+	}
 }
 
 // BYE (CANCEL) before the clearinghouse answered: no DEC Install, the
