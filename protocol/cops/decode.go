@@ -198,6 +198,9 @@ func (m *Message) decodeBody(r *reader) error {
 			return err
 		}
 		m.Reason = Reason{ReasonCode(binary.BigEndian.Uint16(o.body)), binary.BigEndian.Uint16(o.body[2:])}
+		if m.Reason.Code == 0 {
+			return protoErr(ErrBadMessageFormat, o.off, "Reason code 0")
+		}
 	case OpSSQ, OpSSC:
 		if o, ok := r.peek(); ok && o.cnum == CNumHandle {
 			r.take()

@@ -16,6 +16,12 @@ var decodeRegressions = []struct {
 		in:    []byte("\x14\a00\x00\x00\x00\x18\x00\b\n\x010000\x00\b\x0f\x010000"),
 		code:  ErrBadMessageFormat,
 	},
+	{
+		name:  "drq-reason-code-0",
+		story: "a DRQ whose Reason code was 0 decoded, but code 0 means 'no Reason' to the encoder; reason codes start at 1",
+		in:    []byte("\x10\x04QS\x00\x00\x00\x18\x00\b\x01\x01\x00\x00\x00\a\x00\b\x05\x01\x00\x00\x00\x04"),
+		code:  ErrBadMessageFormat,
+	},
 }
 
 func TestDecodeRegressions(t *testing.T) {
