@@ -35,8 +35,11 @@ type GateServerConfig struct {
 	Rand func() float64
 }
 
-// PCMMVersion is the PCMM version the router announces in OPN.
-var PCMMVersion = VersionInfo{Major: 5, Minor: 0}
+// The PCMM version the router announces in its OPN (Version Info object).
+const (
+	PCMMVersionMajor = 5
+	PCMMVersionMinor = 0
+)
 
 // GateServer is the router side of the PCMM leg.
 type GateServer struct {
@@ -88,7 +91,7 @@ func (s *GateServer) serveConn(ctx context.Context, nc net.Conn) error {
 	c := newConn(nc, s.cfg.Integrity, uint32(s.cfg.Rand()*(1<<31)))
 	in, stop := c.startReader()
 	defer stop()
-	ver, _ := (&PCMM{HasVersion: true, Version: PCMMVersion}).AppendTo(nil)
+	ver, _ := (&PCMM{HasVersion: true, Version: VersionInfo{PCMMVersionMajor, PCMMVersionMinor}}).AppendTo(nil)
 	if err := c.send(&Message{Header: Header{Op: OpOPN, ClientType: ClientTypePCMM}, PEPID: s.cfg.PEPID,
 		ClientSI: []ClientSI{{Data: ver}}}); err != nil {
 		return err

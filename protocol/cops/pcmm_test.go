@@ -8,7 +8,7 @@ import (
 
 func TestPCMMRoundTrip(t *testing.T) {
 	for name, p := range map[string]PCMM{"full": fullPCMM(), "gate-set": sampleGateSet(),
-		"version-only": {HasVersion: true, Version: PCMMVersion}} {
+		"version-only": {HasVersion: true, Version: VersionInfo{PCMMVersionMajor, PCMMVersionMinor}}} {
 		b, err := p.AppendTo(nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
