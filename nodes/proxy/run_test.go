@@ -85,10 +85,10 @@ func TestConfigFromEnvRejectsBadParams(t *testing.T) {
 			Nodes: map[string]nodes.NodeInfo{"sip1": {Addr: netip.MustParseAddr("127.0.0.2")}, "pol1": {Addr: netip.MustParseAddr("127.0.0.3")}}}}
 	}
 	for _, params := range []map[string]string{
-		{},                                  // no pdp
-		{"pdp": "nobody"},                   // unknown node
-		{"pdp": "pol1", "sip_port": "x"},    // not a port
-		{"pdp": "pol1", "pdp_port": "0"},    // not a port
+		{},                               // no pdp
+		{"pdp": "nobody"},                // unknown node
+		{"pdp": "pol1", "sip_port": "x"}, // not a port
+		{"pdp": "pol1", "pdp_port": "0"}, // not a port
 		{"pdp": "pol1", "policy_timeout": "soon"},
 		{"pdp": "pol1", "peer_proxy": "ghost"},
 		{"pdp": "pol1", "local": "ghost"},
