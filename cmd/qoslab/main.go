@@ -70,6 +70,7 @@ func subcommands() []*cobra.Command {
 		newNodeCmd(),
 		newCaptureCmd(),
 		newBenchCmd(),
+		newRunCmd(),
 		newCallCmd(),
 		newCDRCmd(),
 		newVerifyCmd(),

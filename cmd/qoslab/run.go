@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/qoslab/qoslab/demo"
+	"github.com/spf13/cobra"
+)
+
+func newRunCmd() *cobra.Command {
+	var opts demo.Options
+	var file string
+	cmd := &cobra.Command{
+		Use:   "run [--out DIR] [-f topo.yaml]",
+		Short: "The demo: lab up, one call with RTP, teardown, probes, verify, ladders, lab down",
+		Long: `run brings up the built-in FIG. 5 lab, places a call from uac to uas with RTP
+both ways, hangs up, sends probe packets on the call's 5-tuple after teardown,
+stops the captures, verifies them against FLOW.md (message order and DSCP per
+link and phase), draws the ladders and takes the lab down. Everything lands in
+the run directory: per-link pcaps, the merged pcapng, node logs, report.txt and
+report.json, ladder SVG/HTML/Mermaid and the topology as DOT.
+
+Exit status: 0 when the call was answered and verification passed, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			opts.Up = upOptions(false)
+			opts.Progress = cmd.OutOrStdout()
+			if opts.OutDir == "" {
+				opts.OutDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405"))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "qoslab run: lab %q, run directory %s\n", labName(opts.Lab, nil), opts.OutDir)
+			res, err := demo.Run(cmd.Context(), spec, opts)
+			if res != nil && res.Report != nil {
+				fmt.Println()
+				_ = res.Report.WriteText(os.Stdout)
+			}
+			if err != nil {
+				return err
+			}
+			abs, _ := filepath.Abs(res.Dir)
+			fmt.Printf("\nrun directory: %s\n", abs)
+			fmt.Printf("  capture/lab.pcapng     all links, one interface per link (wireshark -r it)\n")
+			fmt.Printf("  capture/<link>.pcapng  one file per link\n")
+			fmt.Printf("  report.txt, report.json, ladders.html, ladder-1.svg, topology.dot, nodes/*/node.log\n")
+			if !res.OK() {
+				return &exitError{code: 1, err: fmt.Errorf("run: verification failed or the call was not answered (see %s)", filepath.Join(abs, "report.txt"))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.OutDir, "out", "", "run directory (default runs/<UTC time>)")
+	cmd.Flags().StringVar(&opts.Lab, "name", "demo", "lab name")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
+	cmd.Flags().DurationVar(&opts.Talk, "talk", 3*time.Second, "talk time")
+	cmd.Flags().StringVar(&opts.Ring, "ring", "", "UAS ring time (0s: 200 without 180; default: the UAS's ring parameter, 200ms)")
+	cmd.Flags().IntVar(&opts.Probes, "probes", 5, "probe packets sent on the call's 5-tuple after teardown")
+	return cmd
+}

@@ -1,0 +1,314 @@
+// Package demo is `qoslab run`: the whole story of the patent on the
+// built-in lab in one command. It brings the lab up, places one call with
+// RTP both ways, hangs up, sends probe packets on the call's 5-tuple after
+// teardown, stops the captures, verifies them against FLOW.md, draws the
+// ladders and takes the lab down, leaving everything in a run directory.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/qoslab/qoslab/nodes/ua"
+	"github.com/qoslab/qoslab/topology"
+	"github.com/qoslab/qoslab/traffic/ladder"
+	"github.com/qoslab/qoslab/traffic/trace"
+)
+
+// Options tune a run.
+type Options struct {
+	Lab      string        // lab name (default "demo")
+	OutDir   string        // run directory (default runs/<UTC time>)
+	Talk     time.Duration // talk time (default 3s)
+	Ring     string        // UAS ring time ("" = the UAS's own parameter)
+	Probes   int           // probe packets after teardown (default 5)
+	Up       topology.Options
+	Progress io.Writer // one line per step (nil: silent)
+}
+
+// Result is what a run produced.
+type Result struct {
+	Dir    string
+	Call   ua.CallResult
+	Report *trace.Report
+	Files  []string // files written into Dir, relative to it
+}
+
+// OK reports whether the call was answered and verification passed.
+func (r *Result) OK() bool {
+	return r.Report != nil && r.Report.OK() && r.Call.Outcome == ua.OutcomeAnswered
+}
+
+func (o *Options) defaults() {
+	if o.Lab == "" {
+		o.Lab = "demo"
+	}
+	if o.OutDir == "" {
+		o.OutDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405"))
+	}
+	if o.Talk == 0 {
+		o.Talk = 3 * time.Second
+	}
+	if o.Probes == 0 {
+		o.Probes = 5
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+}
+
+// Run runs the demo. The lab is taken down whatever happens; the error is
+// about running the demo, a failed verification is in Result.OK.
+func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err error) {
+	opts.defaults()
+	res := &Result{Dir: opts.OutDir}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	n, total := 0, 8
+	step := func(what string, fn func() (string, error)) error {
+		n++
+		fmt.Fprintf(opts.Progress, "[%d/%d] %-34s", n, total, what)
+		start := time.Now()
+		note, err := fn()
+		if err != nil {
+			fmt.Fprintf(opts.Progress, " failed after %v\n", time.Since(start).Round(time.Millisecond))
+			return err
+		}
+		if note != "" {
+			note = "  " + note
+		}
+		fmt.Fprintf(opts.Progress, " %8v%s\n", time.Since(start).Round(time.Millisecond), note)
+		return nil
+	}
+
+	var lab *topology.Lab
+	if err := step("lab up (9 nodes, captures)", func() (string, error) {
+		lab, err = topology.Up(ctx, spec, opts.Lab, opts.Up)
+		return "", err
+	}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		derr := lab.Down(context.WithoutCancel(ctx), topology.DownOptions{})
+		if derr != nil {
+			err = errors.Join(err, fmt.Errorf("demo: take the lab down: %w", derr))
+		}
+	}()
+
+	if err := step(fmt.Sprintf("call uac -> uas, talk %v", opts.Talk), func() (string, error) {
+		res.Call, err = ua.PlaceCall(ctx, topology.ControlSocket(lab.Dir, "uac"), ua.CallRequest{Talk: opts.Talk.String(), Ring: opts.Ring})
+		if err != nil {
+			return "", err
+		}
+		return callNote(res.Call), nil
+	}); err != nil {
+		return res, err
+	}
+	if err := step(fmt.Sprintf("%d probes on the call's 5-tuple", opts.Probes), func() (string, error) {
+		return "after teardown: must stay DSCP 0", sendProbes(lab.Plan.Lab, res.Call, opts.Probes)
+	}); err != nil {
+		return res, err
+	}
+	if err := step("stop captures", func() (string, error) {
+		return "", topology.StopCapture(ctx, lab.Plan.Lab, filepath.Dir(lab.Dir))
+	}); err != nil {
+		return res, err
+	}
+	if err := step("collect pcaps and node logs", func() (string, error) {
+		files, err := collect(lab.Dir, opts.OutDir)
+		res.Files = append(res.Files, files...)
+		return fmt.Sprintf("%d files", len(files)), err
+	}); err != nil {
+		return res, err
+	}
+	topo, err := TraceTopology(lab.Plan)
+	if err != nil {
+		return res, err
+	}
+	if err := step("verify against FLOW.md", func() (string, error) {
+		res.Report, err = verify(ctx, opts.OutDir, topo)
+		if err != nil {
+			return "", err
+		}
+		res.Files = append(res.Files, "report.txt", "report.json")
+		if res.Report.OK() {
+			return "PASS", nil
+		}
+		return fmt.Sprintf("FAIL: %d checks", len(res.Report.Failures)), nil
+	}); err != nil {
+		return res, err
+	}
+	if err := step("draw ladders", func() (string, error) {
+		files, err := drawLadders(res.Report, topo, opts.OutDir)
+		res.Files = append(res.Files, files...)
+		return fmt.Sprintf("%d files", len(files)), err
+	}); err != nil {
+		return res, err
+	}
+	n = total - 1
+	return res, step("lab down", func() (string, error) {
+		err := lab.Down(ctx, topology.DownOptions{})
+		return "", err
+	})
+}
+
+func callNote(c ua.CallResult) string {
+	if c.Outcome != ua.OutcomeAnswered {
+		return fmt.Sprintf("%s: %d %s %s", c.Outcome, c.Status, c.ReasonPhrase, c.Reason)
+	}
+	note := fmt.Sprintf("answered, setup %.1f ms", c.SetupMillis)
+	if c.Media != nil {
+		note += fmt.Sprintf(", RTP %d/%d packets, EF seen by uac: %d",
+			c.Media.Sent.Packets, c.Media.Received.Packets, c.Media.Received.DSCP["46"])
+	}
+	return note
+}
+
+// sendProbes sends RTP-shaped packets from the UAC's media address to the
+// UAS's after the call ended: with the gates removed, the routers must
+// leave them unmarked, and the verifier checks that they did.
+func sendProbes(lab string, c ua.CallResult, n int) error {
+	if c.Media == nil || c.Media.Remote == "" {
+		return fmt.Errorf("demo: the call has no media addresses to probe")
+	}
+	local, err := netip.ParseAddrPort(c.Media.Local)
+	if err != nil {
+		return fmt.Errorf("demo: media address %q: %w", c.Media.Local, err)
+	}
+	remote, err := netip.ParseAddrPort(c.Media.Remote)
+	if err != nil {
+		return fmt.Errorf("demo: media address %q: %w", c.Media.Remote, err)
+	}
+	var conn *net.UDPConn
+	if err := topology.RunIn(lab, "uac", func() error {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+		return err
+	}); err != nil {
+		return fmt.Errorf("demo: probe socket: %w", err)
+	}
+	defer conn.Close()
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 0x70726f62}, Payload: make([]byte, 160)}
+	for i := 0; i < n; i++ {
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i * 160)
+		b, err := pkt.Marshal()
+		if err != nil {
+			return err
+		}
+		if _, err := conn.WriteToUDPAddrPort(b, remote); err != nil {
+			return fmt.Errorf("demo: probe: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the RTP pace, so probes look like media
+	}
+	return nil
+}
+
+// collect copies the captures, node logs and lab.json into the run directory.
+func collect(labDir, out string) ([]string, error) {
+	var files []string
+	copyOne := func(rel string) error {
+		b, err := os.ReadFile(filepath.Join(labDir, rel))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		files = append(files, rel)
+		return os.WriteFile(filepath.Join(out, rel), b, 0o644)
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(labDir, "capture", "*.pcapng"))
+	logs, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", "node.log"))
+	for _, p := range append(append([]string{filepath.Join(labDir, "lab.json")}, pcaps...), logs...) {
+		rel, _ := filepath.Rel(labDir, p)
+		if err := copyOne(rel); err != nil {
+			return files, fmt.Errorf("demo: collect %s: %w", rel, err)
+		}
+	}
+	return files, nil
+}
+
+// verify checks the merged capture and the node logs, and writes the
+// report as text and JSON.
+func verify(ctx context.Context, dir string, topo *trace.Topology) (*trace.Report, error) {
+	rep, err := trace.Verify(ctx, filepath.Join(dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true})
+	if err != nil {
+		return nil, err
+	}
+	lines, err := trace.ReadNodeLogs(dir)
+	if err != nil {
+		return nil, err
+	}
+	rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
+	txt, err := os.Create(filepath.Join(dir, "report.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	defer txt.Close()
+	if err := rep.WriteText(txt); err != nil {
+		return nil, fmt.Errorf("demo: report: %w", err)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("demo: report: %w", err)
+	}
+	return rep, os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
+}
+
+// drawLadders writes one SVG and one Mermaid ladder per call, an HTML page
+// with all of them, and the topology as Graphviz DOT.
+func drawLadders(rep *trace.Report, topo *trace.Topology, dir string) ([]string, error) {
+	var files []string
+	write := func(name string, b []byte) error {
+		files = append(files, name)
+		return os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	var ds []ladder.Diagram
+	for i, id := range ladder.CallIDs(rep) {
+		d, err := ladder.FromCall(rep, id, topo)
+		if err != nil {
+			return files, err
+		}
+		ds = append(ds, d)
+		if err := write(fmt.Sprintf("ladder-%d.svg", i+1), d.SVG()); err != nil {
+			return files, err
+		}
+		if err := write(fmt.Sprintf("ladder-%d.mmd", i+1), []byte(d.Mermaid())); err != nil {
+			return files, err
+		}
+	}
+	if err := write("ladders.html", ladder.HTML("qoslab run", ds)); err != nil {
+		return files, err
+	}
+	return files, write("topology.dot", []byte(ladder.TopologyDOT(topo)))
+}
+
+// TraceTopology turns a lab plan into what the verifier maps addresses
+// with: every node's addresses, roles and parameters, and the links.
+func TraceTopology(p *topology.Plan) (*trace.Topology, error) {
+	var ns []trace.Node
+	for _, n := range p.Nodes {
+		tn := trace.Node{Name: n.Name, Role: n.Role, Params: n.Params}
+		for _, ifc := range n.Ifaces {
+			if a := ifc.Prefix.Addr(); a.IsValid() {
+				tn.Addrs = append(tn.Addrs, a)
+			}
+		}
+		ns = append(ns, tn)
+	}
+	var ls []trace.Link
+	for _, l := range p.Links {
+		ls = append(ls, trace.Link{Name: l.Name, A: l.A.Node, B: l.B.Node})
+	}
+	return trace.NewTopology(ns, ls)
+}
