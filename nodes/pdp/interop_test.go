@@ -2,6 +2,8 @@ package pdp
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,4 +60,55 @@ func TestWithCOPSPEP(t *testing.T) {
 	if !pep.Connected() {
 		t.Fatal("PEP lost its connection")
 	}
+}
+
+// Many calls at once through one proxy connection: every one completes,
+// every gate is removed, every usage record lands once, the spool drains.
+func TestConcurrentCalls(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.up()
+	rtr := startRouter(t, b.rtrPort)
+	b.start(t)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	ctx, cancel := context.WithCancel(context.Background())
+	pep := cops.NewPEP(cops.PEPConfig{Addr: "127.0.0.1:" + strconv.Itoa(b.copsPort), PEPID: "sip1"})
+	done := make(chan error, 1)
+	go func() { done <- pep.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "PEP connected", pep.Connected)
+
+	const calls = 40
+	errs := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			errs <- func() error {
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				defer rcancel()
+				h := cops.Handle(i + 1)
+				s := callSession("many-"+strconv.Itoa(i), cops.SideOriginating)
+				s.Media[0].Src = netip.AddrPortFrom(s.Media[0].Src.Addr(), uint16(20000+2*i))
+				for _, k := range []cops.Kind{cops.KindAAA, cops.KindLDP, cops.KindNoLDP} {
+					d, err := pep.Request(rctx, h, k, s)
+					if err != nil {
+						return err
+					}
+					if want := k != cops.KindNoLDP; (d.Command == cops.CommandInstall) != want {
+						return fmt.Errorf("%s %s: %v %s", s.CallID, k, d.Command, &d.Session)
+					}
+				}
+				return pep.Delete(h, cops.ReasonTear)
+			}()
+		}()
+	}
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rtr.gateCount() != 0 {
+		t.Fatalf("%d gates left", rtr.gateCount())
+	}
+	eventually(t, "usage recorded", func() bool { return len(ch.records(t)) == calls })
+	eventually(t, "spool drained", func() bool { return b.spoolLen(t) == 0 })
 }
