@@ -148,3 +148,37 @@ func TestUASAnswers481ForStrayCancel(t *testing.T) {
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\r\n"); return l }
+
+func TestUASRejectsBadOverrideHeader(t *testing.T) {
+	l := newLab(t, nil)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	uas := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(l.uasSIP)}
+	local := c.LocalAddr().(*net.UDPAddr)
+	inv := rawInvite(uas.String(), local, "bad-ring", sdpG729Only)
+	inv = strings.Replace(inv, "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nX-Qoslab-Ring: banana\r\n", 1)
+	if res := exchange(t, c, uas, inv, 5*time.Second); !strings.HasPrefix(res, "SIP/2.0 400 ") {
+		t.Fatalf("bad X-Qoslab-Ring: got %q, want 400", firstLine(res))
+	}
+}
+
+// TestUACSurvivesMalformedSIP: junk at the UAC's SIP port does not stop
+// it from placing a call.
+func TestUACSurvivesMalformedSIP(t *testing.T) {
+	l := newLab(t, map[string]string{"ring": "0s"})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	uac := net.UDPAddrFromAddrPort(l.uac.st.addr)
+	for _, m := range []string{"\xff\xfe", "BYE\r\n\r\n", "SIP/2.0 180 Ringing\r\n\r\n", strings.Repeat("x", 60000)} {
+		_, _ = c.WriteToUDP([]byte(m), uac)
+	}
+	if res := mustCall(t, l.uac, CallRequest{Talk: "100ms"}); res.Outcome != OutcomeAnswered {
+		t.Fatalf("UAC broken after junk: %+v", res)
+	}
+}

@@ -192,3 +192,21 @@ func eventually(f func() []string, n int) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCallerMarksItsOwnMedia: a UAC told to mark its RTP EF (the theft of
+// service case) sends it marked, and the UAS reports seeing DSCP 46
+// (loopback keeps the TOS byte; in a lab the edge router bleaches it).
+func TestCallerMarksItsOwnMedia(t *testing.T) {
+	l := newLab(t, map[string]string{"ring": "0s"})
+	ef := uint8(46)
+	res := mustCall(t, l.uac, CallRequest{Talk: "300ms", DSCP: &ef})
+	if res.Outcome != OutcomeAnswered || res.Media.Sent.DSCP != 46 {
+		t.Fatalf("outcome %+v", res)
+	}
+	if res.PeerMedia == nil || res.PeerMedia.Packets == 0 || res.PeerMedia.DSCP["46"] != res.PeerMedia.Packets {
+		t.Fatalf("UAS saw %+v, want every packet EF", res.PeerMedia)
+	}
+	if res.Media.Received.DSCP["0"] != res.Media.Received.Packets {
+		t.Errorf("UAS's unmarked media arrived as %v", res.Media.Received.DSCP)
+	}
+}
