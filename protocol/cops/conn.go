@@ -156,7 +156,9 @@ type badMessage struct {
 	err       error
 }
 
+// Error returns the decoding error's text.
 func (e *badMessage) Error() string { return e.err.Error() }
+// Unwrap returns the decoding error.
 func (e *badMessage) Unwrap() error { return e.err }
 
 // leadingHandle returns the handle if the message's first object is a

@@ -16,6 +16,7 @@ type ProtocolError struct {
 	err     error
 }
 
+// Error renders "cops: <code> at offset <n>: <what>".
 func (e *ProtocolError) Error() string {
 	s := fmt.Sprintf("cops: %s at offset %d: %s", e.Code, e.Offset, e.msg)
 	if e.err != nil {

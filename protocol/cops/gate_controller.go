@@ -22,6 +22,7 @@ type GateError struct {
 	Err     PCMMError
 }
 
+// Error names the reply and its PacketCable error.
 func (e *GateError) Error() string {
 	return fmt.Sprintf("cops: router answered %s: %s/%d", e.Command, e.Err.Code, e.Err.Subcode)
 }

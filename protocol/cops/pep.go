@@ -29,6 +29,7 @@ type SessionDecision struct {
 // Error object instead of a decision.
 type DecisionError struct{ Err Error }
 
+// Error says which error the PDP answered.
 func (e *DecisionError) Error() string {
 	return "cops: PDP answered with error " + errString(e.Err)
 }
