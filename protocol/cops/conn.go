@@ -158,6 +158,7 @@ type badMessage struct {
 
 // Error returns the decoding error's text.
 func (e *badMessage) Error() string { return e.err.Error() }
+
 // Unwrap returns the decoding error.
 func (e *badMessage) Unwrap() error { return e.err }
 
