@@ -54,7 +54,7 @@ func TestWithCOPSPEP(t *testing.T) {
 
 	ch.setRefuse(403)
 	d, err = pep.Request(rctx, 2, cops.KindAAA, callSession("pep-2", cops.SideOriginating))
-	if err != nil || d.Command != cops.CommandRemove || d.Session.Result != 403 || d.Session.Reason != "calling party barred" {
+	if err != nil || d.Command != cops.CommandRemove || d.Session.Result != 403 || d.Session.Reason != "403 calling party barred" {
 		t.Fatalf("refused AAA: %+v %v", d, err)
 	}
 	if !pep.Connected() {

@@ -233,12 +233,10 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 			Install: true, Token: ev.Token, Status: ev.Status})
 		return
 	}
-	// The status travels on its own; the reason is the refuser's text, for
-	// the proxy's SIP Reason header.
-	reason := ev.Reason
-	if reason == "" {
-		reason = fmt.Sprintf("refused by the clearinghouse (%d)", ev.Status)
-	}
+	// The status travels in the result too; the reason repeats it with the
+	// refuser's text ("403 premium numbers barred", as OSP prints a
+	// status), for the proxy's SIP Reason header.
+	reason := fmt.Sprintf("%d %s", ev.Status, cmp.Or(ev.Reason, "refused by the clearinghouse"))
 	m.deny(c, ev.Status, reason)
 }
 
@@ -255,7 +253,7 @@ func (m *Machine) authFailed(ev AuthFailed) {
 	}
 	// Fail closed: no authorisation, no call. 503 tells the proxy to
 	// answer the caller 503 Service Unavailable, not 403.
-	m.deny(c, 503, "clearinghouse unreachable: "+ev.Err)
+	m.deny(c, 503, "503 clearinghouse unreachable: "+ev.Err)
 }
 
 // deny answers the AAA with DEC Remove and forgets the call: a refused

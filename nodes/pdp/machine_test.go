@@ -145,7 +145,7 @@ func TestClearinghouseRefusal(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 403, Reason: "calling number not allowed"},
-		`setup/5 DEC Remove AAA call=c3 status=403 reason="calling number not allowed"`)
+		`setup/5 DEC Remove AAA call=c3 status=403 reason="403 calling number not allowed"`)
 	if m.Calls() != 0 {
 		t.Fatalf("a refused call is kept")
 	}
@@ -158,7 +158,7 @@ func TestClearinghouseUnreachable(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c4", Originating)}, "setup/3 AuthorizationRequest call=c4 token=false")
 	run(t, m, AuthFailed{Key: k1, At: at(5), Err: "dial tcp: connection refused"},
-		`setup/5 DEC Remove AAA call=c4 status=503 reason="clearinghouse unreachable: dial tcp: connection refused"`)
+		`setup/5 DEC Remove AAA call=c4 status=503 reason="503 clearinghouse unreachable: dial tcp: connection refused"`)
 	// A late answer from a slow clearinghouse is ignored.
 	run(t, m, AuthAnswered{Key: k1, At: at(6), Status: 200}, "warn call= authorisation answer for handle 1/1 that is not waiting for one")
 }

@@ -266,7 +266,7 @@ func TestNoClearinghouseMode(t *testing.T) {
 
 	barred := callSession("x", cops.SideOriginating)
 	barred.Callee = "sip:premium@198.18.5.2"
-	if cmd, dec := pep.request(1, cops.KindAAA, barred); cmd != cops.CommandRemove || dec.Result != 403 || dec.Reason != "premium barred" {
+	if cmd, dec := pep.request(1, cops.KindAAA, barred); cmd != cops.CommandRemove || dec.Result != 403 || dec.Reason != "403 premium barred" {
 		t.Fatalf("barred call: %v %s", cmd, &dec)
 	}
 	s := callSession("ok", cops.SideOriginating)
