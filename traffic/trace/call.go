@@ -18,6 +18,9 @@ type Call struct {
 	// CalleeHangsUp is set when the first BYE came from the UAS side.
 	CalleeHangsUp bool
 	byeSeen       bool
+	// refused and answered record final responses to the INVITE: the ACK
+	// of a refusal is hop by hop and is not FLOW.md's step 26-28.
+	refused, answered bool
 
 	media []mediaPacket // assigned after the pass
 }

@@ -145,7 +145,8 @@ func (m *mergeSource) next() (Frame, error) {
 // CaptureFiles resolves what `qoslab verify` was given: a pcapng file is
 // used as is; a lab or run directory is searched for capture/lab.pcapng
 // (the merged capture, whose packet numbers reports use), then lab.pcapng,
-// then the per-link capture/*.pcapng files, merged by time.
+// then the per-link capture/*.pcapng files, merged by time. Gzipped files
+// (name.pcapng.gz) are read the same way.
 func CaptureFiles(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -155,12 +156,16 @@ func CaptureFiles(path string) ([]string, error) {
 		return []string{path}, nil
 	}
 	for _, p := range []string{filepath.Join(path, "capture", "lab.pcapng"), filepath.Join(path, "lab.pcapng")} {
-		if _, err := os.Stat(p); err == nil {
-			return []string{p}, nil
+		for _, name := range []string{p, p + ".gz"} {
+			if _, err := os.Stat(name); err == nil {
+				return []string{name}, nil
+			}
 		}
 	}
 	for _, dir := range []string{filepath.Join(path, "capture"), path} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
+		gz, _ := filepath.Glob(filepath.Join(dir, "*.pcapng.gz"))
+		files = append(files, gz...)
 		if len(files) > 0 {
 			sort.Strings(files)
 			return files, nil
@@ -186,7 +191,7 @@ func openFiles(files []string) (src frameSource, closeAll func(), err error) {
 			return nil, nil, fmt.Errorf("trace: %w", err)
 		}
 		fs = append(fs, f)
-		s, err := newNgSource(f, strings.TrimSuffix(filepath.Base(name), ".pcapng"))
+		s, err := newNgSource(f, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(name), ".gz"), ".pcapng"))
 		if err != nil {
 			closeAll()
 			return nil, nil, err

@@ -51,7 +51,17 @@ func phaseOf(m *Message) flow.Phase {
 
 // label gives m its FLOW.md phase and step, when it has one.
 func (a *analyzer) label(m *Message, c *Call) {
-	if m.Kind == "" || m.Step != 0 {
+	if m.Step != 0 {
+		return
+	}
+	if c != nil && m.sip != nil && m.sip.CSeqMethod == "INVITE" && m.sip.Status >= 200 {
+		c.answered = c.answered || m.sip.Status < 300
+		c.refused = c.refused || m.sip.Status >= 300
+	}
+	if m.Kind == flow.SIPAck && c != nil && c.refused && !c.answered {
+		return
+	}
+	if m.Kind == "" {
 		return
 	}
 	from, to := a.topo.Role(m.Tuple.Src.Addr()), a.topo.Role(m.Tuple.Dst.Addr())

@@ -2,6 +2,7 @@ package trace_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,5 +77,73 @@ func TestRealCaptureNoClearinghouseCall(t *testing.T) {
 	}
 	if len(failuresAt(r, trace.CheckMissing, "setup", 3)) != 1 {
 		t.Errorf("OSP required but step 3 not reported missing:\n%s", text(r))
+	}
+}
+
+// testdata/lab-variants is a real default-lab run with six calls: a 200
+// without 180, a callee hanging up, then four concurrent calls (the
+// capture is gzipped; pcapgo reads it as is). At the time of the capture
+// the UAs numbered the callee-hangs-up BYE and 200 as if the caller had
+// hung up (uas "tx BYE step 3") while the proxies used FLOW.md's mirrored
+// numbering (sip2 "rx BYE step 1"): the log check must point at exactly
+// those UA lines.
+func TestRealCaptureVariants(t *testing.T) {
+	const dir = "testdata/lab-variants"
+	r, err := trace.Verify(context.Background(), dir, nil, trace.Options{RequireMedia: true, Clearinghouse: trace.CHPresent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || len(r.Calls) != 6 {
+		t.Fatalf("six real calls do not verify:\n%s", text(r))
+	}
+	variants := map[string]int{}
+	for _, c := range r.Calls {
+		for _, v := range c.Variants {
+			variants[v]++
+		}
+	}
+	if variants[trace.VariantNo180] != 1 || variants[trace.VariantCalleeHangsUp] != 1 || len(variants) != 2 {
+		t.Errorf("variants %v, want one no-180 and one callee-hangs-up", variants)
+	}
+	lines, err := trace.ReadNodeLogs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callee := ""
+	for _, c := range r.Calls {
+		if slices.Contains(c.Variants, trace.VariantCalleeHangsUp) {
+			callee = c.ID
+		}
+	}
+	fs := r.CheckLogs(lines)
+	if len(fs) != 8 {
+		t.Errorf("%d log failures, want the 8 of the UAs' callee-hangs-up numbering: %v", len(fs), fs)
+	}
+	for _, f := range fs {
+		if f.CallID != callee || f.Phase != "teardown" || !slices.Contains([]int{1, 3, 10, 12}, f.Step) ||
+			!(strings.Contains(f.Expected, "uac") || strings.Contains(f.Expected, "uas") || strings.Contains(f.Seen, "uac") || strings.Contains(f.Seen, "uas")) {
+			t.Errorf("unexpected log failure %s", f)
+		}
+	}
+}
+
+// testdata/lab-denied is a real run with a clearinghouse that refuses
+// every call: 403 with a Reason from SIP1, no INVITE beyond it, no gate;
+// the hop-by-hop ACK of the 403 is no FLOW.md step.
+func TestRealCaptureDenied(t *testing.T) {
+	const dir = "testdata/lab-denied"
+	r, err := trace.Verify(context.Background(), dir, nil, trace.Options{RequireMedia: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || len(r.Calls) != 1 || !slices.Contains(r.Calls[0].Variants, trace.VariantDenied) || r.Calls[0].SetupSteps != 5 {
+		t.Fatalf("the denied call does not verify as denied with steps 1-5:\n%s", text(r))
+	}
+	lines, err := trace.ReadNodeLogs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := r.CheckLogs(lines); len(fs) != 0 {
+		t.Errorf("node logs disagree: %v", fs)
 	}
 }

@@ -127,7 +127,7 @@ func TestRealCallEditsFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames, ifs := readFrames(t, realCall+"/capture/lab.pcapng")
+	frames, ifs := readFrames(t, realCall+"/capture/lab.pcapng.gz")
 	clone := func() []frameRec {
 		out := make([]frameRec, len(frames))
 		for i, f := range frames {

@@ -92,6 +92,13 @@ func TestVerifyVariantsPass(t *testing.T) {
 					t.Errorf("variants %v lack %s", r.Calls[0].Variants, v)
 				}
 			}
+			if c.spec.Deny != 0 {
+				for _, m := range r.Calls[0].Messages {
+					if m.Step >= 11 {
+						t.Errorf("denied call has %s labelled step %d (the ACK of a refusal is not step 26)", m.What, m.Step)
+					}
+				}
+			}
 		})
 	}
 }
