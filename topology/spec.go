@@ -172,3 +172,33 @@ func parseIfaceAddr(s string) (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// SetParam overrides one role parameter of a node, as `qoslab up --set
+// node.key=value` does: variants of a lab without editing its file.
+func (s *Spec) SetParam(node, key, value string) error {
+	for i := range s.Nodes {
+		if s.Nodes[i].Name == node {
+			if s.Nodes[i].Params == nil {
+				s.Nodes[i].Params = map[string]string{}
+			}
+			s.Nodes[i].Params[key] = value
+			return nil
+		}
+	}
+	return &SpecError{File: s.file, What: fmt.Sprintf("--set %s.%s", node, key), Msg: fmt.Sprintf("no node named %q", node)}
+}
+
+// ApplySets applies "node.key=value" overrides.
+func (s *Spec) ApplySets(sets []string) error {
+	for _, kv := range sets {
+		target, value, ok := strings.Cut(kv, "=")
+		node, key, ok2 := strings.Cut(target, ".")
+		if !ok || !ok2 || node == "" || key == "" {
+			return fmt.Errorf("topology: --set %q: want node.key=value", kv)
+		}
+		if err := s.SetParam(node, key, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -66,6 +66,7 @@ func newUpCmd() *cobra.Command {
 	var file, name string
 	var verbose bool
 	var hangAfter string
+	var sets []string
 	cmd := &cobra.Command{
 		Use:   "up [-f topo.yaml] [--name lab]",
 		Short: "Build a lab: namespaces, links, captures, one node process per namespace",
@@ -73,6 +74,9 @@ func newUpCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := loadSpec(file)
 			if err != nil {
+				return err
+			}
+			if err := spec.ApplySets(sets); err != nil {
 				return err
 			}
 			lab := labName(name, spec)
@@ -100,6 +104,7 @@ func newUpCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
 	cmd.Flags().StringVar(&name, "name", "", "lab name (default: the topology's name, else \"default\")")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each bring-up phase with its duration")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a role parameter: node.key=value (repeatable), e.g. --set pol1.mode=no-ch")
 	cmd.Flags().StringVar(&hangAfter, "hang-after", "", "test hook: hang after the named bring-up phase")
 	_ = cmd.Flags().MarkHidden("hang-after")
 	return cmd

@@ -13,6 +13,7 @@ import (
 func newRunCmd() *cobra.Command {
 	var opts demo.Options
 	var file string
+	var sets []string
 	cmd := &cobra.Command{
 		Use:   "run [--out DIR] [-f topo.yaml]",
 		Short: "The demo: lab up, one call with RTP, teardown, probes, verify, ladders, lab down",
@@ -28,6 +29,9 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := loadSpec(file)
 			if err != nil {
+				return err
+			}
+			if err := spec.ApplySets(sets); err != nil {
 				return err
 			}
 			opts.Up = upOptions(false)
@@ -58,6 +62,7 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 	cmd.Flags().StringVar(&opts.OutDir, "out", "", "run directory (default runs/<UTC time>)")
 	cmd.Flags().StringVar(&opts.Lab, "name", "demo", "lab name")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a role parameter: node.key=value (repeatable), e.g. --set pol1.mode=no-ch")
 	cmd.Flags().DurationVar(&opts.Talk, "talk", 3*time.Second, "talk time")
 	cmd.Flags().StringVar(&opts.Ring, "ring", "", "UAS ring time (0s: 200 without 180; default: the UAS's ring parameter, 200ms)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 5, "probe packets sent on the call's 5-tuple after teardown")
