@@ -96,3 +96,25 @@ func Without(order []Before, removed ...int) []Before {
 	}
 	return out
 }
+
+// Lookup finds the step a message is in a phase from what it is and who
+// sends it to whom (FLOW.md roles). In the teardown, calleeHangsUp selects
+// the mirrored SIP rows (TeardownStepsCalleeHangsUp): the BYE from the UAS
+// to SIP2 is step 1 then, and the UAC's 200 to SIP1 step 10. A COPS DEC
+// answers a REQ on the same handle, so DECs are found by the REQ they
+// answer instead (see the trace verifier); Lookup returns the first row.
+func Lookup(p Phase, k Kind, from, to string, calleeHangsUp bool) (Step, bool) {
+	steps := SetupSteps
+	if p == Teardown {
+		steps = TeardownSteps
+		if calleeHangsUp {
+			steps = TeardownStepsCalleeHangsUp
+		}
+	}
+	for _, s := range steps {
+		if s.Kind == k && s.From == from && s.To == to {
+			return s, true
+		}
+	}
+	return Step{}, false
+}

@@ -59,3 +59,31 @@ func TestCalleeTeardownMirrorsSIPOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestLookup(t *testing.T) {
+	cases := []struct {
+		p        Phase
+		k        Kind
+		from, to string
+		callee   bool
+		want     int
+	}{
+		{Setup, SIPInvite, SIP1, SIP2, false, 6},
+		{Setup, GateSetAck, R1, POL1, false, 20},
+		{Teardown, SIPBye, UAC, SIP1, false, 1},
+		{Teardown, SIPBye, UAS, SIP2, true, 1},
+		{Teardown, SIPBye, SIP1, UAC, true, 3},
+		{Teardown, SIPOK, UAC, SIP1, true, 10},
+		{Teardown, SIPOK, SIP2, UAS, true, 12},
+		{Teardown, GateDelete, POL2, R2, true, 14},
+	}
+	for _, c := range cases {
+		s, ok := Lookup(c.p, c.k, c.from, c.to, c.callee)
+		if !ok || s.N != c.want {
+			t.Errorf("Lookup(%s, %s, %s->%s, callee=%v) = %v %v, want step %d", c.p, c.k, c.from, c.to, c.callee, s.N, ok, c.want)
+		}
+	}
+	if _, ok := Lookup(Teardown, SIPBye, UAS, SIP2, false); ok {
+		t.Error("a BYE from the UAS found in the caller-hangs-up table")
+	}
+}
