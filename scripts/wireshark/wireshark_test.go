@@ -134,3 +134,32 @@ func TestNoMalformedAndOSPVisible(t *testing.T) {
 		t.Errorf("%d Gate-Sets decoded by Wireshark, want 4", len(got))
 	}
 }
+
+// The dissector on a real lab capture (traffic/trace/testdata/lab-call:
+// one call of the default lab, written by the nodes' own COPS stacks):
+// every proxy-leg message is decoded, none is malformed.
+func TestLuaDissectorOnRealCapture(t *testing.T) {
+	tshark(t)
+	path := "../../traffic/trace/testdata/lab-call/capture/lab.pcapng.gz"
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("real capture not in the tree:", err)
+	}
+	if out := run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "_ws.malformed || qoslab.version != 1"); strings.TrimSpace(out) != "" {
+		t.Fatalf("malformed or unknown session encoding:\n%s", out)
+	}
+	got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "qoslab.kind", "-T", "fields", "-e", "qoslab.kind"))
+	count := map[string]int{}
+	for _, k := range got {
+		count[k]++
+	}
+	// Setup: 2 REQ AAA, 2 REQ LDP, 4 DEC Install; teardown: 2 REQ noLDP, 2 DEC Remove.
+	want := map[string]int{"REQ AAA": 2, "REQ LDP": 2, "DEC Install": 4, "REQ noLDP": 2, "DEC Remove": 2}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("%s: %d, want %d (all: %v)", k, count[k], n, count)
+		}
+	}
+	if got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "http.request.method == \"POST\" && tcp.port == 1080")); len(got) != 4 {
+		t.Errorf("%d OSP requests, want 4 (two authorisations, two usage indications)", len(got))
+	}
+}
