@@ -133,6 +133,9 @@ type UsageFailed struct {
 	Err      string
 }
 
+// Tick is the passage of time, fed by the driver about once a second.
+type Tick struct{ At time.Time }
+
 // SpoolLoaded hands the machine the records found in the spool at start:
 // records a previous run spooled but never got confirmed.
 type SpoolLoaded struct {
@@ -156,3 +159,4 @@ func (UsageConfirmed) isEvent()   {}
 func (UsageFailed) isEvent()      {}
 func (SpoolLoaded) isEvent()      {}
 func (GatesLoaded) isEvent()      {}
+func (Tick) isEvent()             {}

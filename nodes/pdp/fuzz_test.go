@@ -60,7 +60,7 @@ func FuzzMachine(f *testing.F) {
 			now = now.Add(time.Duration(y) * time.Millisecond)
 			k := keyOf(sel)
 			var ev Event
-			switch op % 15 {
+			switch op % 16 {
 			case 0:
 				side := Originating
 				if x%2 == 1 {
@@ -95,6 +95,9 @@ func FuzzMachine(f *testing.F) {
 				ev = UsageFailed{RecordID: "pol1/originating/c1/0", At: now}
 			case 14:
 				ev = GatesLoaded{IDs: []uint32{uint32(x), uint32(y)}}
+			case 15:
+				now = now.Add(time.Duration(x) * time.Minute)
+				ev = Tick{At: now}
 			}
 			check(m.Step(ev))
 		}

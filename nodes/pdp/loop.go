@@ -121,10 +121,16 @@ func (l *loop) run(resume []UsageRecord, leftGates []uint32) error {
 			return err
 		}
 	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-l.ctx.Done():
 			return nil
+		case now := <-tick.C:
+			if err := l.step(input{ev: Tick{At: now}}); err != nil {
+				return err
+			}
 		case in := <-l.in:
 			if err := l.step(in); err != nil {
 				return err

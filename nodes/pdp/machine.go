@@ -17,6 +17,11 @@ type MachineConfig struct {
 	// DSCPOf maps a granted DiffServ class ("EF", "AF41", "BE") to its
 	// code point (nil: every class gets DSCP). It must be a pure function.
 	DSCPOf func(class string) (uint8, bool)
+	// SetupTimeout ends a call admitted but never given its gate nor
+	// released after this long (default 10 minutes, well beyond SIP's 3
+	// minute INVITE timer): a proxy that forgot a call must not make the
+	// policy server keep it for ever.
+	SetupTimeout time.Duration
 	// UsageRetryMin and UsageRetryMax bound the exponential backoff between
 	// delivery attempts of a usage record (defaults 250ms and 30s).
 	UsageRetryMin, UsageRetryMax time.Duration
@@ -103,6 +108,9 @@ func NewMachine(cfg MachineConfig) *Machine {
 	if cfg.DSCP == 0 {
 		cfg.DSCP = DSCPExpedited
 	}
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = 10 * time.Minute
+	}
 	if cfg.UsageRetryMin <= 0 {
 		cfg.UsageRetryMin = 250 * time.Millisecond
 	}
@@ -160,6 +168,14 @@ func (m *Machine) Step(ev Event) []Action {
 		for _, c := range m.sortedCalls() {
 			if c.key.Conn == ev.Conn {
 				m.endWithoutAnswer(c, ev.At, "proxy disconnected")
+			}
+		}
+	case Tick:
+		for _, c := range m.sortedCalls() {
+			stuck := c.release == nil && c.connect.IsZero() && c.gateID == 0 && c.setTxn == 0 && c.answered
+			if stuck && ev.At.Sub(c.start) > m.cfg.SetupTimeout {
+				m.emit(Warn{CallID: c.sess.CallID, Msg: "call admitted but neither connected nor released: ending it"})
+				m.endWithoutAnswer(c, ev.At, "setup timed out")
 			}
 		}
 	case RouterDown:

@@ -476,3 +476,23 @@ func TestBestEffortGrant(t *testing.T) {
 		t.Fatalf("BE grant gated with DSCP %d", g.DSCP)
 	}
 }
+
+// A call admitted but never connected nor released is ended after the
+// setup timeout (usage with no connect time, no DEC); a connected call is
+// not.
+func TestSetupTimeout(t *testing.T) {
+	m := NewMachine(MachineConfig{Node: "pol1", SetupTimeout: time.Minute})
+	m.Step(RouterUp{})
+	setupCall(t, m, k2, "up", Originating, 1, 3)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("stuck", Originating)}, "setup/3 AuthorizationRequest call=stuck token=false")
+	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=stuck token=false")
+	run(t, m, Tick{At: at(59)})
+	id := "pol1/originating/stuck/" + fmt.Sprint(t0.UnixNano())
+	run(t, m, Tick{At: at(61)},
+		"warn call=stuck call admitted but neither connected nor released: ending it",
+		"spool "+id+` duration=0s packets=0 bytes=0 lost=false reason="setup timed out"`,
+		"teardown/8 UsageIndication "+id+" delay=0s")
+	if m.Calls() != 1 {
+		t.Fatalf("calls %d, want the connected one kept", m.Calls())
+	}
+}
