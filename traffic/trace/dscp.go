@@ -43,6 +43,27 @@ func (g gate) rule(p Sighting) (want uint8, why string, phase flow.Phase, step i
 	return 0, "", "", 0, false
 }
 
+// Gate windows of a media packet, as MediaCount reports them.
+const (
+	WindowBeforeGate = "before-gate" // before the Gate-Set (or with no gate at all)
+	WindowGated      = "gated"       // after the Gate-Set-Ack, before the Gate-Delete
+	WindowAfterGate  = "after-gate"  // after the Gate-Delete-Ack
+	WindowTransition = "transition"  // between a gate command and its Ack
+)
+
+// window names where a packet falls in its gate's life.
+func window(g gate, p Sighting, want uint8, ok bool) string {
+	switch {
+	case !ok:
+		return WindowTransition
+	case want == DSCPEF:
+		return WindowGated
+	case g.delAck != nil && g.delAck.First.Before(p):
+		return WindowAfterGate
+	}
+	return WindowBeforeGate
+}
+
 func dscpName(d uint8) string {
 	if d == DSCPEF {
 		return "EF (46)"
@@ -64,22 +85,19 @@ func checkDSCP(c *Call, core string, setup, teardown steps) ([]Failure, []MediaC
 	fromUAC, fromUAS := callGates(setup, teardown)
 	agg := map[string]*dscpFailure{}
 	var keys []string
-	counts := map[[2]string]map[uint8]int{}
+	counts := map[[3]string]map[uint8]int{}
 	for _, p := range c.media {
 		dir, g := "UAC->UAS", fromUAC
 		if (c.Answer.IsValid() && p.Src == c.Answer) || (c.Offer.IsValid() && p.Dst == c.Offer) {
 			dir, g = "UAS->UAC", fromUAS
 		}
-		ck := [2]string{p.Link, dir}
+		want, why, phase, step, ok := g.rule(p.Sighting)
+		ck := [3]string{p.Link, dir, window(g, p.Sighting, want, ok)}
 		if counts[ck] == nil {
 			counts[ck] = map[uint8]int{}
 		}
 		counts[ck][p.DSCP]++
-		if p.Link != core {
-			continue
-		}
-		want, why, phase, step, ok := g.rule(p.Sighting)
-		if !ok {
+		if p.Link != core || !ok {
 			continue
 		}
 		key := dir + why
@@ -114,13 +132,16 @@ func checkDSCP(c *Call, core string, setup, teardown steps) ([]Failure, []MediaC
 	}
 	var mc []MediaCount
 	for k, d := range counts {
-		mc = append(mc, MediaCount{Link: k[0], Dir: k[1], DSCP: d})
+		mc = append(mc, MediaCount{Link: k[0], Dir: k[1], Window: k[2], DSCP: d})
 	}
 	sort.Slice(mc, func(i, j int) bool {
 		if mc[i].Link != mc[j].Link {
 			return mc[i].Link < mc[j].Link
 		}
-		return mc[i].Dir < mc[j].Dir
+		if mc[i].Dir != mc[j].Dir {
+			return mc[i].Dir < mc[j].Dir
+		}
+		return mc[i].Window < mc[j].Window
 	})
 	return out, mc
 }

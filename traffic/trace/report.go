@@ -55,11 +55,15 @@ func (f Failure) String() string {
 	return b.String()
 }
 
-// MediaCount counts media packets of one direction on one link by DSCP.
+// MediaCount counts the media packets of one direction on one link in one
+// window of its gate's life (WindowBeforeGate, ...), by DSCP: what the e2e
+// suites hold against "EF on the core while the gate is installed, 0
+// before and after".
 type MediaCount struct {
-	Link string        `json:"link"`
-	Dir  string        `json:"dir"` // "UAC->UAS" or "UAS->UAC"
-	DSCP map[uint8]int `json:"dscp"`
+	Link   string        `json:"link"`
+	Dir    string        `json:"dir"` // "UAC->UAS" or "UAS->UAC"
+	Window string        `json:"window"`
+	DSCP   map[uint8]int `json:"dscp"`
 }
 
 // CallReport is one rebuilt call.
@@ -140,4 +144,29 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Step returns the first message of a call labelled with a FLOW.md step.
+func (c *CallReport) Step(phase flow.Phase, n int) (*Message, bool) {
+	for _, m := range c.Messages {
+		if m.Phase == phase && m.Step == n {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// MediaOn sums a call's media packets on one link, in one direction and
+// gate window, by DSCP ("" matches any direction or window).
+func (c *CallReport) MediaOn(link, dir, window string) map[uint8]int {
+	out := map[uint8]int{}
+	for _, m := range c.Media {
+		if m.Link != link || dir != "" && m.Dir != dir || window != "" && m.Window != window {
+			continue
+		}
+		for d, n := range m.DSCP {
+			out[d] += n
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package trace_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -224,5 +225,30 @@ func TestVerifyRefusesEditedCaptures(t *testing.T) {
 			}
 			t.Log(fs[0])
 		})
+	}
+}
+
+func TestReportMediaWindowsAndSteps(t *testing.T) {
+	r := verifySpec(t, tracetest.Spec{Media: 5}, nil, trace.Options{})
+	c := &r.Calls[0]
+	for _, w := range []struct {
+		dir, window string
+		want        map[uint8]int
+	}{
+		{"UAC->UAS", trace.WindowGated, map[uint8]int{46: 5}},
+		{"UAS->UAC", trace.WindowGated, map[uint8]int{46: 5}},
+		{"UAS->UAC", trace.WindowBeforeGate, map[uint8]int{0: 2}},
+		{"UAC->UAS", trace.WindowAfterGate, map[uint8]int{0: 2}},
+	} {
+		if got := c.MediaOn("r1-r2", w.dir, w.window); !maps.Equal(got, w.want) {
+			t.Errorf("core %s %s: %v, want %v", w.dir, w.window, got, w.want)
+		}
+	}
+	if got := c.MediaOn("r1-uac", "UAC->UAS", trace.WindowGated); !maps.Equal(got, map[uint8]int{0: 5}) {
+		t.Errorf("the UAC's own marking on its access link: %v, want 0 (R1 marks)", got)
+	}
+	m, ok := c.Step(flow.Setup, 20)
+	if !ok || m.From != "r1" || m.To != "pol1" || m.What != "RPT Gate-Set-Ack" {
+		t.Errorf("step 20 = %+v", m)
 	}
 }
