@@ -88,6 +88,8 @@ type Report struct {
 	// NoClearinghouse is set when the calls were checked as the
 	// no-clearinghouse variant (no OSP step expected on the wire).
 	NoClearinghouse bool `json:"no_clearinghouse"`
+	// Core is the link the DSCP rules are checked on.
+	Core string `json:"core"`
 }
 
 // OK tells whether every check held.
@@ -126,6 +128,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		if len(r.Calls) <= 20 || c.Failures > 0 {
 			fmt.Fprintf(&b, "  call %s: setup %d steps, teardown %d steps%s: %s\n", c.ID, c.SetupSteps, c.TeardownSteps, variants, status)
+			if media := c.coreSummary(r.Core); media != "" {
+				fmt.Fprintf(&b, "    media on %s: %s\n", r.Core, media)
+			}
 		}
 	}
 	fs := append([]Failure(nil), r.Failures...)
@@ -169,4 +174,30 @@ func (c *CallReport) MediaOn(link, dir, window string) map[uint8]int {
 		}
 	}
 	return out
+}
+
+// coreSummary says, per direction, how many media packets crossed the
+// core while the gate was installed and how many of them were EF, and
+// how many crossed outside it and were not.
+func (c *CallReport) coreSummary(core string) string {
+	var parts []string
+	for _, dir := range []string{"UAC->UAS", "UAS->UAC"} {
+		in, out := c.MediaOn(core, dir, WindowGated), map[uint8]int{}
+		for _, w := range []string{WindowBeforeGate, WindowAfterGate} {
+			for d, n := range c.MediaOn(core, dir, w) {
+				out[d] += n
+			}
+		}
+		total := func(m map[uint8]int) (n int) {
+			for _, v := range m {
+				n += v
+			}
+			return n
+		}
+		if total(in)+total(out) == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %d/%d EF while gated, %d/%d not EF outside", dir, in[DSCPEF], total(in), total(out)-out[DSCPEF], total(out)))
+	}
+	return strings.Join(parts, "; ")
 }

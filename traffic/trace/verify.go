@@ -99,6 +99,7 @@ func (a *analyzer) report(opts Options) *Report {
 	}
 	noCH := opts.Clearinghouse == CHAbsent || opts.Clearinghouse == CHAuto && len(ospSeen) == 0
 	r.NoClearinghouse = noCH
+	r.Core = a.topo.Core
 	if opts.Clearinghouse == CHAbsent && len(ospSeen) > 0 {
 		m := ospSeen[0]
 		r.Failures = append(r.Failures, Failure{Check: CheckOSP, CallID: m.CallID, Expected: "no OSP on the wire (no clearinghouse)",
