@@ -224,6 +224,10 @@ func (l *loop) do(a Action) error {
 		if err := l.spool.Put(context.WithoutCancel(l.ctx), a.Record); err != nil {
 			return err
 		}
+		r := a.Record
+		l.log.Info("usage", "call", r.CallID, "record", r.ID, "transaction", r.TransactionID,
+			"start", r.Start, "connect", r.Connect, "end", r.End, "duration", r.Duration.String(),
+			"packets", r.Packets, "bytes", r.Bytes, "counters_lost", r.CountersLost, "reason", r.Reason)
 	case SendUsage:
 		l.deliver(a)
 	case Unspool:
