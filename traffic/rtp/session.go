@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
+	"golang.org/x/sys/unix"
 )
 
 // Config describes one side of a call's media.
@@ -66,6 +68,12 @@ type Session struct {
 	// sendCancel stops the send loop alone; sendDone closes when it ended.
 	sendCancel context.CancelFunc
 	sendDone   chan struct{}
+
+	// Close drains what the kernel still holds for the socket before it
+	// closes it (see drain); recvDone closes when the receive loop ends.
+	draining   atomic.Bool
+	drainUntil atomic.Int64 // unix nanoseconds
+	recvDone   chan struct{}
 }
 
 // Listen binds the session's socket and starts receiving. The session
@@ -87,10 +95,11 @@ func Listen(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{
-		cfg:     cfg,
-		conn:    conn,
-		tracker: NewTracker(cfg.Codec.ClockRate),
-		sent:    SenderStats{DSCP: cfg.DSCP},
+		cfg:      cfg,
+		conn:     conn,
+		tracker:  NewTracker(cfg.Codec.ClockRate),
+		sent:     SenderStats{DSCP: cfg.DSCP},
+		recvDone: make(chan struct{}),
 	}
 	s.cfg.Local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	s.ctx, s.cancel = context.WithCancel(ctx)
@@ -217,6 +226,7 @@ func (s *Session) sendOne(buf, payload []byte) {
 
 func (s *Session) receiveLoop() {
 	defer s.wg.Done()
+	defer close(s.recvDone)
 	buf := make([]byte, 1500)
 	oob := make([]byte, oobSize)
 	var h rtp.Header
@@ -226,9 +236,21 @@ func (s *Session) receiveLoop() {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if s.draining.Load() {
+				s.readQueued(buf, oob, &h)
+				return
+			}
 			continue // e.g. ECONNREFUSED from an earlier ICMP: keep reading
 		}
-		s.observe(&h, buf[:n], oob[:oobn], time.Now())
+		now := time.Now()
+		s.observe(&h, buf[:n], oob[:oobn], now)
+		if s.draining.Load() {
+			next := now.Add(drainIdle)
+			if until := time.Unix(0, s.drainUntil.Load()); until.Before(next) {
+				next = until
+			}
+			_ = s.conn.SetReadDeadline(next)
+		}
 	}
 }
 
@@ -260,12 +282,58 @@ func (s *Session) Report() Report {
 	return r
 }
 
-// Close stops sending and receiving, releases the socket and returns the
-// final report. It is safe to call more than once.
+// Bounds of the drain at Close: it ends after drainIdle without a
+// packet, and after drainMax in any case (a peer that never stops).
+const (
+	drainIdle = 20 * time.Millisecond
+	drainMax  = 250 * time.Millisecond
+)
+
+// drain lets the receive loop read what already arrived and then end.
+// A loaded machine's receive loop can lag the network by several
+// packets; closing the socket at once would discard them, and the
+// report would miss packets that did arrive.
+func (s *Session) drain() {
+	now := time.Now()
+	s.drainUntil.Store(now.Add(drainMax).UnixNano())
+	s.draining.Store(true)
+	if err := s.conn.SetReadDeadline(now.Add(drainIdle)); err != nil {
+		return // already closed
+	}
+	<-s.recvDone
+}
+
+// readQueued reads, without blocking, every datagram the kernel still
+// queues for the socket. The drain's read deadline alone is not enough:
+// a goroutine scheduled after the deadline gets a timeout without the
+// queued data ever being read.
+func (s *Session) readQueued(buf, oob []byte, h *rtp.Header) {
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+			if err != nil {
+				return // EAGAIN: nothing left
+			}
+			s.observe(h, buf[:n], oob[:oobn], time.Now())
+		}
+	})
+}
+
+// Close stops sending, drains and stops receiving, releases the socket
+// and returns the final report. It is safe to call more than once.
 func (s *Session) Close() Report {
 	s.mu.Lock()
+	already := s.closed
 	s.closed = true
 	s.mu.Unlock()
+	if !already {
+		s.StopSending()
+		s.drain()
+	}
 	s.cancel()
 	s.wg.Wait()
 	return s.Report()

@@ -99,6 +99,32 @@ func TestStopSendingKeepsReceiving(t *testing.T) {
 	}
 }
 
+// TestCloseKeepsWhatArrived: packets already in the socket's queue when
+// Close is called are counted, not discarded with the socket.
+func TestCloseKeepsWhatArrived(t *testing.T) {
+	rx, err := Listen(context.Background(), Config{Local: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := Listen(context.Background(), Config{Local: loopback})
+	if err != nil {
+		rx.Close()
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	st := NewStream(PCMU, 5, 0, 0)
+	const n = 200
+	for range n {
+		if _, err := tx.conn.WriteToUDPAddrPort(st.AppendPacket(nil, make([]byte, PayloadSize)), rx.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rx.Close()
+	if r.Received.Packets != n || r.Received.Lost != 0 {
+		t.Fatalf("received %d of %d (lost %d)", r.Received.Packets, n, r.Received.Lost)
+	}
+}
+
 func TestSessionIgnoresGarbage(t *testing.T) {
 	s, err := Listen(context.Background(), Config{Local: loopback})
 	if err != nil {
