@@ -55,6 +55,14 @@ type SendGateDelete struct {
 	Gate    Gate // what the gate was (zero for a gate no call owns)
 }
 
+// SendGateInfo asks the router for a gate's counters so far (PCMM
+// Gate-Info); not a FLOW.md step.
+type SendGateInfo struct {
+	TransID uint16
+	CallID  string
+	GateID  uint32
+}
+
 // SpoolUsage writes a usage record to the durable spool. It always comes
 // before the DEC that ends the call.
 type SpoolUsage struct {
@@ -106,6 +114,7 @@ func (Unspool) isAction()         {}
 func (Warn) isAction()            {}
 func (RecordGate) isAction()      {}
 func (ForgetGate) isAction()      {}
+func (SendGateInfo) isAction()    {}
 
 // The String methods render actions as one trace line each; the tests
 // compare these traces with FLOW.md.
@@ -163,3 +172,8 @@ func (a RecordGate) String() string { return fmt.Sprintf("record gate %d call=%s
 
 // String renders the action as one trace line.
 func (a ForgetGate) String() string { return fmt.Sprintf("forget gate %d", a.GateID) }
+
+// String renders the action as one trace line.
+func (a SendGateInfo) String() string {
+	return fmt.Sprintf("Gate-Info txn=%d call=%s gate=%d", a.TransID, a.CallID, a.GateID)
+}

@@ -97,6 +97,21 @@ type GatesLoaded struct {
 	IDs []uint32
 }
 
+// GateInfoAcked is the router's Gate-Info-Ack with the gate's counters so
+// far.
+type GateInfoAcked struct {
+	TransID  uint16
+	At       time.Time
+	Counters Counters
+}
+
+// GateInfoFailed is the router's Gate-Info-Err, or no answer.
+type GateInfoFailed struct {
+	TransID uint16
+	At      time.Time
+	Reason  string
+}
+
 // Deleted is the proxy's DRQ: the handle is gone and no DEC is owed.
 type Deleted struct {
 	Key    CallKey
@@ -160,3 +175,5 @@ func (UsageFailed) isEvent()      {}
 func (SpoolLoaded) isEvent()      {}
 func (GatesLoaded) isEvent()      {}
 func (Tick) isEvent()             {}
+func (GateInfoAcked) isEvent()    {}
+func (GateInfoFailed) isEvent()   {}

@@ -19,7 +19,7 @@ func FuzzMachine(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 2, 1, 0, 0, 1, 1, 0, 200, 4, 1, 0, 0, 9, 0, 0, 0, 10, 0, 0, 0, 3, 0, 0, 1})
 	f.Add([]byte{0, 2, 0, 0, 1, 2, 0, 200, 2, 2, 0, 0, 8, 0, 0, 0, 3, 2, 0, 7, 6, 2, 0, 0, 11, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
-		m := NewMachine(MachineConfig{Node: "pol1"})
+		m := NewMachine(MachineConfig{Node: "pol1", GateInfoEvery: time.Second, SetupTimeout: time.Minute})
 		m.Step(RouterUp{})
 		var txns []uint16
 		spooled := map[string]bool{}
@@ -38,6 +38,8 @@ func FuzzMachine(f *testing.F) {
 				case SendGateSet:
 					txns = append(txns, a.TransID)
 				case SendGateDelete:
+					txns = append(txns, a.TransID)
+				case SendGateInfo:
 					txns = append(txns, a.TransID)
 				case SpoolUsage:
 					if spooled[a.Record.ID] {
@@ -60,7 +62,7 @@ func FuzzMachine(f *testing.F) {
 			now = now.Add(time.Duration(y) * time.Millisecond)
 			k := keyOf(sel)
 			var ev Event
-			switch op % 16 {
+			switch op % 18 {
 			case 0:
 				side := Originating
 				if x%2 == 1 {
@@ -96,8 +98,12 @@ func FuzzMachine(f *testing.F) {
 			case 14:
 				ev = GatesLoaded{IDs: []uint32{uint32(x), uint32(y)}}
 			case 15:
-				now = now.Add(time.Duration(x) * time.Minute)
+				now = now.Add(time.Duration(x) * time.Second)
 				ev = Tick{At: now}
+			case 16:
+				ev = GateInfoAcked{TransID: txnOf(x), At: now, Counters: Counters{Packets: uint64(y)}}
+			case 17:
+				ev = GateInfoFailed{TransID: txnOf(x), At: now}
 			}
 			check(m.Step(ev))
 		}

@@ -325,6 +325,14 @@ func (r *testRouter) apply(_ context.Context, p *cops.PCMM) cops.PCMM {
 		delete(r.gates, p.GateID)
 		ans.HasGateUsageInfo, ans.GateUsageInfo = true, r.counters.Bytes
 		ans.HasUsagePackets, ans.UsagePackets = true, r.counters.Packets
+	case cops.GateInfo:
+		ans.HasGateID, ans.GateID = true, p.GateID
+		if _, ok := r.gates[p.GateID]; !ok {
+			ans.Command, ans.Error = cops.GateInfoErr, cops.PCMMError{Code: cops.PCErrUnknownGateID}
+			return ans
+		}
+		ans.HasGateUsageInfo, ans.GateUsageInfo = true, r.counters.Bytes
+		ans.HasUsagePackets, ans.UsagePackets = true, r.counters.Packets
 	default:
 		ans.Command, ans.Error = p.Command.Err(), cops.PCMMError{Code: cops.PCErrUnknownGateCommand}
 	}

@@ -44,6 +44,7 @@ type decisionSender interface {
 type gateSender interface {
 	sendGateSet(a SendGateSet) error
 	sendGateDelete(a SendGateDelete) error
+	sendGateInfo(a SendGateInfo) error
 }
 
 // input is one event for the loop, with the protocol message that carried
@@ -158,6 +159,10 @@ func (l *loop) step(in input) error {
 		l.stopTimer(ev.TransID)
 	case GateDeleteFailed:
 		l.stopTimer(ev.TransID)
+	case GateInfoAcked:
+		l.stopTimer(ev.TransID)
+	case GateInfoFailed:
+		l.stopTimer(ev.TransID)
 	}
 	if in.msg != nil {
 		call, lbl := l.m.Describe(in.ev)
@@ -217,6 +222,14 @@ func (l *loop) do(a Action) error {
 		l.logMsg(nodes.Sent, "cops", whatOf(flow.GateDelete), a.CallID, a.Label, l.rtrName)
 		l.armTimer(a.TransID, func() Event {
 			return GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Delete", NoAnswer: true}
+		})
+	case SendGateInfo:
+		if err := l.router.sendGateInfo(a); err != nil {
+			return l.step(input{ev: GateInfoFailed{TransID: a.TransID, At: l.now(), Reason: err.Error()}})
+		}
+		l.logMsg(nodes.Sent, "cops", "DEC Gate-Info", a.CallID, Label{}, l.rtrName)
+		l.armTimer(a.TransID, func() Event {
+			return GateInfoFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Info"}
 		})
 	case SpoolUsage:
 		// Durable before the DEC that follows: a failure here stops the

@@ -17,6 +17,10 @@ type MachineConfig struct {
 	// DSCPOf maps a granted DiffServ class ("EF", "AF41", "BE") to its
 	// code point (nil: every class gets DSCP). It must be a pure function.
 	DSCPOf func(class string) (uint8, bool)
+	// GateInfoEvery is how often the gates of calls in progress are polled
+	// with Gate-Info for their counters (0: never). The last figures of a
+	// gate the router loses in a restart then still count in the usage.
+	GateInfoEvery time.Duration
 	// SetupTimeout ends a call admitted but never given its gate nor
 	// released after this long (default 10 minutes, well beyond SIP's 3
 	// minute INVITE timer): a proxy that forgot a call must not make the
@@ -42,7 +46,9 @@ type Machine struct {
 	// orphans are gates the router may still hold that no call owns: the
 	// value is the Gate-Delete's transaction, 0 until one is sent.
 	orphans map[uint32]uint16
-	out     []Action
+	// lastInfo is when the gates were last polled with Gate-Info.
+	lastInfo time.Time
+	out      []Action
 }
 
 // call is one call on one proxy handle.
@@ -60,15 +66,18 @@ type call struct {
 	bandwidth  uint64 // bits per second granted
 	dscp       uint8  // code point the gate marks with
 
-	gate      Gate   // the gate asked for (valid once a Gate-Set was sent)
-	gateID    uint32 // the router's id of the installed gate, 0 if none
-	setTxn    uint16 // outstanding Gate-Set, 0 if none
-	delTxn    uint16 // outstanding Gate-Delete, 0 if none
-	reinstall bool   // the router lost the gate; re-install when it is back
-	lostID    uint32 // the id the lost gate had: the re-install asks for it again
-	ldpOwed   int    // REQ LDPs waiting for their DEC
-	counters  Counters
-	lost      bool // counters from before a router restart are lost
+	gate      Gate     // the gate asked for (valid once a Gate-Set was sent)
+	gateID    uint32   // the router's id of the installed gate, 0 if none
+	setTxn    uint16   // outstanding Gate-Set, 0 if none
+	delTxn    uint16   // outstanding Gate-Delete, 0 if none
+	reinstall bool     // the router lost the gate; re-install when it is back
+	lostID    uint32   // the id the lost gate had: the re-install asks for it again
+	ldpOwed   int      // REQ LDPs waiting for their DEC
+	counters  Counters // the current gate's figures at its end
+	base      Counters // figures of gates the router lost, as last polled
+	polled    Counters // the current gate's figures at the last Gate-Info
+	infoTxn   uint16   // outstanding Gate-Info, 0 if none
+	lost      bool     // some figures were lost with the router
 
 	release *release // set once the call is to end
 }
@@ -86,6 +95,7 @@ const (
 	opSet txnOp = iota + 1
 	opReinstall
 	opDelete
+	opInfo
 	opOrphanDelete // deleting a gate no call owns any more
 )
 
@@ -155,6 +165,10 @@ func (m *Machine) Step(ev Event) []Action {
 		m.gateDeleteDone(ev.TransID, ev.Counters, "", false)
 	case GateDeleteFailed:
 		m.gateDeleteDone(ev.TransID, Counters{}, ev.Reason, ev.NoAnswer)
+	case GateInfoAcked:
+		m.infoDone(ev.TransID, &ev.Counters)
+	case GateInfoFailed:
+		m.infoDone(ev.TransID, nil)
 	case GatesLoaded:
 		// After a restart no call owns any gate the previous run left.
 		for _, id := range ev.IDs {
@@ -171,6 +185,7 @@ func (m *Machine) Step(ev Event) []Action {
 			}
 		}
 	case Tick:
+		m.poll(ev.At)
 		for _, c := range m.sortedCalls() {
 			stuck := c.release == nil && c.connect.IsZero() && c.gateID == 0 && c.setTxn == 0 && c.answered
 			if stuck && ev.At.Sub(c.start) > m.cfg.SetupTimeout {
@@ -381,6 +396,10 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 
 func (m *Machine) gateSetFailed(ev GateSetFailed) {
 	t, ok := m.txns[ev.TransID]
+	if ok && t.op == opInfo {
+		m.infoDone(ev.TransID, nil)
+		return
+	}
 	if ok && (t.op == opDelete || t.op == opOrphanDelete) {
 		// A Gate-Cmd-Err names only the transaction: it may answer a
 		// Gate-Delete.
@@ -514,7 +533,7 @@ func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
 		Start:         c.start,
 		Connect:       c.connect,
 		End:           r.at,
-		Counters:      c.counters,
+		Counters:      Counters{Packets: c.base.Packets + c.counters.Packets, Bytes: c.base.Bytes + c.counters.Bytes},
 		CountersLost:  c.lost,
 		Reason:        r.reason,
 	}
@@ -549,7 +568,8 @@ func (m *Machine) gateDeleteDone(id uint16, counters Counters, failure string, n
 	c.gateID = 0
 	if failure != "" {
 		c.lost = true
-		m.emit(Warn{CallID: c.sess.CallID, Msg: "Gate-Delete failed, usage without counters: " + failure})
+		c.counters = c.polled
+		m.emit(Warn{CallID: c.sess.CallID, Msg: "Gate-Delete failed, usage with the last polled counters: " + failure})
 	} else {
 		c.counters = counters
 	}
@@ -562,16 +582,24 @@ func (m *Machine) routerDown(ev RouterDown) {
 	}
 	m.routerUp = false
 	for id, t := range m.txns {
-		if t.op == opOrphanDelete {
+		switch t.op {
+		case opOrphanDelete:
 			delete(m.txns, id)
 			m.orphans[t.gateID] = 0
+		case opInfo:
+			delete(m.txns, id)
 		}
 	}
 	for _, c := range m.sortedCalls() {
 		// A router that comes back starts from a clean table: every gate
 		// of this connection is gone, and so are its counters.
+		c.infoTxn = 0
 		if c.gateID != 0 || c.setTxn != 0 || c.delTxn != 0 {
 			c.lost = true
+			// What the lost gate counted up to the last poll still counts.
+			c.base.Packets += c.polled.Packets
+			c.base.Bytes += c.polled.Bytes
+			c.polled = Counters{}
 		}
 		if c.gateID != 0 || (c.setTxn != 0 && m.txns[c.setTxn].op == opReinstall) {
 			c.reinstall = true
@@ -741,10 +769,47 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 		if c, _ := byTxn(ev.TransID); c != nil {
 			return c.sess.CallID, Label{}
 		}
+	case GateInfoAcked:
+		if c, _ := byTxn(ev.TransID); c != nil {
+			return c.sess.CallID, Label{}
+		}
 	case UsageConfirmed:
 		if p := m.usage[ev.RecordID]; p != nil {
 			return p.rec.CallID, teardownAt(StepsFor(p.rec.Side).UsageConf)
 		}
 	}
 	return "", Label{}
+}
+
+// poll sends a Gate-Info for every installed gate not busy with another
+// command, at most every GateInfoEvery.
+func (m *Machine) poll(now time.Time) {
+	if m.cfg.GateInfoEvery <= 0 || !m.routerUp || now.Sub(m.lastInfo) < m.cfg.GateInfoEvery {
+		return
+	}
+	m.lastInfo = now
+	for _, c := range m.sortedCalls() {
+		if c.gateID == 0 || c.setTxn != 0 || c.delTxn != 0 || c.infoTxn != 0 || c.release != nil {
+			continue
+		}
+		c.infoTxn = m.newTxn(txn{op: opInfo, key: c.key, gateID: c.gateID})
+		m.emit(SendGateInfo{TransID: c.infoTxn, CallID: c.sess.CallID, GateID: c.gateID})
+	}
+}
+
+// infoDone takes a Gate-Info answer (counters nil: it failed).
+func (m *Machine) infoDone(id uint16, counters *Counters) {
+	t, ok := m.txns[id]
+	if !ok || t.op != opInfo {
+		return
+	}
+	delete(m.txns, id)
+	c := m.calls[t.key]
+	if c == nil || c.infoTxn != id {
+		return // the call ended meanwhile
+	}
+	c.infoTxn = 0
+	if counters != nil && c.gateID == t.gateID {
+		c.polled = *counters
+	}
 }

@@ -453,7 +453,7 @@ func TestGateBook(t *testing.T) {
 	// again at the router's next connection.
 	id := "pol1/originating/g1/" + fmt.Sprint(t0.UnixNano())
 	runAll(t, m, GateDeleteFailed{TransID: 5, Reason: "timeout", NoAnswer: true},
-		"warn call=g1 Gate-Delete failed, usage without counters: timeout",
+		"warn call=g1 Gate-Delete failed, usage with the last polled counters: timeout",
 		"spool "+id+` duration=900ms packets=0 bytes=0 lost=true reason="released"`,
 		`teardown/7 DEC Remove noLDP call=g1 status=0 reason="released"`,
 		"teardown/8 UsageIndication "+id+" delay=0s")
@@ -494,5 +494,31 @@ func TestSetupTimeout(t *testing.T) {
 		"teardown/8 UsageIndication "+id+" delay=0s")
 	if m.Calls() != 1 {
 		t.Fatalf("calls %d, want the connected one kept", m.Calls())
+	}
+}
+
+// Gate-Info polling: the figures a gate counted up to the last poll before
+// the router restarted are added to those of its re-installed successor.
+func TestGateInfoAcrossRouterRestart(t *testing.T) {
+	m := NewMachine(MachineConfig{Node: "pol1", GateInfoEvery: 5 * time.Second})
+	m.Step(RouterUp{})
+	setupCall(t, m, k1, "gi", Originating, 1, 7)
+	run(t, m, Tick{At: at(3)}, "Gate-Info txn=2 call=gi gate=7")
+	run(t, m, Tick{At: at(6)}) // every 5s at most
+	run(t, m, GateInfoAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 250, Bytes: 43000}})
+	run(t, m, RouterDown{At: at(8)})
+	run(t, m, RouterUp{At: at(9)}, "setup/19 Gate-Set txn=3 call=gi gate=7 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, GateSetAcked{TransID: 3, At: at(9.1), GateID: 7})
+	run(t, m, Tick{At: at(11)}, "Gate-Info txn=4 call=gi gate=7")
+	run(t, m, ReqNoLDP{Key: k1, At: at(12)}, "teardown/5 Gate-Delete txn=5 call=gi gate=7")
+	acts := calls(m.Step(GateDeleteAcked{TransID: 5, At: at(12.1), Counters: Counters{Packets: 150, Bytes: 25800}}))
+	rec := acts[0].(SpoolUsage).Record
+	if rec.Packets != 400 || rec.Bytes != 68800 || !rec.CountersLost {
+		t.Fatalf("usage across a router restart: %+v", rec)
+	}
+	// The late Gate-Info answer of the ended call is dropped quietly.
+	run(t, m, GateInfoAcked{TransID: 4, At: at(12.2)})
+	if len(m.txns) != 0 {
+		t.Fatalf("transactions left: %v", m.txns)
 	}
 }

@@ -178,6 +178,11 @@ func (r *routerLink) report(m *cops.Message) {
 			Counters: Counters{Packets: p.UsagePackets, Bytes: p.GateUsageInfo}}, whatOf(flow.GateDeleteAck)
 	case cops.GateDeleteErr:
 		ev, what = GateDeleteFailed{TransID: p.TransactionID, At: at, Reason: pcmmReason(&p)}, "RPT Gate-Delete-Err"
+	case cops.GateInfoAck:
+		ev, what = GateInfoAcked{TransID: p.TransactionID, At: at,
+			Counters: Counters{Packets: p.UsagePackets, Bytes: p.GateUsageInfo}}, "RPT Gate-Info-Ack"
+	case cops.GateInfoErr:
+		ev, what = GateInfoFailed{TransID: p.TransactionID, At: at, Reason: pcmmReason(&p)}, "RPT Gate-Info-Err"
 	case cops.GateCmdErr:
 		ev, what = GateSetFailed{TransID: p.TransactionID, At: at, Reason: pcmmReason(&p)}, "RPT Gate-Cmd-Err"
 	default:
@@ -233,6 +238,13 @@ func (r *routerLink) sendGateDelete(a SendGateDelete) error {
 		HasGateID:    true, GateID: a.GateID,
 	}
 	return r.sendDEC(cops.CommandRemove, &p)
+}
+
+// sendGateInfo asks for a gate's counters.
+func (r *routerLink) sendGateInfo(a SendGateInfo) error {
+	p := cops.PCMM{TransactionID: a.TransID, Command: cops.GateInfo, HasAMID: true, AMID: amid,
+		HasGateID: true, GateID: a.GateID}
+	return r.sendDEC(cops.CommandInstall, &p)
 }
 
 func (r *routerLink) sendDEC(cmd cops.Command, p *cops.PCMM) error {

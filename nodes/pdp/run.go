@@ -38,6 +38,7 @@ type Config struct {
 	KeepAlive     uint16        // COPS KA timer in seconds on both legs; 0 = none
 	GateTimeout   time.Duration // how long to wait for a router's answer
 	SetupTimeout  time.Duration // end calls admitted but never connected nor released
+	GateInfoEvery time.Duration // poll gate counters this often (0: never)
 	RetryMin      time.Duration // usage delivery backoff
 	RetryMax      time.Duration
 }
@@ -51,6 +52,8 @@ type Config struct {
 //	keepalive: 0               COPS keep-alive timer, seconds (0: none)
 //	gate-timeout: 3s           wait for the router's Gate-Set/Delete answer
 //	setup-timeout: 10m         end a call admitted but never connected nor released
+//	gate-info-every: 5s        poll the counters of installed gates (0s: never),
+//	                           so a router restart loses only the last few seconds
 //	osp-timeout: 2s            one OSP exchange
 //	usage-retry-min: 250ms     usage delivery backoff, doubling up to
 //	usage-retry-max: 30s
@@ -98,6 +101,9 @@ func ConfigFrom(env nodes.Config) (Config, error) {
 	}
 	c.KeepAlive = uint16(ka)
 	if c.GateTimeout, err = env.DurationParam("gate-timeout", 3*time.Second); err != nil {
+		return c, err
+	}
+	if c.GateInfoEvery, err = env.DurationParam("gate-info-every", 5*time.Second); err != nil {
 		return c, err
 	}
 	if c.SetupTimeout, err = env.DurationParam("setup-timeout", 10*time.Minute); err != nil {
@@ -179,7 +185,7 @@ func Run(ctx context.Context, env nodes.Env) error {
 	rl := &routerLink{addr: cfg.RouterAddr.String(), peer: cfg.Router, kaTimer: cfg.KeepAlive, log: env.Log, now: time.Now}
 	lp := newLoop(gctx, &loop{
 		log: env.Log,
-		m:   NewMachine(MachineConfig{Node: env.Name, DSCPOf: authz.DSCP, SetupTimeout: cfg.SetupTimeout, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
+		m:   NewMachine(MachineConfig{Node: env.Name, DSCPOf: authz.DSCP, SetupTimeout: cfg.SetupTimeout, GateInfoEvery: cfg.GateInfoEvery, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
 		ch:  ch, chName: cfg.Clearinghouse, spool: spool, gates: gates,
 		proxies: srv.lookup, router: rl, rtrName: cfg.Router,
 		gateTimeout: cfg.GateTimeout,

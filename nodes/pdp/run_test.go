@@ -322,3 +322,32 @@ func TestRestartDeletesGatesLeftBehind(t *testing.T) {
 	defer gb.Close()
 	eventually(t, "gate book empty", func() bool { ids, err := gb.List(context.Background()); return err == nil && len(ids) == 0 })
 }
+
+// Over the wire: the counters polled before a router restart add up with
+// those of the re-installed gate in the usage record.
+func TestCountersSurviveRouterRestart(t *testing.T) {
+	b := newBench(t, true)
+	b.params["gate-info-every"] = "100ms"
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	rtr.mu.Lock()
+	rtr.counters = Counters{Packets: 100, Bytes: 17200}
+	rtr.mu.Unlock()
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("cnt", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	pep.request(1, cops.KindLDP, s)
+	eventually(t, "a Gate-Info answered", func() bool { return strings.Contains(b.logs.String(), `"what":"RPT Gate-Info-Ack"`) })
+	rtr.stop()
+	rtr2 := startRouter(t, b.rtrPort)
+	rtr2.mu.Lock()
+	rtr2.counters = Counters{Packets: 10, Bytes: 1720}
+	rtr2.mu.Unlock()
+	eventually(t, "gate re-installed", func() bool { return rtr2.gateCount() == 1 })
+	pep.request(1, cops.KindNoLDP, s)
+	eventually(t, "usage logged", func() bool {
+		return strings.Contains(b.logs.String(), `"packets":110,"bytes":18920,"counters_lost":true`)
+	})
+}
