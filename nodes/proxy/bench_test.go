@@ -28,7 +28,7 @@ func BenchmarkCallSetup(b *testing.B) {
 		res := l.invite(ctx, body)
 		setup += time.Since(start)
 		if res.final == nil || res.final.StatusCode != 200 {
-			b.Fatalf("call failed: %+v", res)
+			b.Fatalf("call failed: %v", res)
 		}
 		b.StopTimer()
 		res.dialog.Ack(ctx)

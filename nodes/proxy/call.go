@@ -78,6 +78,9 @@ func (c *call) markFinal() { c.once.Do(func() { close(c.final) }) }
 // step feeds one event to the state machine and carries out the actions.
 // Actions that fail to send turn into further events, fed in the same way.
 func (c *call) step(ev Event, bye *byeLeg) {
+	if c.p.ctx.Err() != nil {
+		return // shutting down: send nothing more
+	}
 	c.mu.Lock()
 	c.bye = bye
 	queue := []Event{ev}

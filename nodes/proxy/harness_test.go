@@ -220,16 +220,23 @@ func startUA(t testing.TB, addr netip.AddrPort) *testUA {
 			}
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	go srv.ListenAndServe(context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), "udp", addr.String())
-	select {
-	case <-ready:
-	case <-time.After(2 * time.Second):
-		t.Fatalf("UA %s did not listen", addr)
+	// Own socket, closed before the UA (see Proxy.Serve for why).
+	conn, err := net.ListenPacket("udp", addr.String())
+	if err != nil {
+		t.Fatal(err)
 	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeUDP(conn)
+	}()
+	waitFor(t, "UA listener pooled", func() bool {
+		c, err := srv.TransportLayer().GetConnection("udp", addr.String())
+		return err == nil && c != nil
+	})
 	t.Cleanup(func() {
-		cancel()
+		conn.Close()
+		<-served
 		ua.Close()
 	})
 	return u
@@ -288,6 +295,14 @@ type callResult struct {
 	final    *sip.Response
 	dialog   *sipgo.DialogClientSession
 	err      error
+}
+
+func (r callResult) String() string {
+	final := 0
+	if r.final != nil {
+		final = r.final.StatusCode
+	}
+	return fmt.Sprintf("statuses %v final %d err %v", r.statuses, final, r.err)
 }
 
 // invite places a call from the lab's UAC to its UAS through SIP1.
@@ -351,7 +366,9 @@ type scriptedPDP struct {
 	mu      sync.Mutex
 	reqs    []string
 	open    map[cops.Handle]bool
-	silence bool // never answers
+	silence bool                // never answers
+	last    cops.SessionRequest // the latest REQ
+	pdp     *cops.PDP
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -368,6 +385,7 @@ func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) cops.Sessio
 	}
 	p.addr = ln.Addr().String()
 	pdp := cops.NewPDP(cops.PDPConfig{Handler: p.handle, OnDelete: p.onDelete})
+	p.pdp = pdp
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	go func() {
@@ -378,17 +396,12 @@ func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) cops.Sessio
 	return p
 }
 
-// unreachablePDP is an address where no PDP listens.
+// unreachablePDP is an address where no PDP listens: a loopback address
+// of this test's own range, so no other listener can take it meanwhile.
 func unreachablePDP(t testing.TB) *scriptedPDP {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	done := make(chan struct{})
 	close(done)
-	return &scriptedPDP{addr: addr, open: map[cops.Handle]bool{}, stop: func() {}, done: done}
+	return &scriptedPDP{addr: "127.77.254.254:3288", open: map[cops.Handle]bool{}, stop: func() {}, done: done}
 }
 
 // crash stops the PDP: its connections close (CC), as when it dies.
@@ -441,6 +454,7 @@ func (p *scriptedPDP) handle(ctx context.Context, r cops.SessionRequest) cops.Se
 	}
 	p.reqs = append(p.reqs, entry)
 	p.open[r.Handle] = true
+	p.last = r
 	silence := p.silence
 	p.mu.Unlock()
 	if silence {

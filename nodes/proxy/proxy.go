@@ -225,26 +225,38 @@ func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn, ready func()) er
 		defer bg.Done()
 		serveErr <- p.srv.ServeUDP(conn)
 	}()
-	if ready != nil {
-		ready()
-	}
 
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("proxy: serve udp: %w", err)
-		cancel()
+	if err = waitServing(ctx, p.srv.TransportLayer(), conn.LocalAddr().String(), serveErr); err == nil {
+		if ready != nil {
+			ready()
+		}
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+		}
 	}
-	conn.Close()
+	if err != nil {
+		err = fmt.Errorf("proxy: serve udp: %w", err)
+	}
+	// Shutdown, in an order that leaves no socket behind: sipgo binds a
+	// fresh socket (and reads it forever) whenever it must send without a
+	// pooled one. So: calls stop acting (step drops events once p.ctx is
+	// done) and no new work starts; the listener closes and its reader
+	// ends; only then the UA closes, terminating every transaction, which
+	// ends the goroutines waiting on them.
+	cancel()
 	p.mu.Lock()
 	p.closing = true
 	p.mu.Unlock()
-	// Closing the UA terminates every transaction, which ends the
-	// goroutines waiting on them.
+	conn.Close()
+	bg.Wait()
 	p.ua.Close()
 	p.wg.Wait()
-	bg.Wait()
+	// A handler that was already sending when the listener closed may
+	// have made sipgo bind a socket: closing the UA again (its transport
+	// pool) closes that one too, now that nothing of ours runs.
+	p.ua.Close()
 	return err
 }
 
@@ -360,4 +372,25 @@ func (p *Proxy) peerName(hostport string) string {
 // retransmissions after the transaction ended, or junk.
 func (p *Proxy) onStrayResponse(res *sip.Response) {
 	p.log.Debug("stray response", "call", callIDOf(res), "status", res.StatusCode, "from", res.Source())
+}
+
+// waitServing returns once sipgo has registered the listening socket in
+// its connection pool. Until then a request sent from our address would
+// make sipgo bind a second socket to it (and fail): so the proxy is not
+// ready before.
+func waitServing(ctx context.Context, tp *sip.TransportLayer, addr string, serveErr <-chan error) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, err := tp.GetConnection("udp", addr); err == nil && c != nil {
+			return nil
+		}
+		select {
+		case err := <-serveErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -21,7 +21,7 @@ func TestCallThroughBothProxies(t *testing.T) {
 
 	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0 8"))
 	if res.err != nil || res.final == nil || res.final.StatusCode != 200 {
-		t.Fatalf("call failed: %+v", res)
+		t.Fatalf("call failed: %v", res)
 	}
 	if !slices.Contains(res.statuses, 180) {
 		t.Errorf("UAC saw %v, want a 180 before the 200", res.statuses)
@@ -87,7 +87,7 @@ func TestAAARefusedGives403WithReason(t *testing.T) {
 			defer cancel()
 			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
 			if res.final == nil || res.final.StatusCode != 403 {
-				t.Fatalf("UAC got %+v, want 403", res)
+				t.Fatalf("UAC got %v, want 403", res)
 			}
 			if r := res.final.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "no route to destination") {
 				t.Errorf("403 Reason header = %v", r)
@@ -120,7 +120,7 @@ func TestPDPUnreachableGives503(t *testing.T) {
 			defer cancel()
 			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
 			if res.final == nil || res.final.StatusCode != 503 {
-				t.Fatalf("UAC got %+v, want 503", res)
+				t.Fatalf("UAC got %v, want 503", res)
 			}
 			if h := res.final.GetHeader("Retry-After"); h == nil || h.Value() == "" {
 				t.Errorf("503 without Retry-After")
@@ -144,7 +144,7 @@ func TestByeFromCallee(t *testing.T) {
 	defer cancel()
 	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
 	if res.final == nil || res.final.StatusCode != 200 {
-		t.Fatalf("call failed: %+v", res)
+		t.Fatalf("call failed: %v", res)
 	}
 	res.dialog.Ack(ctx)
 	d := <-l.uas.inDialog
@@ -176,7 +176,7 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 	defer cancel()
 	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
 	if res.final == nil || res.final.StatusCode != 200 {
-		t.Fatalf("call failed: %+v", res)
+		t.Fatalf("call failed: %v", res)
 	}
 	// SIP2 held the 180 for its LDP decision and the 200 arrived
 	// meanwhile: both leave in order once the DEC is in. (Further on, sipgo
@@ -203,21 +203,25 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 }
 
 func TestCancelDuringAAAWait(t *testing.T) {
-	slowAAA := func(kind ReqKind, s cops.Session) cops.SessionDecision {
+	release := make(chan struct{}) // POL1 decides AAA only once the caller gave up
+	heldAAA := func(kind ReqKind, s cops.Session) cops.SessionDecision {
 		if kind == ReqAAA {
-			time.Sleep(400 * time.Millisecond) // past sipgo's 100 Trying (200 ms)
+			<-release
 		}
 		return allowAll(kind, s)
 	}
-	pdp1, pdp2 := newScriptedPDP(t, slowAAA), newScriptedPDP(t, nil)
-	l := startLab(t, pdp1, pdp2, time.Second)
+	pdp1, pdp2 := newScriptedPDP(t, heldAAA), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The UAC hangs up after 300 ms; sipgo sends the CANCEL once it has a
+	// provisional (SIP1's 100 Trying, after 200 ms).
 	callCtx, hangUp := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer hangUp()
 	res := l.invite(callCtx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	close(release)
 	if res.final != nil && res.final.StatusCode < 300 {
-		t.Fatalf("cancelled call was answered: %+v", res)
+		t.Fatalf("cancelled call was answered: %v", res)
 	}
 	l.settled(pdp1, pdp2)
 	if n, _, _ := l.uas.counts(); n != 0 {
@@ -236,7 +240,7 @@ func TestPDPLostMidCallEndsTheCall(t *testing.T) {
 	defer cancel()
 	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
 	if res.final == nil || res.final.StatusCode != 200 {
-		t.Fatalf("call failed: %+v", res)
+		t.Fatalf("call failed: %v", res)
 	}
 	res.dialog.Ack(ctx)
 	waitFor(t, "ACK at UAS", func() bool { _, acks, _ := l.uas.counts(); return acks == 1 })
@@ -244,4 +248,30 @@ func TestPDPLostMidCallEndsTheCall(t *testing.T) {
 	waitFor(t, "BYE at UAS", func() bool { _, _, byes := l.uas.counts(); return byes >= 1 })
 	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes >= 1 })
 	l.settled(pdp2)
+}
+
+func TestUnsolicitedRemoveEndsTheCall(t *testing.T) {
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
+	l.uas.setAnswer(answerDirect)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final == nil || res.final.StatusCode != 200 {
+		t.Fatalf("call failed: %v", res)
+	}
+	res.dialog.Ack(ctx)
+	waitFor(t, "ACK at UAS", func() bool { _, acks, _ := l.uas.counts(); return acks == 1 })
+	pdp1.mu.Lock()
+	last := pdp1.last
+	pdp1.mu.Unlock()
+	// POL1 withdraws the call's policy (say, the clearinghouse revoked it).
+	err := pdp1.pdp.Decide(last.PEPID, last.Handle, cops.KindLDP.Context(), cops.SessionDecision{
+		Command: cops.CommandRemove, Session: cops.Session{CallID: last.Session.CallID, Result: 403, Reason: "credit exhausted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "BYE at UAS", func() bool { _, _, byes := l.uas.counts(); return byes >= 1 })
+	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes >= 1 })
+	l.settled(pdp1, pdp2) // SIP2 released on the BYE SIP1 sent through it
 }

@@ -67,7 +67,7 @@ func TestRunFromNodeEnv(t *testing.T) {
 	defer cancel()
 	res := l.invite(ctx, sdpBody(a, 20000, "0"))
 	if res.final == nil || res.final.StatusCode != 200 {
-		t.Fatalf("call failed: %+v", res)
+		t.Fatalf("call failed: %v", res)
 	}
 	res.dialog.Ack(ctx)
 	if err := res.dialog.Bye(ctx); err != nil {
@@ -103,6 +103,6 @@ func TestConfigFromEnvRejectsBadParams(t *testing.T) {
 	}
 	if cfg.Self.String() != "127.0.0.2:5070" || pdp.String() != "127.0.0.3:"+strconv.Itoa(DefaultCOPSPort) ||
 		cfg.PolicyTimeout != 300*time.Millisecond || cfg.Peer.IsValid() {
-		t.Errorf("config %+v pdp %v", cfg, pdp)
+		t.Errorf("config %v pdp %v", cfg, pdp)
 	}
 }
