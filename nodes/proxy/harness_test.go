@@ -51,7 +51,10 @@ func newRecorder(name string) *msgRecorder {
 	return &msgRecorder{next: next, mu: &sync.Mutex{}, msgs: new([]string)}
 }
 
-func (r *msgRecorder) Enabled(ctx context.Context, l slog.Level) bool { return true }
+// Enabled keeps Info (the message log) and, when printing, Debug.
+func (r *msgRecorder) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || r.next.Enabled(ctx, l)
+}
 func (r *msgRecorder) WithAttrs(as []slog.Attr) slog.Handler {
 	return &msgRecorder{next: r.next.WithAttrs(as), mu: r.mu, msgs: r.msgs}
 }
