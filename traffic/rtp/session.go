@@ -71,9 +71,8 @@ type Session struct {
 
 	// Close drains what the kernel still holds for the socket before it
 	// closes it (see drain); recvDone closes when the receive loop ends.
-	draining   atomic.Bool
-	drainUntil atomic.Int64 // unix nanoseconds
-	recvDone   chan struct{}
+	draining atomic.Bool
+	recvDone chan struct{}
 }
 
 // Listen binds the session's socket and starts receiving. The session
@@ -242,15 +241,7 @@ func (s *Session) receiveLoop() {
 			}
 			continue // e.g. ECONNREFUSED from an earlier ICMP: keep reading
 		}
-		now := time.Now()
-		s.observe(&h, buf[:n], oob[:oobn], now)
-		if s.draining.Load() {
-			next := now.Add(drainIdle)
-			if until := time.Unix(0, s.drainUntil.Load()); until.Before(next) {
-				next = until
-			}
-			_ = s.conn.SetReadDeadline(next)
-		}
+		s.observe(&h, buf[:n], oob[:oobn], time.Now())
 	}
 }
 
@@ -282,22 +273,14 @@ func (s *Session) Report() Report {
 	return r
 }
 
-// Bounds of the drain at Close: it ends after drainIdle without a
-// packet, and after drainMax in any case (a peer that never stops).
-const (
-	drainIdle = 20 * time.Millisecond
-	drainMax  = 250 * time.Millisecond
-)
-
-// drain lets the receive loop read what already arrived and then end.
-// A loaded machine's receive loop can lag the network by several
+// drain makes the receive loop read everything that already arrived and
+// end. A loaded machine's receive loop can lag the network by several
 // packets; closing the socket at once would discard them, and the
-// report would miss packets that did arrive.
+// report would miss packets that did arrive. The peer has stopped
+// sending by now (BYE), so nothing more is worth waiting for.
 func (s *Session) drain() {
-	now := time.Now()
-	s.drainUntil.Store(now.Add(drainMax).UnixNano())
 	s.draining.Store(true)
-	if err := s.conn.SetReadDeadline(now.Add(drainIdle)); err != nil {
+	if err := s.conn.SetReadDeadline(time.Now()); err != nil {
 		return // already closed
 	}
 	<-s.recvDone
