@@ -268,6 +268,7 @@ type testRouter struct {
 	nextGate uint32
 	setErr   cops.PCMMErrorCode // answer Gate-Sets with this error when non-zero
 	counters Counters           // reported in every Gate-Delete-Ack
+	delay    time.Duration      // answer each command this late
 	log      []string           // gate commands seen
 }
 
@@ -295,7 +296,16 @@ func (r *testRouter) stop() {
 }
 
 // apply runs one gate command on the table and returns the answer.
-func (r *testRouter) apply(_ context.Context, p *cops.PCMM) cops.PCMM {
+func (r *testRouter) apply(ctx context.Context, p *cops.PCMM) cops.PCMM {
+	r.mu.Lock()
+	delay := r.delay
+	r.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ans := cops.PCMM{HasAMID: p.HasAMID, AMID: p.AMID, SubscriberID: p.SubscriberID}

@@ -1,9 +1,12 @@
 package pdp
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +353,68 @@ func TestCountersSurviveRouterRestart(t *testing.T) {
 	eventually(t, "usage logged", func() bool {
 		return strings.Contains(b.logs.String(), `"packets":110,"bytes":18920,"counters_lost":true`)
 	})
+}
+
+// A router that answers too late: the LDP is refused once gate-timeout is
+// over, and the gate its late Gate-Set-Ack reports is deleted, so nothing
+// stays marked for a call that was refused.
+func TestSlowRouter(t *testing.T) {
+	b := newBench(t, true)
+	b.params["gate-timeout"] = "200ms"
+	newCH(t, b.chPort).up()
+	rtr := startRouter(t, b.rtrPort)
+	rtr.mu.Lock()
+	rtr.delay = 400 * time.Millisecond
+	rtr.mu.Unlock()
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("slow", cops.SideOriginating)
+	pep.request(1, cops.KindAAA, s)
+	cmd, dec := pep.request(1, cops.KindLDP, s)
+	if cmd != cops.CommandRemove || dec.Result != 503 || !strings.Contains(dec.Reason, "did not answer") {
+		t.Fatalf("LDP with a silent router: %v %s", cmd, &dec)
+	}
+	eventually(t, "late gate deleted", func() bool {
+		c := rtr.commands()
+		return len(c) == 2 && strings.HasPrefix(c[1], "Gate-Delete") && rtr.gateCount() == 0
+	})
+}
+
+// Garbage and the wrong client-type on the proxy port get a Client-Close,
+// and the server keeps serving.
+func TestProxyLegBadInput(t *testing.T) {
+	b := newBench(t, false)
+	startRouter(t, b.rtrPort)
+	b.start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(b.copsPort)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		{"PCMM client-type", func() []byte {
+			m, _ := (&cops.Message{Header: cops.Header{Op: cops.OpOPN, ClientType: cops.ClientTypePCMM}, PEPID: "x"}).AppendTo(nil)
+			return m
+		}()},
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(tc.msg)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		reply, err := cops.ReadMessage(bufio.NewReader(c), nil, 0)
+		var m cops.Message
+		if tc.name == "garbage" {
+			// Not COPS at all: the connection is simply closed.
+			if err == nil {
+				t.Errorf("%s: answered", tc.name)
+			}
+		} else if err != nil || m.Decode(reply) != nil || m.Op != cops.OpCC || m.Error.Code != cops.ErrUnsupportedClient {
+			t.Errorf("%s: want CC Unsupported-client, got %v %v", tc.name, &m, err)
+		}
+		c.Close()
+	}
+	dialPEP(t, b.copsPort) // still serving
 }
