@@ -3,11 +3,14 @@ package proxy
 import (
 	"context"
 	"encoding/base64"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
 
 	"github.com/qoslab/qoslab/protocol/cops"
 )
@@ -274,4 +277,29 @@ func TestUnsolicitedRemoveEndsTheCall(t *testing.T) {
 	waitFor(t, "BYE at UAS", func() bool { _, _, byes := l.uas.counts(); return byes >= 1 })
 	waitFor(t, "BYE at UAC", func() bool { _, _, byes := l.uac.counts(); return byes >= 1 })
 	l.settled(pdp1, pdp2) // SIP2 released on the BYE SIP1 sent through it
+}
+
+func TestCalleeRejectsAfterRingingReleasesGates(t *testing.T) {
+	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
+	l := startLab(t, pdp1, pdp2, time.Second)
+	l.uas.setAnswer(func(d *sipgo.DialogServerSession) {
+		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
+		d.Respond(180, "Ringing", body, sdpType)
+		time.Sleep(20 * time.Millisecond)
+		d.Respond(486, "Busy Here", nil)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
+	if res.final == nil || res.final.StatusCode != 486 {
+		t.Fatalf("UAC got %v, want 486", res)
+	}
+	l.settled(pdp1, pdp2)
+	// The gates LDP installed are released again, then the handle goes.
+	for i, p := range []*scriptedPDP{pdp1, pdp2} {
+		got := p.log()
+		if len(got) != 4 || !strings.HasPrefix(got[1], "REQ LDP") || !strings.HasPrefix(got[2], "REQ noLDP") || got[3] != "DRQ" {
+			t.Errorf("POL%d saw %q, want AAA, LDP, noLDP, DRQ", i+1, got)
+		}
+	}
 }

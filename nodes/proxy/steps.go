@@ -57,7 +57,7 @@ var setupSteps = map[stepKey]int{
 }
 
 // teardownSteps maps FIG. 6 with the caller hanging up. When the callee
-// hangs up the BYE and its 200 run the other way: byeStep mirrors them.
+// hangs up the BYE and its 200 run the other way: stepOf flips them.
 var teardownSteps = map[stepKey]int{
 	{Originating, nodes.Received, "BYE"}:       1,
 	{Originating, nodes.Sent, "BYE"}:           2,
@@ -80,8 +80,13 @@ func stepOf(side Side, dir, what string, byCallee bool) (string, int) {
 		return string(flow.Setup), n
 	}
 	if byCallee && (what == "BYE" || what == "BYE 200") {
-		// The callee's BYE enters at SIP2: swap the proxies' roles.
-		side = Originating + Terminating - side
+		// The callee's BYE and its 200 keep the numbers of the hops they
+		// cross (as nodes/ua logs them): the same hops, the other way.
+		if dir == nodes.Sent {
+			dir = nodes.Received
+		} else {
+			dir = nodes.Sent
+		}
 	}
 	if n, ok := teardownSteps[stepKey{side, dir, what}]; ok {
 		return string(flow.Teardown), n
