@@ -74,7 +74,7 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	n, total := 0, 8
+	n, total := 0, 9
 	step := func(what string, fn func() (string, error)) error {
 		n++
 		fmt.Fprintf(opts.Progress, "[%d/%d] %-34s", n, total, what)
@@ -111,6 +111,11 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 			return "", err
 		}
 		return callNote(res.Call), nil
+	}); err != nil {
+		return res, err
+	}
+	if err := step("wait for FIG. 6 to finish", func() (string, error) {
+		return "", Settle(ctx, lab.Dir, []string{res.Call.CallID}, 10*time.Second)
 	}); err != nil {
 		return res, err
 	}

@@ -140,33 +140,40 @@ func pathLinks(p *topology.Plan, src, dst string) []string {
 	return nil
 }
 
-// udpPayloads reads a pcapng file and returns every UDP payload in it that
-// starts with prefix. A file still being written may end mid-block: what
-// was complete is returned.
-func udpPayloads(path, prefix string) ([]string, error) {
+// eachPacket decodes every packet of a pcapng file. A file still being
+// written may end mid-block: what was complete is read.
+func eachPacket(path string, fn func(gopacket.Packet)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	var out []string
 	for {
 		data, _, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return out, fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		pkt := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.NoCopy)
+		fn(gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.NoCopy))
+	}
+}
+
+// udpPayloads returns every UDP payload in a pcapng file that starts with
+// prefix.
+func udpPayloads(path, prefix string) ([]string, error) {
+	var out []string
+	err := eachPacket(path, func(pkt gopacket.Packet) {
 		if udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && strings.HasPrefix(string(udp.Payload), prefix) {
 			out = append(out, string(udp.Payload))
 		}
-	}
+	})
+	return out, err
 }
 
 func captureFile(l *labRun, link string) string {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -85,8 +86,17 @@ func Run(ctx context.Context, links []Link, dir string, ready func()) (err error
 	for {
 		select {
 		case <-ctx.Done():
-			closeHandles(taps) // unblocks copyTo
+			// Drain before closing: a node logs a message only after the
+			// kernel handed it to the capture socket too, so what any node
+			// has seen is in a socket queue now, and must reach the files.
+			// A read deadline in the past stops every copy loop, which
+			// then drains its socket without waiting.
+			for _, t := range taps {
+				t.stopping.Store(true)
+				_ = t.handle.f.SetReadDeadline(time.Now())
+			}
 			wg.Wait()
+			closeHandles(taps)
 			return nil
 		case <-tick.C:
 			merged.flush()
@@ -124,10 +134,12 @@ func watchNamespaces(ctx context.Context, links []Link, cancel func()) {
 
 // tap is one link's socket and its own file.
 type tap struct {
-	link   Link
-	id     int // interface id in the merged file
-	handle *pcapgo.EthernetHandle
-	out    *file
+	link     Link
+	id       int // interface id in the merged file
+	handle   *packetSocket
+	out      *file
+	dropped  uint64      // read just before the socket closes
+	stopping atomic.Bool // the capture is stopping: drain, then end
 }
 
 // openTaps opens every link's socket at once: binding a packet socket
@@ -155,7 +167,7 @@ func openTap(l Link, id int, dir string) (*tap, error) {
 	}
 	defer ns.Close()
 	type result struct {
-		h   *pcapgo.EthernetHandle
+		h   *packetSocket
 		err error
 	}
 	rc := make(chan result, 1)
@@ -167,7 +179,7 @@ func openTap(l Link, id int, dir string) (*tap, error) {
 		}
 		// The socket belongs to the namespace it was opened in; reading it
 		// later from any thread is fine.
-		h, err := pcapgo.NewEthernetHandle(l.Iface)
+		h, err := openPacketSocket(l.Iface)
 		rc <- result{h, err}
 	}()
 	r := <-rc
@@ -176,7 +188,7 @@ func openTap(l Link, id int, dir string) (*tap, error) {
 	}
 	out, err := newFile(filepath.Join(dir, l.Name+".pcapng"), []Link{l})
 	if err != nil {
-		r.h.Close()
+		r.h.close()
 		return nil, err
 	}
 	return &tap{link: l, id: id, handle: r.h, out: out}, nil
@@ -185,19 +197,32 @@ func openTap(l Link, id int, dir string) (*tap, error) {
 // copyTo reads packets until the socket is closed or its interface is gone.
 func (t *tap) copyTo(merged *file) {
 	for {
-		data, ci, err := t.handle.ZeroCopyReadPacketData()
+		data, ci, err := t.handle.read()
 		if err != nil {
+			if t.stopping.Load() {
+				_ = t.handle.drain(func(data []byte, ci gopacket.CaptureInfo) { t.record(merged, ci, data) })
+			}
 			return
 		}
-		ci.InterfaceIndex = 0
-		t.out.write(ci, data)
-		ci.InterfaceIndex = t.id
-		merged.write(ci, data)
+		t.record(merged, ci, data)
 	}
 }
 
+// record writes one packet to the link's file and to the merged file.
+func (t *tap) record(merged *file, ci gopacket.CaptureInfo, data []byte) {
+	ci.InterfaceIndex = 0
+	t.out.write(ci, data)
+	ci.InterfaceIndex = t.id
+	merged.write(ci, data)
+}
+
+// close records the kernel's drop count in the link's file and in the
+// capture log: a capture that lost packets must say so.
 func (t *tap) close() error {
-	t.handle.Close() // a second close is harmless
+	if d := t.dropped; d > 0 {
+		fmt.Fprintf(os.Stderr, "capture: link %s: the kernel dropped %d packets\n", t.link.Name, d)
+	}
+	t.handle.close() // a second close is harmless
 	return t.out.close()
 }
 
@@ -209,7 +234,8 @@ func closeHandles(taps []*tap) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.handle.Close()
+			t.dropped += t.handle.drops()
+			t.handle.close()
 		}()
 	}
 	wg.Wait()

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/qoslab/qoslab/demo"
+	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/nodes/ua"
+	"github.com/qoslab/qoslab/topology"
+	"github.com/qoslab/qoslab/traffic/trace"
+	"golang.org/x/sys/unix"
+)
+
+// placeCall asks the lab's UAC for one call and returns its result.
+func placeCall(ctx context.Context, l *labRun, req ua.CallRequest) ua.CallResult {
+	if req.Talk == "" {
+		req.Talk = "1s"
+	}
+	res, err := ua.PlaceCall(ctx, topology.ControlSocket(l.Dir, "uac"), req)
+	Expect(err).NotTo(HaveOccurred())
+	return res
+}
+
+// verifyLab waits until the calls' messages have all arrived, stops the
+// lab's capture and verifies it, with the node logs, as `qoslab verify
+// --logs` does.
+func verifyLab(ctx context.Context, l *labRun, calls ...ua.CallResult) *trace.Report {
+	var ids []string
+	for _, c := range calls {
+		ids = append(ids, c.CallID)
+	}
+	Expect(demo.Settle(ctx, l.Dir, ids, 10*time.Second)).To(Succeed())
+	Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
+	topo, err := demo.TraceTopology(l.Plan)
+	Expect(err).NotTo(HaveOccurred())
+	rep, err := trace.Verify(ctx, filepath.Join(l.Dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true})
+	Expect(err).NotTo(HaveOccurred())
+	lines, err := trace.ReadNodeLogs(l.Dir)
+	Expect(err).NotTo(HaveOccurred())
+	rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
+	if !rep.OK() {
+		keepEvidence(l)
+	}
+	return rep
+}
+
+// keepEvidence copies a failed spec's captures and node logs out of the
+// lab before it is taken down, so that the failure can be looked at in
+// Wireshark afterwards (CI keeps reports/).
+func keepEvidence(l *labRun) {
+	dst, err := filepath.Abs(filepath.Join("..", "reports", l.Name))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.MkdirAll(filepath.Dir(dst), 0o755)).To(Succeed())
+	_ = os.RemoveAll(dst)
+	out, err := exec.Command("cp", "-r", l.Dir, dst).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "keep evidence: %s", out)
+	AddReportEntry("evidence", dst)
+}
+
+// failures renders a report's failures for assertion messages.
+func failures(rep *trace.Report) string {
+	var b strings.Builder
+	for _, f := range rep.Failures {
+		b.WriteString("\n  " + f.String())
+	}
+	for _, p := range rep.Problems {
+		b.WriteString(fmt.Sprintf("\n  problem: %+v", p))
+	}
+	return b.String()
+}
+
+func callReport(rep *trace.Report, id string) *trace.CallReport {
+	c, ok := rep.Call(id)
+	Expect(ok).To(BeTrue(), "the capture holds call %s", id)
+	return c
+}
+
+// stepsSeen lists the FLOW.md steps of a phase the verifier labelled.
+func stepsSeen(c *trace.CallReport, phase flow.Phase) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, m := range c.Messages {
+		if m.Phase == phase && m.Step > 0 && !seen[m.Step] {
+			seen[m.Step] = true
+			out = append(out, m.Step)
+		}
+	}
+	return out
+}
+
+func stepRange(from, to int, except ...int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		skip := false
+		for _, e := range except {
+			skip = skip || e == i
+		}
+		if !skip {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// dscpOnLink counts, by DSCP, the UDP packets of a 5-tuple (either
+// direction when both is set) in a link's capture: an independent look at
+// the pcap, without the verifier.
+func dscpOnLink(l *labRun, link string, src, dst netip.AddrPort) map[uint8]int {
+	out := map[uint8]int{}
+	err := eachPacket(captureFile(l, link), func(p gopacket.Packet) {
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if ip == nil || udp == nil {
+			return
+		}
+		s := netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip.SrcIP.To4())), uint16(udp.SrcPort))
+		d := netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip.DstIP.To4())), uint16(udp.DstPort))
+		if s == src && d == dst {
+			out[ip.TOS>>2]++
+		}
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
+	BeforeEach(func() { requireRoot() })
+
+	It("follows FIG. 5 (all 29 steps) and FIG. 6 (all 18 steps), marks media EF only while authorised, and the node logs agree with the capture", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-call")
+		res := placeCall(ctx, l, ua.CallRequest{Talk: "1s"})
+		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+		Expect(res.Ringing).To(BeTrue())
+		// The UAs themselves saw EF on their media (IP_RECVTOS). Not on
+		// every packet: FIG. 6 removes a gate while the far UA may still
+		// have a packet in flight, and that one rightly arrives unmarked.
+		// The verifier below holds each packet to its exact phase.
+		Expect(res.Media.Received.DSCP["46"]).To(BeNumerically(">=", res.Media.Received.Packets-2), "%v", res.Media.Received.DSCP)
+		Expect(res.PeerMedia.DSCP["46"]).To(BeNumerically(">=", res.PeerMedia.Packets-2), "%v", res.PeerMedia.DSCP)
+
+		// After teardown (all of FIG. 6, gates deleted) the call's
+		// 5-tuple is no longer authorised.
+		Expect(demo.Settle(ctx, l.Dir, []string{res.CallID}, 10*time.Second)).To(Succeed())
+		local := netip.MustParseAddrPort(res.Media.Local)
+		remote := netip.MustParseAddrPort(res.Media.Remote)
+		sendUDP(l.Name, "uac", local, remote, 5, 0)
+
+		rep := verifyLab(ctx, l, res)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		c := callReport(rep, res.CallID)
+		Expect(stepsSeen(c, flow.Setup)).To(ConsistOf(stepRange(1, 28)))
+		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18)))
+
+		// Independently of the verifier: on the core link the UAC's media
+		// is EF, and the probes after teardown are not.
+		core := dscpOnLink(l, "r1-r2", local, remote)
+		Expect(core[46]).To(BeNumerically(">=", int(res.Media.Sent.Packets)))
+		Expect(core[0]).To(Equal(5), "probes after teardown leave r1 unmarked")
+		access := dscpOnLink(l, "r1-uac", local, remote)
+		Expect(access[46]).To(BeZero(), "the UAC itself does not mark: r1 does")
+	})
+
+	It("follows FIG. 5 with the LDP steps triggered by the 200 when the UAS answers without 180", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-no180")
+		res := placeCall(ctx, l, ua.CallRequest{Ring: "0s"})
+		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+		Expect(res.Ringing).To(BeFalse())
+		rep := verifyLab(ctx, l, res)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		c := callReport(rep, res.CallID)
+		Expect(c.Variants).To(ContainElement("no-180"))
+		Expect(stepsSeen(c, flow.Setup)).NotTo(ContainElements(12, 17, 22))
+		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18)))
+	})
+
+	It("tears down in FIG. 6's order when the callee hangs up", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-uasbye")
+		res := placeCall(ctx, l, ua.CallRequest{Hangup: "uas"})
+		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+		Expect(res.HangupBy).To(Equal("uas"))
+		rep := verifyLab(ctx, l, res)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		c := callReport(rep, res.CallID)
+		Expect(c.Variants).To(ContainElement("callee-hangs-up"))
+		Expect(c.TeardownSteps).To(Equal(18))
+	})
+
+	It("runs without a clearinghouse: no OSP on the wire, everything else holds", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-noch", "--set", "pol1.mode=no-ch", "--set", "pol2.mode=no-ch")
+		res := placeCall(ctx, l, ua.CallRequest{})
+		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+		rep := verifyLab(ctx, l, res)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		Expect(rep.NoClearinghouse).To(BeTrue())
+		c := callReport(rep, res.CallID)
+		Expect(stepsSeen(c, flow.Setup)).To(ConsistOf(stepRange(1, 28, 3, 4, 8, 9)))
+		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18, 8, 9, 17, 18)))
+		Expect(udpPayloads(captureFile(l, "r1-ch"), "")).To(BeEmpty(), "nothing reaches the clearinghouse")
+		// The policy servers kept the usage themselves.
+		out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--lab", l.Name, "--format", "csv").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(string(out)).To(ContainSubstring(res.CallID))
+	})
+
+	It("refuses a call the clearinghouse denies: 403 with a Reason, no INVITE past SIP1, no gate", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-denied", "--set", `ch.policy=deny uac -> uas code=403 reason="barred in the e2e suite"`)
+		res := placeCall(ctx, l, ua.CallRequest{})
+		Expect(res.Outcome).To(Equal(ua.OutcomeRefused), "%+v", res)
+		Expect(res.Status).To(Equal(403))
+		Expect(res.Reason).To(ContainSubstring("barred in the e2e suite"))
+		rep := verifyLab(ctx, l, res)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		c := callReport(rep, res.CallID)
+		Expect(c.Variants).To(ContainElement("denied"))
+		for _, m := range c.Messages {
+			Expect(m.Kind).NotTo(Equal(flow.GateSet), "no gate is ever installed")
+			if m.What == "INVITE" {
+				Expect(m.From).To(Equal("uac"), "no INVITE crosses past SIP1")
+			}
+		}
+	})
+
+	It("re-marks self-marked EF without a gate to DSCP 0 at the edge (theft of service)", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-theft")
+		uac, _ := l.Plan.Node("uac")
+		uas, _ := l.Plan.Node("uas")
+		src := netip.AddrPortFrom(uac.Addr(), 40000)
+		dst := netip.AddrPortFrom(uas.Addr(), 40002)
+		sendUDP(l.Name, "uac", src, dst, 10, 46)
+		Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
+		Expect(dscpOnLink(l, "r1-uac", src, dst)).To(Equal(map[uint8]int{46: 10}), "the UAC marked its packets EF itself")
+		Expect(dscpOnLink(l, "r1-r2", src, dst)).To(Equal(map[uint8]int{0: 10}), "r1 re-marked them to 0")
+		Expect(dscpOnLink(l, "r2-uas", src, dst)).To(Equal(map[uint8]int{0: 10}))
+	})
+
+	It("verifies 20 concurrent calls, each one", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-twenty")
+		results := make([]ua.CallResult, 20)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer GinkgoRecover()
+				defer wg.Done()
+				results[i] = placeCall(ctx, l, ua.CallRequest{Talk: "2s"})
+			}()
+		}
+		wg.Wait()
+		rep := verifyLab(ctx, l, results...)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		Expect(rep.Calls).To(HaveLen(20))
+		for _, res := range results {
+			Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+			c := callReport(rep, res.CallID)
+			Expect(c.Failures).To(BeZero())
+			Expect(c.SetupSteps).To(BeNumerically(">=", 28))
+			Expect(c.TeardownSteps).To(Equal(18))
+		}
+	})
+})
+
+// sendUDP sends n datagrams from src to dst inside a node's namespace,
+// with the given DSCP set on the socket.
+func sendUDP(lab, node string, src, dst netip.AddrPort, n int, dscp int) {
+	var conn *net.UDPConn
+	err := topology.RunIn(lab, node, func() error {
+		var err error
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(src))
+		return err
+	})
+	Expect(err).NotTo(HaveOccurred())
+	defer conn.Close()
+	if dscp != 0 {
+		raw, err := conn.SyscallConn()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(raw.Control(func(fd uintptr) {
+			Expect(unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TOS, dscp<<2)).To(Succeed())
+		})).To(Succeed())
+	}
+	payload := make([]byte, 172)
+	for i := 0; i < n; i++ {
+		_, err := conn.WriteToUDPAddrPort(payload, dst)
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
