@@ -15,29 +15,33 @@ var SetupOrderNo180 = concat(
 // Ringing lists the steps that exist only when the callee sends a 180.
 var Ringing = []int{12, 17, 22}
 
-// TeardownStepsCalleeHangsUp is FIG. 6 when the callee hangs up: the BYE
-// and its 200 run the other way (UAS -> SIP2 -> SIP1 -> UAC and back), the
-// COPS and OSP chains keep their numbers and their sides.
+// TeardownStepsCalleeHangsUp is FIG. 6 when the callee hangs up. A step
+// keeps the number of the hop it crosses: the BYE runs UAS -> SIP2 (step 3)
+// -> SIP1 (2) -> UAC (1), and its 200 back UAC -> SIP1 (12) -> SIP2 (11)
+// -> UAS (10), so a number always names the same pair of nodes, whoever
+// hangs up; the COPS and OSP chains keep their numbers and their sides.
+// The nodes log the same numbers (nodes/ua, nodes/proxy).
 var TeardownStepsCalleeHangsUp = []Step{
-	{Teardown, 1, SIPBye, UAS, SIP2, false},
+	{Teardown, 1, SIPBye, SIP1, UAC, false},
 	{Teardown, 2, SIPBye, SIP2, SIP1, false},
-	{Teardown, 3, SIPBye, SIP1, UAC, false},
+	{Teardown, 3, SIPBye, UAS, SIP2, false},
 	TeardownSteps[3], TeardownSteps[4], TeardownSteps[5], TeardownSteps[6],
 	TeardownSteps[7], TeardownSteps[8],
-	{Teardown, 10, SIPOK, UAC, SIP1, false},
+	{Teardown, 10, SIPOK, SIP2, UAS, false},
 	{Teardown, 11, SIPOK, SIP1, SIP2, false},
-	{Teardown, 12, SIPOK, SIP2, UAS, false},
+	{Teardown, 12, SIPOK, UAC, SIP1, false},
 	TeardownSteps[12], TeardownSteps[13], TeardownSteps[14], TeardownSteps[15],
 	TeardownSteps[16], TeardownSteps[17],
 }
 
 // TeardownOrderCalleeHangsUp is TeardownOrder when the callee hangs up:
-// SIP2 sees the BYE first (step 1) and starts its release chain (13-18),
-// SIP1 sees it second (step 2) and starts its own (4-9).
+// the SIP chain runs 3 < 2 < 1 < 12 < 11 < 10; SIP2 sees the BYE first
+// (step 3) and starts its release chain (13-18), SIP1 sees it at step 2
+// and starts its own (4-9).
 var TeardownOrderCalleeHangsUp = concat(
-	[]Before{{1, 2}, {2, 3}, {3, 10}, {10, 11}, {11, 12}},
+	[]Before{{3, 2}, {2, 1}, {1, 12}, {12, 11}, {11, 10}},
 	[]Before{{2, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}},
-	[]Before{{1, 13}, {13, 14}, {14, 15}, {15, 16}, {16, 17}, {17, 18}},
+	[]Before{{3, 13}, {13, 14}, {14, 15}, {15, 16}, {16, 17}, {17, 18}},
 )
 
 // OSPSteps lists the steps of a phase that are OSP messages: with no

@@ -71,10 +71,10 @@ func TestLookup(t *testing.T) {
 		{Setup, SIPInvite, SIP1, SIP2, false, 6},
 		{Setup, GateSetAck, R1, POL1, false, 20},
 		{Teardown, SIPBye, UAC, SIP1, false, 1},
-		{Teardown, SIPBye, UAS, SIP2, true, 1},
-		{Teardown, SIPBye, SIP1, UAC, true, 3},
-		{Teardown, SIPOK, UAC, SIP1, true, 10},
-		{Teardown, SIPOK, SIP2, UAS, true, 12},
+		{Teardown, SIPBye, UAS, SIP2, true, 3},
+		{Teardown, SIPBye, SIP1, UAC, true, 1},
+		{Teardown, SIPOK, UAC, SIP1, true, 12},
+		{Teardown, SIPOK, SIP2, UAS, true, 10},
 		{Teardown, GateDelete, POL2, R2, true, 14},
 	}
 	for _, c := range cases {

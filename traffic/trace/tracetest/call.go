@@ -102,7 +102,14 @@ func (c *callGen) run() error {
 	if c.g.spec.NoTeardown {
 		return nil
 	}
-	for n := 1; n <= 18; n++ {
+	// Steps in an order FLOW.md allows; when the callee hangs up, the SIP
+	// steps keep their hops' numbers, so the BYE goes 3, 2, 1 and its 200
+	// 12, 11, 10.
+	seq := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
+	if c.g.spec.CalleeHangsUp {
+		seq = []int{3, 2, 1, 4, 5, 6, 7, 8, 9, 12, 11, 10, 13, 14, 15, 16, 17, 18}
+	}
+	for _, n := range seq {
 		if c.g.spec.NoClearinghouse && (n == 8 || n == 9 || n == 17 || n == 18) {
 			continue
 		}
