@@ -21,6 +21,7 @@ const (
 	ReqNoLDP
 )
 
+// String names the kind as FLOW.md and the logs write it.
 func (k ReqKind) String() string {
 	switch k {
 	case ReqAAA:
@@ -50,6 +51,7 @@ const (
 
 var phaseNames = [...]string{"Idle", "AwaitAAA", "Proceeding", "AwaitLDP", "Early", "Confirmed", "Releasing", "Done"}
 
+// String names the phase.
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
 		return phaseNames[p]
@@ -80,6 +82,7 @@ var eventNames = map[EventKind]string{
 	EvCancel: "CANCEL", EvBye: "BYE", EvByeFinal: "BYE final", EvTxGone: "transaction gone",
 }
 
+// String names the event.
 func (k EventKind) String() string {
 	if s, ok := eventNames[k]; ok {
 		return s
@@ -124,6 +127,7 @@ var actionNames = map[ActionKind]string{
 	ActTearDown: "tear down", ActSendDRQ: "send DRQ",
 }
 
+// String names the action.
 func (k ActionKind) String() string {
 	if s, ok := actionNames[k]; ok {
 		return s

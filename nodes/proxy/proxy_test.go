@@ -34,6 +34,18 @@ func TestCallThroughBothProxies(t *testing.T) {
 	if h := inv.GetHeader(TokenHeader); h == nil || h.Value() != base64.StdEncoding.EncodeToString([]byte("tok-term")) {
 		t.Errorf("INVITE at UAS carries %v, want token of POL2", h)
 	}
+	// Each proxy took one from Max-Forwards, put its Via on top and
+	// Record-Routed (SIP2 above SIP1).
+	if mf := inv.MaxForwards(); mf == nil || mf.Val() != 68 {
+		t.Errorf("Max-Forwards at UAS = %v, want 68", mf)
+	}
+	if vias := inv.GetHeaders("Via"); len(vias) != 3 || !strings.Contains(vias[0].Value(), l.sip2Addr.String()) {
+		t.Errorf("Via at UAS: %v", vias)
+	}
+	rr := inv.GetHeaders("Record-Route")
+	if len(rr) != 2 || !strings.Contains(rr[0].Value(), l.sip2Addr.String()) || !strings.Contains(rr[1].Value(), l.sip1Addr.String()) {
+		t.Errorf("Record-Route at UAS: %v", rr)
+	}
 	if err := res.dialog.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}

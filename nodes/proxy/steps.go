@@ -14,6 +14,7 @@ const (
 	Terminating
 )
 
+// String is the side as Session.Side spells it.
 func (s Side) String() string {
 	if s == Terminating {
 		return "terminating"
