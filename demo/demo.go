@@ -30,7 +30,10 @@ type Options struct {
 	OutDir   string        // run directory (default runs/<UTC time>)
 	Talk     time.Duration // talk time (default 3s)
 	Ring     string        // UAS ring time ("" = the UAS's own parameter)
-	Probes   int           // probe packets after teardown (default 5)
+	Probes   int           // probe packets after teardown (0: none)
+	// ExpectRefused says the call is meant to be refused (a denying
+	// policy): the run then passes when it was, and verified.
+	ExpectRefused bool
 	Up       topology.Options
 	Progress io.Writer // one line per step (nil: silent)
 }
@@ -41,11 +44,13 @@ type Result struct {
 	Call   ua.CallResult
 	Report *trace.Report
 	Files  []string // files written into Dir, relative to it
+
+	want string // the call outcome the run expects
 }
 
-// OK reports whether the call was answered and verification passed.
+// OK reports whether verification passed and the call ended as expected.
 func (r *Result) OK() bool {
-	return r.Report != nil && r.Report.OK() && r.Call.Outcome == ua.OutcomeAnswered
+	return r.Report != nil && r.Report.OK() && r.Call.Outcome == r.want
 }
 
 func (o *Options) defaults() {
@@ -58,9 +63,6 @@ func (o *Options) defaults() {
 	if o.Talk == 0 {
 		o.Talk = 3 * time.Second
 	}
-	if o.Probes == 0 {
-		o.Probes = 5
-	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -70,7 +72,10 @@ func (o *Options) defaults() {
 // about running the demo, a failed verification is in Result.OK.
 func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err error) {
 	opts.defaults()
-	res := &Result{Dir: opts.OutDir}
+	res := &Result{Dir: opts.OutDir, want: ua.OutcomeAnswered}
+	if opts.ExpectRefused {
+		res.want = ua.OutcomeRefused
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -120,6 +125,9 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 		return res, err
 	}
 	if err := step(fmt.Sprintf("%d probes on the call's 5-tuple", opts.Probes), func() (string, error) {
+		if opts.Probes == 0 || res.Call.Outcome != ua.OutcomeAnswered {
+			return "skipped: no media to probe", nil
+		}
 		return "after teardown: must stay DSCP 0", sendProbes(lab.Plan.Lab, res.Call, opts.Probes)
 	}); err != nil {
 		return res, err

@@ -54,7 +54,7 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 			fmt.Printf("  capture/<link>.pcapng  one file per link\n")
 			fmt.Printf("  report.txt, report.json, ladders.html, ladder-1.svg, topology.dot, nodes/*/node.log\n")
 			if !res.OK() {
-				return &exitError{code: 1, err: fmt.Errorf("run: verification failed or the call was not answered (see %s)", filepath.Join(abs, "report.txt"))}
+				return &exitError{code: 1, err: fmt.Errorf("run: verification failed or the call did not end as expected (see %s)", filepath.Join(abs, "report.txt"))}
 			}
 			return nil
 		},
@@ -66,5 +66,6 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 	cmd.Flags().DurationVar(&opts.Talk, "talk", 3*time.Second, "talk time")
 	cmd.Flags().StringVar(&opts.Ring, "ring", "", "UAS ring time (0s: 200 without 180; default: the UAS's ring parameter, 200ms)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 5, "probe packets sent on the call's 5-tuple after teardown")
+	cmd.Flags().BoolVar(&opts.ExpectRefused, "expect-refused", false, "the call is meant to be refused (e.g. --set ch.policy='deny uac -> uas'): pass when it is")
 	return cmd
 }

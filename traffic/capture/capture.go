@@ -50,6 +50,7 @@ func Run(ctx context.Context, links []Link, dir string, ready func()) (err error
 	if err != nil {
 		return err
 	}
+	merged.reorder = &reorder{}
 	defer func() { err = errors.Join(err, merged.close()) }()
 
 	taps, err := openTaps(links, dir)
@@ -242,10 +243,13 @@ func closeHandles(taps []*tap) {
 }
 
 // file is a pcapng file safe for concurrent use. The pcapgo writer is not.
+// A file with a reorder buffer (the merged one) writes packets in
+// timestamp order, at flush.
 type file struct {
-	mu sync.Mutex
-	f  *os.File
-	w  *pcapgo.NgWriter
+	mu      sync.Mutex
+	f       *os.File
+	w       *pcapgo.NgWriter
+	reorder *reorder
 }
 
 func newFile(path string, links []Link) (*file, error) {
@@ -281,17 +285,31 @@ func newFile(path string, links []Link) (*file, error) {
 func (f *file) write(ci gopacket.CaptureInfo, data []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.reorder != nil {
+		f.reorder.add(ci, data)
+		return
+	}
 	_ = f.w.WritePacket(ci, data)
 }
 
 func (f *file) flush() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writeDue(time.Now().Add(-reorderDelay))
 	_ = f.w.Flush()
+}
+
+// writeDue writes the buffered packets captured before cutoff (all for the
+// zero time). The caller holds f.mu.
+func (f *file) writeDue(cutoff time.Time) {
+	if f.reorder != nil {
+		f.reorder.due(cutoff, func(ci gopacket.CaptureInfo, data []byte) { _ = f.w.WritePacket(ci, data) })
+	}
 }
 
 func (f *file) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writeDue(time.Time{})
 	return errors.Join(f.w.Flush(), f.f.Close())
 }
