@@ -26,16 +26,16 @@ import (
 
 // Options tune a run.
 type Options struct {
-	Lab      string        // lab name (default "demo")
-	OutDir   string        // run directory (default runs/<UTC time>)
-	Talk     time.Duration // talk time (default 3s)
-	Ring     string        // UAS ring time ("" = the UAS's own parameter)
-	Probes   int           // probe packets after teardown (0: none)
+	Lab    string        // lab name (default "demo")
+	OutDir string        // run directory (default runs/<UTC time>)
+	Talk   time.Duration // talk time (default 3s)
+	Ring   string        // UAS ring time ("" = the UAS's own parameter)
+	Probes int           // probe packets after teardown (0: none)
 	// ExpectRefused says the call is meant to be refused (a denying
 	// policy): the run then passes when it was, and verified.
 	ExpectRefused bool
-	Up       topology.Options
-	Progress io.Writer // one line per step (nil: silent)
+	Up            topology.Options
+	Progress      io.Writer // one line per step (nil: silent)
 }
 
 // Result is what a run produced.
