@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -26,7 +27,14 @@ func refuser(t *testing.T, code int, reason string, hdrs ...sip.Header) uint16 {
 			res.AppendHeader(h)
 		}
 		_ = tx.Respond(res)
-		<-tx.Acks() // the hop-by-hop ACK of a non-2xx
+		// Wait for the hop-by-hop ACK of the non-2xx, or for the
+		// transaction to end (an ACK that came before this select is
+		// absorbed by the transaction and never reaches the channel).
+		select {
+		case <-tx.Acks():
+		case <-tx.Done():
+		case <-time.After(2 * time.Second):
+		}
 	})
 	if err := st.serve(); err != nil {
 		t.Fatal(err)

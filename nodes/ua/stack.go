@@ -86,6 +86,15 @@ func (s *stack) serve() error {
 	}
 }
 
+// fromListener pins an in-dialog request to the listening socket.
+// sipgo's dialog code leaves the local address of a BYE empty, and its
+// transport then reuses a socket by the peer's address or, when it finds
+// none, opens a new ephemeral one: the request would leave from a port
+// that Via and Contact do not name.
+func (s *stack) fromListener(req *sip.Request) {
+	req.Laddr = sip.Addr{IP: net.IP(s.addr.Addr().AsSlice()), Port: int(s.addr.Port()), Hostname: s.addr.Addr().String()}
+}
+
 // close stops serving and releases the socket and sipgo's goroutines.
 // It is safe to call more than once.
 func (s *stack) close() {

@@ -139,8 +139,20 @@ func TestCallCancelledWhileRinging(t *testing.T) {
 	if res.Outcome == OutcomeAnswered || res.Status != 487 || !res.Ringing || res.Media.Sent.Packets != 0 {
 		t.Fatalf("cancelled call: %+v", res)
 	}
-	if !hasLine(l.uasLog, `"what":"487"`) {
+	if !eventuallyTrue(func() bool { return hasLine(l.uasLog, `"what":"487"`) }) {
 		t.Errorf("UAS did not answer 487 after CANCEL:\n%s", l.uasLog.buf.String())
+	}
+}
+
+// eventuallyTrue polls f for up to a second.
+func eventuallyTrue(f func() bool) bool {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
 

@@ -375,6 +375,7 @@ func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
 		target = ct.Address // the remote target (RFC 3261 12.1.2)
 	}
 	bye := sip.NewRequest(sip.BYE, target)
+	c.u.st.fromListener(bye)
 	c.u.sl.msg(nodes.Sent, "BYE", c.res.CallID, flow.Teardown, 1, c.hop)
 	res, err := dlg.Do(ctx, bye)
 	if err != nil {

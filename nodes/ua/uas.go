@@ -178,9 +178,9 @@ func (u *UAS) ringAndAnswer(dlg *sipgo.DialogServerSession, callID, src string, 
 				u.sl.msg(nodes.Sent, "480", callID, "", 0, src)
 				_ = dlg.Respond(480, "Temporarily Unavailable", nil)
 			} else {
-				// CANCEL: sipgo answered the CANCEL; the INVITE gets 487.
+				// CANCEL: sipgo's transaction layer has answered it 200
+				// and the INVITE 487 (RFC 3261 9.2); log what it sent.
 				u.sl.msg(nodes.Sent, "487", callID, "", 0, src)
-				_ = dlg.Respond(487, "Request Terminated", nil)
 			}
 			return false
 		}
@@ -210,6 +210,7 @@ func (u *UAS) talk(c *uasCall, callID string, o callOptions) {
 		// ReadInvite guaranteed the INVITE has a Contact: the remote target.
 		bye := sip.NewRequest(sip.BYE, c.dlg.InviteRequest.Contact().Address)
 		bye.SetTransport(c.dlg.InviteRequest.Transport())
+		u.st.fromListener(bye)
 		bye.AppendHeader(sip.NewHeader(hdrRTP, formatMediaHeader(early.Received)))
 		u.sl.msg(nodes.Sent, "BYE", callID, flow.Teardown, 3, c.peer)
 		ctx, cancel := context.WithTimeout(u.ctx, 32*sip.T1)
