@@ -297,6 +297,3 @@ func drain(tx sip.ClientTransaction) {
 		}
 	}
 }
-
-// errNoDialog says a teardown lacks what it needs to build a BYE.
-var errNoDialog = errors.New("proxy: no dialog to end")

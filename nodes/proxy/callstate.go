@@ -204,6 +204,7 @@ type Call struct {
 	byeDone    bool // Releasing: the BYE leg finished (or there is none)
 	decDone    bool // Releasing: the noLDP decision (or its failure) arrived
 	drqPending bool // Releasing: a DRQ goes out once byeDone && decDone
+	noLDPWaits bool // Releasing: REQ noLDP waits for the outstanding LDP decision
 }
 
 type heldResp struct {
@@ -263,6 +264,9 @@ func (c *Call) onInstall(ev Event) []Action {
 		return []Action{{Kind: ActForwardInvite, Token: ev.Token}}
 	case c.phase == AwaitLDP && ev.Req == ReqLDP:
 		return c.releaseHeld()
+	case c.phase == Releasing && ev.Req == ReqLDP && c.noLDPWaits:
+		c.noLDPWaits = false
+		return []Action{{Kind: ActSendREQ, Req: ReqNoLDP}}
 	case c.phase == Releasing && ev.Req == ReqNoLDP:
 		c.decDone = true
 		return c.maybeFinishRelease()
@@ -276,8 +280,11 @@ func (c *Call) onRemove(ev Event) []Action {
 		return c.refuse(403, ev.Reason)
 	case c.phase == AwaitLDP && ev.Req == ReqLDP:
 		return c.refuse(403, ev.Reason)
-	case c.phase == Releasing && ev.Req == ReqNoLDP:
-		// FIG. 6 step 7: the PDP answers the release with DEC Remove.
+	case c.phase == Releasing && ev.Req == ReqNoLDP,
+		c.phase == Releasing && ev.Req == ReqLDP && c.noLDPWaits:
+		// FIG. 6 step 7: the PDP answers the release with DEC Remove (or
+		// refused the LDP the release waited for: nothing to release).
+		c.noLDPWaits = false
 		c.decDone = true
 		return c.maybeFinishRelease()
 	case ev.Req == 0 && (c.phase == Proceeding || c.phase == Early):
@@ -295,7 +302,9 @@ func (c *Call) onPolicyFailure(req ReqKind, reason string) []Action {
 	switch {
 	case c.phase == AwaitAAA && req == ReqAAA, c.phase == AwaitLDP && req == ReqLDP:
 		return c.refuse(503, reason)
-	case c.phase == Releasing && req == ReqNoLDP:
+	case c.phase == Releasing && req == ReqNoLDP,
+		c.phase == Releasing && req == ReqLDP && c.noLDPWaits:
+		c.noLDPWaits = false
 		c.decDone = true
 		return c.maybeFinishRelease()
 	}
@@ -462,10 +471,17 @@ func (c *Call) onBye() []Action {
 // startRelease sends REQ noLDP; the DRQ follows once the decision and (when
 // a BYE is under way) its final response are in.
 func (c *Call) startRelease(byeDone bool) []Action {
+	ldpOutstanding := c.phase == AwaitLDP
 	c.phase = Releasing
 	c.byeDone = byeDone
 	c.decDone = false
 	c.drqPending = true
+	if ldpOutstanding {
+		// One request per handle at a time (RFC 2748): the release waits
+		// for the LDP decision, and is needed only if that installed.
+		c.noLDPWaits = true
+		return nil
+	}
 	return []Action{{Kind: ActSendREQ, Req: ReqNoLDP}}
 }
 

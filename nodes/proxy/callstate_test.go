@@ -191,14 +191,31 @@ var callScripts = []struct {
 		DEC Install LDP                 -> forward 1
 		DEC Remove - credit exhausted   -> tear down reason=credit exhausted; send DRQ
 	`},
-	{"callee hangs up on a held 200", `
+	{"callee hangs up on a held 200: the release waits for the LDP decision", `
 		INVITE                          -> send REQ AAA
 		DEC Install AAA token=t         -> forward INVITE token=t
 		resp #1 200 sdp                 -> send REQ LDP; hold 1
-		BYE callee                      -> forward BYE; respond 487 reason=callee hung up; send REQ noLDP
-		DEC Install LDP                 -> -
+		BYE callee                      -> forward BYE; respond 487 reason=callee hung up
+		DEC Install LDP                 -> send REQ noLDP
 		DEC Remove noLDP                -> -
 		BYE final 200                   -> send DRQ
+	`},
+	{"callee hangs up on a held 200, LDP refused: nothing to release", `
+		INVITE                          -> send REQ AAA
+		DEC Install AAA token=t         -> forward INVITE token=t
+		resp #1 200 sdp                 -> send REQ LDP; hold 1
+		BYE callee                      -> forward BYE; respond 487 reason=callee hung up
+		BYE final 200                   -> -
+		DEC Remove LDP no bandwidth     -> send DRQ
+		phase Done
+	`},
+	{"downstream gone while the LDP waits", `
+		INVITE                          -> send REQ AAA
+		DEC Install AAA token=t         -> forward INVITE token=t
+		resp #1 180 sdp                 -> send REQ LDP; hold 1
+		tx gone                         -> respond 408 reason=no final response
+		timeout LDP                     -> send DRQ
+		phase Done
 	`},
 	{"no answer downstream: 408 and the handle goes", `
 		INVITE                          -> send REQ AAA

@@ -35,7 +35,8 @@ func FuzzParseMedia(f *testing.F) {
 // sequences and checks what must hold in every order of arrival: the
 // INVITE is forwarded at most once and only after a DEC Install for AAA,
 // the caller gets at most one answer from the proxy itself, the handle is
-// deleted at most once, and nothing is still held once the call is Done.
+// deleted at most once, only one REQ is outstanding on the handle at a
+// time, and nothing is still held once the call is Done.
 func FuzzCallSteps(f *testing.F) {
 	f.Add([]byte{0, 1, 5, 1, 5, 7, 8})
 	f.Add([]byte{0, 4, 5, 6})
@@ -43,14 +44,25 @@ func FuzzCallSteps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script []byte) {
 		var c Call
 		var forwarded, responded, drqs int
+		var outstanding ReqKind // REQ without its DEC yet: one per handle at a time
 		aaaInstalled := false
 		for i, b := range script {
 			ev := fuzzEvent(b, i)
 			if ev.Kind == EvDecInstall && ev.Req == ReqAAA && c.Phase() == AwaitAAA {
 				aaaInstalled = true
 			}
+			switch {
+			case ev.Kind == EvPDPLost,
+				(ev.Kind == EvDecInstall || ev.Kind == EvDecRemove || ev.Kind == EvPolicyTimeout) && ev.Req == outstanding:
+				outstanding = 0
+			}
 			for _, a := range c.Step(ev) {
 				switch a.Kind {
+				case ActSendREQ:
+					if outstanding != 0 {
+						t.Fatalf("REQ %s while REQ %s is outstanding (script %v)", a.Req, outstanding, script)
+					}
+					outstanding = a.Req
 				case ActForwardInvite:
 					forwarded++
 					if !aaaInstalled {
