@@ -179,7 +179,7 @@ func (c *call) sendREQ(kind ReqKind, token string) {
 			c.step(Event{Kind: EvPDPLost, Reason: ReasonPDPLost}, nil)
 		default:
 			what := "DEC Remove"
-			ev := Event{Kind: EvDecRemove, Req: kind, Reason: dec.Reason}
+			ev := Event{Kind: EvDecRemove, Req: kind, Reason: dec.Reason, Status: dec.Status}
 			if dec.Install {
 				what = "DEC Install"
 				ev = Event{Kind: EvDecInstall, Req: kind, Token: dec.Token}

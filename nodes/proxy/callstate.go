@@ -98,7 +98,7 @@ type Event struct {
 	Token      string  // OSP token (EvInvite: received; EvDecInstall for AAA: granted)
 	Reason     string  // EvDecRemove: why the PDP refused
 	Resp       int     // EvResponse: driver's id for the response, used in ForwardResponse actions
-	Status     int     // EvResponse / EvByeFinal / EvTxGone: SIP status code
+	Status     int     // EvResponse / EvByeFinal / EvTxGone: SIP status code; EvDecRemove: the PDP's result code (503: it could not decide)
 	SDP        bool    // EvResponse: carries an SDP answer
 	FromCaller bool    // EvBye: sent by the caller's side
 }
@@ -274,12 +274,22 @@ func (c *Call) onInstall(ev Event) []Action {
 	return nil // a stale decision for a request the call no longer waits for
 }
 
+// refusalStatus is what the caller hears for a DEC Remove: 403, unless
+// the PDP said it could not decide (its clearinghouse or router was
+// unreachable: it failed closed), which is 503 with Retry-After.
+func refusalStatus(ev Event) int {
+	if ev.Status == 503 {
+		return 503
+	}
+	return 403
+}
+
 func (c *Call) onRemove(ev Event) []Action {
 	switch {
 	case c.phase == AwaitAAA && ev.Req == ReqAAA:
-		return c.refuse(403, ev.Reason)
+		return c.refuse(refusalStatus(ev), ev.Reason)
 	case c.phase == AwaitLDP && ev.Req == ReqLDP:
-		return c.refuse(403, ev.Reason)
+		return c.refuse(refusalStatus(ev), ev.Reason)
 	case c.phase == Releasing && ev.Req == ReqNoLDP,
 		c.phase == Releasing && ev.Req == ReqLDP && c.noLDPWaits:
 		// FIG. 6 step 7: the PDP answers the release with DEC Remove (or

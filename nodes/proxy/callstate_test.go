@@ -64,6 +64,16 @@ var callScripts = []struct {
 		resp #2 183 sdp                 -> send REQ LDP; hold 2
 		DEC Install LDP                 -> forward 2
 	`},
+	{"AAA failed closed (clearinghouse unreachable): 503 with Retry-After, INVITE never forwarded", `
+		INVITE                          -> send REQ AAA
+		DEC Remove AAA 503 clearinghouse unreachable -> respond 503 reason=clearinghouse unreachable retry-after=5; send DRQ
+		phase Done
+	`},
+	{"AAA refused by the clearinghouse with its status: still a refusal, 403", `
+		INVITE                          -> send REQ AAA
+		DEC Remove AAA 403 barred       -> respond 403 reason=barred; send DRQ
+		phase Done
+	`},
 	{"AAA refused: 403 with Reason, INVITE never forwarded", `
 		INVITE                          -> send REQ AAA
 		DEC Remove AAA no route         -> respond 403 reason=no route; send DRQ
@@ -356,7 +366,16 @@ func parseEvent(s string) (Event, error) {
 		if f[1] == "Install" {
 			return Event{Kind: EvDecInstall, Req: req, Token: token(f[3:])}, nil
 		}
-		return Event{Kind: EvDecRemove, Req: req, Reason: strings.Join(f[3:], " ")}, nil
+		reason := strings.Join(f[3:], " ")
+		// "DEC Remove AAA 503 clearinghouse unreachable": a leading code
+		// is the PDP's result.
+		status := 0
+		if code, rest, ok := strings.Cut(reason, " "); ok {
+			if n, err := strconv.Atoi(code); err == nil {
+				status, reason = n, rest
+			}
+		}
+		return Event{Kind: EvDecRemove, Req: req, Reason: reason, Status: status}, nil
 	case f[0] == "timeout" && len(f) == 2:
 		req, err := parseReq(f[1])
 		return Event{Kind: EvPolicyTimeout, Req: req}, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/qoslab/qoslab/protocol/cops"
@@ -155,7 +157,13 @@ func copsSession(s Session) cops.Session {
 }
 
 func decisionOf(d cops.SessionDecision) Decision {
-	out := Decision{Install: d.Command == cops.CommandInstall, Token: tokenHeaderValue(d.Session.Token), Reason: d.Session.Reason}
+	out := Decision{Install: d.Command == cops.CommandInstall, Token: tokenHeaderValue(d.Session.Token),
+		Reason: d.Session.Reason, Status: int(d.Session.Result)}
+	// The PDP's reason may lead with its result code ("503 clearinghouse
+	// unreachable"); the SIP status says that already.
+	if out.Status != 0 {
+		out.Reason = strings.TrimPrefix(out.Reason, strconv.Itoa(out.Status)+" ")
+	}
 	if !out.Install && out.Reason == "" {
 		out.Reason = "refused by policy"
 	}

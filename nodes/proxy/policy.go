@@ -41,6 +41,10 @@ type Decision struct {
 	Install bool   // DEC Install (true) or DEC Remove (false)
 	Token   string // OSP token granted with an AAA Install
 	Reason  string // why a Remove refused
+	// Status is the PDP's result code for a Remove: 503 when the policy
+	// server could not decide (clearinghouse or router unreachable), which
+	// the caller must hear as 503, not as a refusal. 0 when not given.
+	Status int
 }
 
 // errNoPDP marks a Request that found no connection to the PDP before its

@@ -316,7 +316,7 @@ func (p *Proxy) Unsolicited(handle uint32, d Decision) {
 		return
 	}
 	p.logCOPS(nodes.Received, c.id, c.side, "DEC Remove", "")
-	p.goOwned(func() { c.step(Event{Kind: EvDecRemove, Reason: d.Reason}, nil) })
+	p.goOwned(func() { c.step(Event{Kind: EvDecRemove, Reason: d.Reason, Status: d.Status}, nil) })
 }
 
 // Calls reports how many calls hold state (for tests and leak checks).
