@@ -67,6 +67,8 @@ func subcommands() []*cobra.Command {
 		newDownCmd(),
 		newStatusCmd(),
 		newExecCmd(),
+		newStopCmd(),
+		newStartCmd(),
 		newNodeCmd(),
 		newCaptureCmd(),
 		newBenchCmd(),
