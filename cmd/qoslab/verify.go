@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/qoslab/qoslab/demo"
 	"os"
 	"path/filepath"
 
@@ -103,7 +104,7 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		if err != nil {
 			return nil, err
 		}
-		return traceTopology(plan)
+		return demo.TraceTopology(plan)
 	}
 	dir := labDirOf(path)
 	for _, d := range []string{dir, filepath.Dir(dir)} {
@@ -117,7 +118,7 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		if st.Plan == nil {
 			return nil, errors.New("verify: lab.json has no plan")
 		}
-		return traceTopology(st.Plan)
+		return demo.TraceTopology(st.Plan)
 	}
 	return trace.DefaultTopology(), nil
 }
@@ -134,24 +135,4 @@ func labDirOf(path string) string {
 		return filepath.Dir(dir)
 	}
 	return dir
-}
-
-// traceTopology turns a lab plan into what the verifier maps addresses
-// with: every node's addresses, roles and parameters, and the links.
-func traceTopology(p *topology.Plan) (*trace.Topology, error) {
-	var ns []trace.Node
-	for _, n := range p.Nodes {
-		tn := trace.Node{Name: n.Name, Role: n.Role, Params: n.Params}
-		for _, ifc := range n.Ifaces {
-			if a := ifc.Prefix.Addr(); a.IsValid() {
-				tn.Addrs = append(tn.Addrs, a)
-			}
-		}
-		ns = append(ns, tn)
-	}
-	var ls []trace.Link
-	for _, l := range p.Links {
-		ls = append(ls, trace.Link{Name: l.Name, A: l.A.Node, B: l.B.Node})
-	}
-	return trace.NewTopology(ns, ls)
 }
