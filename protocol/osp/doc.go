@@ -32,4 +32,14 @@
 //     token it received so that the clearinghouse validates it.
 //   - <ServiceClass> and <Bandwidth> in a Destination, TokenInfo and
 //     UsageIndication: the DiffServ class and the bit rate granted.
+//   - <MarkedTraffic> in a UsageIndication: the packets and octets the edge
+//     router marked for the call's gate (see MarkedTraffic), e.g.
+//     <MarkedTraffic><Packets>250</Packets><Octets>43000</Octets></MarkedTraffic>.
+//     Absent means unknown; present, both counts are required and a
+//     malformed count is a decode error. The toolkit's own <Statistics>
+//     element is not used for this: its Packets and Octets (inside Metrics
+//     or LossSent/LossReceived, with layouts that differ between toolkit
+//     versions) are RTP statistics an endpoint measured per direction,
+//     not what a router counted for a gate. A <Statistics> element from
+//     the toolkit is skipped like any unknown element.
 package osp

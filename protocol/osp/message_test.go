@@ -62,6 +62,7 @@ func sampleMessages() map[string]*Message {
 				PostDialDelay: 1200, ReleaseSource: 1,
 			},
 			ServiceClass: "EF", Bandwidth: 64000,
+			Marked: &MarkedTraffic{Packets: 14350, Octets: 2468200, CountersLost: true},
 		}},
 		"UsageConfirmation": {MessageID: "7", Random: "9", UsageConfirmation: &UsageConfirmation{
 			ComponentID: "c3", Timestamp: At(t0), Status: Status{StatusOK, "recorded"},
@@ -153,12 +154,14 @@ func TestMarshalRefusesZeroOrTwoComponents(t *testing.T) {
 // them (both spellings, unknown toolkit extensions, critical attributes).
 func TestToolkitFixtures(t *testing.T) {
 	want := map[string]Kind{
-		"toolkit_authreq.xml":  KindAuthorizationRequest,
-		"toolkit_authrsp.xml":  KindAuthorizationResponse,
-		"toolkit_authind.xml":  KindAuthorizationIndication,
-		"toolkit_authcnf.xml":  KindAuthorizationConfirmation,
-		"toolkit_usageind.xml": KindUsageIndication,
-		"toolkit_usagecnf.xml": KindUsageConfirmation,
+		"toolkit_authreq.xml":             KindAuthorizationRequest,
+		"toolkit_authrsp.xml":             KindAuthorizationResponse,
+		"toolkit_authind.xml":             KindAuthorizationIndication,
+		"toolkit_authcnf.xml":             KindAuthorizationConfirmation,
+		"toolkit_usageind.xml":            KindUsageIndication,
+		"toolkit_usagecnf.xml":            KindUsageConfirmation,
+		"toolkit_usageind_statistics.xml": KindUsageIndication,
+		"qoslab_usageind.xml":             KindUsageIndication,
 	}
 	for file, kind := range want {
 		b, err := os.ReadFile(filepath.Join("testdata", file))
@@ -185,6 +188,23 @@ func TestToolkitFixtures(t *testing.T) {
 		u.UsageDetail.PostDialDelay != 1200 || u.SourceInfo != (Party{PartyE164, "4045266060"}) {
 		t.Errorf("usage indication fields: %+v", u)
 	}
+	if u.Marked != nil {
+		t.Errorf("toolkit usage indication: marked traffic %+v, want unknown", u.Marked)
+	}
+	// The toolkit's RTP Statistics carry Packets and Octets too; they are
+	// not the router's figures.
+	b, _ = os.ReadFile("testdata/toolkit_usageind_statistics.xml")
+	m, _ = Unmarshal(b)
+	if m.UsageIndication.Marked != nil {
+		t.Errorf("toolkit Statistics taken for marked traffic: %+v", m.UsageIndication.Marked)
+	}
+	// What a qoslab policy server sends.
+	b, _ = os.ReadFile("testdata/qoslab_usageind.xml")
+	m, _ = Unmarshal(b)
+	if u := m.UsageIndication; u.Marked == nil || *u.Marked != (MarkedTraffic{Packets: 249, Octets: 42828}) ||
+		u.ServiceClass != "EF" || u.Bandwidth != 87200 || u.UsageDetail.Amount != 5 {
+		t.Errorf("qoslab usage indication fields: %+v marked %+v", u, u.Marked)
+	}
 	b, _ = os.ReadFile("testdata/toolkit_authrsp.xml")
 	m, _ = Unmarshal(b)
 	r := m.AuthorizationResponse
@@ -201,23 +221,34 @@ func TestUnmarshalRefuses(t *testing.T) {
 		t.Fatalf("baseline: %v", err)
 	}
 	cases := map[string]string{
-		"doctype":          `<?xml version="1.0"?><!DOCTYPE Message [<!ENTITY x "boom">]>` + good,
-		"entity":           strings.Replace(good, "<Code>200", "<Code>&x;200", 1),
-		"malformed time":   strings.Replace(good, "2026-11-25T21:05:00Z", "yesterday", 1),
-		"empty time":       strings.Replace(good, "2026-11-25T21:05:00Z", "", 1),
-		"bad code":         strings.Replace(good, "<Code>200", "<Code>2x0", 1),
-		"two roots":        good + good,
-		"trailing text":    good + "garbage",
-		"not osp":          `<html><body>hello</body></html>`,
-		"no component":     `<Message messageId="1"></Message>`,
-		"two components":   `<Message><UsageConfirmation/><UsageIndication/></Message>`,
-		"unclosed":         good[:len(good)-5],
-		"empty":            ``,
-		"foreign encoding": `<?xml version="1.0" encoding="ISO-8859-1"?>` + good,
-		"stylesheet PI":    `<?xml-stylesheet href="x"?>` + good,
-		"bad base64":       `<Message><UsageIndication><CallId encoding="base64">!!!</CallId></UsageIndication></Message>`,
-		"unknown encoding": `<Message><UsageIndication><CallId encoding="rot13">abc</CallId></UsageIndication></Message>`,
-		"both spellings":   `<Message><AuthorisationRequest/><AuthorizationRequest/></Message>`,
+		"doctype":            `<?xml version="1.0"?><!DOCTYPE Message [<!ENTITY x "boom">]>` + good,
+		"entity":             strings.Replace(good, "<Code>200", "<Code>&x;200", 1),
+		"malformed time":     strings.Replace(good, "2026-11-25T21:05:00Z", "yesterday", 1),
+		"empty time":         strings.Replace(good, "2026-11-25T21:05:00Z", "", 1),
+		"bad code":           strings.Replace(good, "<Code>200", "<Code>2x0", 1),
+		"two roots":          good + good,
+		"trailing text":      good + "garbage",
+		"not osp":            `<html><body>hello</body></html>`,
+		"no component":       `<Message messageId="1"></Message>`,
+		"two components":     `<Message><UsageConfirmation/><UsageIndication/></Message>`,
+		"unclosed":           good[:len(good)-5],
+		"empty":              ``,
+		"foreign encoding":   `<?xml version="1.0" encoding="ISO-8859-1"?>` + good,
+		"stylesheet PI":      `<?xml-stylesheet href="x"?>` + good,
+		"bad base64":         `<Message><UsageIndication><CallId encoding="base64">!!!</CallId></UsageIndication></Message>`,
+		"unknown encoding":   `<Message><UsageIndication><CallId encoding="rot13">abc</CallId></UsageIndication></Message>`,
+		"both spellings":     `<Message><AuthorisationRequest/><AuthorizationRequest/></Message>`,
+		"marked no octets":   marked(`<MarkedTraffic><Packets>5</Packets></MarkedTraffic>`),
+		"marked no packets":  marked(`<MarkedTraffic><Octets>5</Octets></MarkedTraffic>`),
+		"marked empty":       marked(`<MarkedTraffic/>`),
+		"marked empty count": marked(`<MarkedTraffic><Packets></Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked negative":    marked(`<MarkedTraffic><Packets>-1</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked signed":      marked(`<MarkedTraffic><Packets>+1</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked hex":         marked(`<MarkedTraffic><Packets>0x10</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked fraction":    marked(`<MarkedTraffic><Packets>1.5</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked overflow":    marked(`<MarkedTraffic><Packets>18446744073709551616</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked text":        marked(`<MarkedTraffic><Packets>many</Packets><Octets>5</Octets></MarkedTraffic>`),
+		"marked bad lost":    marked(`<MarkedTraffic countersLost="maybe"><Packets>1</Packets><Octets>5</Octets></MarkedTraffic>`),
 	}
 	for name, body := range cases {
 		_, err := Unmarshal([]byte(body))
@@ -231,6 +262,48 @@ func TestUnmarshalRefuses(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "osp: ") {
 			t.Errorf("%s: error %q lacks the package prefix", name, err)
 		}
+	}
+}
+
+// marked wraps a MarkedTraffic element in an otherwise valid
+// UsageIndication.
+func marked(elem string) string {
+	return `<Message><UsageIndication><Role>source</Role><TransactionId>1</TransactionId>` + elem + `</UsageIndication></Message>`
+}
+
+// TestMarkedTraffic: the router's figures survive the wire; absent means
+// unknown (nil), zero is a figure; the toolkit's own Statistics element is
+// skipped, not taken for them.
+func TestMarkedTraffic(t *testing.T) {
+	for body, want := range map[string]*MarkedTraffic{
+		marked(``): nil,
+		marked(`<MarkedTraffic><Packets>0</Packets><Octets>0</Octets></MarkedTraffic>`):                                         {},
+		marked(`<MarkedTraffic><Octets> 172000 </Octets><Packets>  1000 </Packets></MarkedTraffic>`):                            {Packets: 1000, Octets: 172000},
+		marked(`<MarkedTraffic countersLost="True" critical="False"><Packets>1</Packets><Octets>2</Octets></MarkedTraffic>`):    {Packets: 1, Octets: 2, CountersLost: true},
+		marked(`<MarkedTraffic countersLost="false"><Packets>18446744073709551615</Packets><Octets>2</Octets></MarkedTraffic>`): {Packets: 1<<64 - 1, Octets: 2},
+	} {
+		m, err := Unmarshal([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if got := m.UsageIndication.Marked; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", body, got, want)
+		}
+	}
+	b, err := Marshal(&Message{UsageIndication: &UsageIndication{Role: RoleSource, TransactionID: "1",
+		Marked: &MarkedTraffic{Packets: 0, Octets: 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`<MarkedTraffic><Packets>0</Packets><Octets>0</Octets></MarkedTraffic>`)) {
+		t.Errorf("zero counts not written as figures: %s", b)
+	}
+	b, err = Marshal(&Message{UsageIndication: &UsageIndication{Role: RoleSource, TransactionID: "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("MarkedTraffic")) {
+		t.Errorf("unknown counts written: %s", b)
 	}
 }
 

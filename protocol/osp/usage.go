@@ -1,5 +1,12 @@
 package osp
 
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // UsageIndication reports a finished call (FLOW.md teardown steps 8 and
 // 17). The clearinghouse records it once per (TransactionID, Role).
 type UsageIndication struct {
@@ -15,6 +22,86 @@ type UsageIndication struct {
 	// granted.
 	ServiceClass string `xml:"ServiceClass,omitempty"`
 	Bandwidth    int64  `xml:"Bandwidth,omitempty"`
+	// Marked (qoslab extension) is what the edge router counted for the
+	// call's gate; nil means unknown.
+	Marked *MarkedTraffic `xml:"MarkedTraffic,omitempty"`
+}
+
+// MarkedTraffic is the qoslab extension element
+//
+//	<MarkedTraffic countersLost="false"><Packets>N</Packets><Octets>N</Octets></MarkedTraffic>
+//
+// in a UsageIndication: the packets and octets (bytes) the edge router
+// marked for the call's gate, as its PCMM Gate-Delete-Ack or Gate-Info-Ack
+// reported them. Both counts are required and must be unsigned decimal
+// numbers; countersLost (optional, "true"/"false" in any case, default
+// false) says the router lost its counters during the call (it restarted),
+// so the figures are a lower bound.
+type MarkedTraffic struct {
+	Packets      uint64
+	Octets       uint64
+	CountersLost bool
+}
+
+// wireMarked is the XML shape of MarkedTraffic; the pointers tell absent
+// counts from zero ones.
+type wireMarked struct {
+	CountersLost string `xml:"countersLost,attr,omitempty"`
+	Packets      *count `xml:"Packets"`
+	Octets       *count `xml:"Octets"`
+}
+
+// MarshalXML writes the element with both counts, and countersLost only
+// when true.
+func (m MarkedTraffic) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	w := wireMarked{Packets: (*count)(&m.Packets), Octets: (*count)(&m.Octets)}
+	if m.CountersLost {
+		w.CountersLost = "true"
+	}
+	return e.EncodeElement(w, start)
+}
+
+// UnmarshalXML decodes the element strictly: a missing or malformed count
+// or a countersLost other than true/false is an error.
+func (m *MarkedTraffic) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var w wireMarked
+	if err := d.DecodeElement(&w, &start); err != nil {
+		return err
+	}
+	if w.Packets == nil || w.Octets == nil {
+		return fmt.Errorf("osp: element %s: Packets and Octets are both required", start.Name.Local)
+	}
+	lost := false
+	switch strings.ToLower(strings.TrimSpace(w.CountersLost)) {
+	case "", "false":
+	case "true":
+		lost = true
+	default:
+		return fmt.Errorf("osp: element %s: countersLost %q, want true or false", start.Name.Local, w.CountersLost)
+	}
+	*m = MarkedTraffic{Packets: uint64(*w.Packets), Octets: uint64(*w.Octets), CountersLost: lost}
+	return nil
+}
+
+// count is an unsigned decimal element value; empty, signed or otherwise
+// malformed text is a decode error, never zero.
+type count uint64
+
+func (c count) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	return e.EncodeElement(strconv.FormatUint(uint64(c), 10), start)
+}
+
+func (c *count) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var s string
+	if err := d.DecodeElement(&s, &start); err != nil {
+		return err
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return fmt.Errorf("osp: element %s: malformed count %q", start.Name.Local, s)
+	}
+	*c = count(v)
+	return nil
 }
 
 // UsageConfirmation answers a UsageIndication. A 2xx status means the
