@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 
-	"github.com/pion/sdp/v3"
+	"github.com/qoslab/qoslab/traffic/rtp"
 )
 
 // The proxy reads SDP only to learn the media 5-tuples its PDP needs and to
@@ -27,71 +25,17 @@ type media struct {
 	Codec string         // first G.711 codec of the m-line
 }
 
-// parseMedia reads the first audio stream of an SDP body.
+// parseMedia reads the first audio stream of an SDP body (rtp.ParseAudio):
+// what the UAs parse is what the proxy asks policy for.
 func parseMedia(body []byte) (media, error) {
-	var sd sdp.SessionDescription
-	if err := sd.Unmarshal(body); err != nil {
-		return media{}, fmt.Errorf("proxy: parse SDP: %w", err)
+	a, err := rtp.ParseAudio(body)
+	switch {
+	case errors.Is(err, rtp.ErrNoAudio), errors.Is(err, rtp.ErrNoCodec):
+		return media{}, fmt.Errorf("%w: %w", errNotAcceptable, err)
+	case err != nil:
+		return media{}, fmt.Errorf("proxy: %w", err)
 	}
-	for _, md := range sd.MediaDescriptions {
-		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
-			continue
-		}
-		codec := g711Codec(md)
-		if codec == "" {
-			return media{}, fmt.Errorf("%w: audio offers %v, no PCMU or PCMA", errNotAcceptable, md.MediaName.Formats)
-		}
-		ci := md.ConnectionInformation
-		if ci == nil {
-			ci = sd.ConnectionInformation
-		}
-		if ci == nil || ci.Address == nil {
-			return media{}, fmt.Errorf("proxy: SDP audio stream has no connection address")
-		}
-		ip, err := netip.ParseAddr(ci.Address.Address)
-		if err != nil {
-			return media{}, fmt.Errorf("proxy: SDP connection address: %w", err)
-		}
-		port := md.MediaName.Port.Value
-		if port < 0 || port > 65535 {
-			return media{}, fmt.Errorf("proxy: SDP audio port %d out of range", port)
-		}
-		return media{Addr: netip.AddrPortFrom(ip, uint16(port)), Codec: codec}, nil
-	}
-	return media{}, fmt.Errorf("%w: no audio stream", errNotAcceptable)
-}
-
-// g711Codec returns PCMU or PCMA if the m-line offers one (static payload
-// types 0 and 8, or a dynamic type mapped to them), the first one listed.
-func g711Codec(md *sdp.MediaDescription) string {
-	rtpmap := map[string]string{}
-	for _, a := range md.Attributes {
-		if a.Key != "rtpmap" {
-			continue
-		}
-		pt, enc, ok := strings.Cut(a.Value, " ")
-		if ok {
-			name, _, _ := strings.Cut(enc, "/")
-			rtpmap[pt] = strings.ToUpper(name)
-		}
-	}
-	for _, f := range md.MediaName.Formats {
-		name := rtpmap[f]
-		if name == "" {
-			if n, err := strconv.Atoi(f); err == nil {
-				switch n {
-				case 0:
-					name = "PCMU"
-				case 8:
-					name = "PCMA"
-				}
-			}
-		}
-		if name == "PCMU" || name == "PCMA" {
-			return name
-		}
-	}
-	return ""
+	return media{Addr: a.Addr, Codec: a.Codecs[0].Name}, nil
 }
 
 // flows are the two directions of RTP between offerer and answerer.

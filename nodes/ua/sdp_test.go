@@ -46,11 +46,11 @@ func TestParseSDPCases(t *testing.T) {
 		{"unknown codec first is skipped", head + "m=audio 4000 RTP/AVP 18 8\r\na=rtpmap:18 G729/8000\r\n", nil, "10.0.0.1:4000", []rtp.Codec{rtp.PCMA}},
 		{"media-level address wins", head + "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.9\r\n", nil, "10.0.0.9:4000", []rtp.Codec{rtp.PCMU}},
 		{"video then audio", head + "m=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\n", nil, "10.0.0.1:4000", []rtp.Codec{rtp.PCMU}},
-		{"dynamic type named PCMU is not PCMU", head + "m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n", errNoCodec, "", nil},
-		{"PCMU at the wrong rate", head + "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/16000\r\n", errNoCodec, "", nil},
-		{"no audio", head + "m=video 5000 RTP/AVP 96\r\n", errNoAudio, "", nil},
-		{"audio disabled", head + "m=audio 0 RTP/AVP 0\r\n", errNoAudio, "", nil},
-		{"only G729", head + "m=audio 4000 RTP/AVP 18\r\n", errNoCodec, "", nil},
+		{"dynamic type named PCMU is not PCMU", head + "m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n", rtp.ErrNoCodec, "", nil},
+		{"PCMU at the wrong rate", head + "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/16000\r\n", rtp.ErrNoCodec, "", nil},
+		{"no audio", head + "m=video 5000 RTP/AVP 96\r\n", rtp.ErrNoAudio, "", nil},
+		{"audio disabled", head + "m=audio 0 RTP/AVP 0\r\n", rtp.ErrNoAudio, "", nil},
+		{"only G729", head + "m=audio 4000 RTP/AVP 18\r\n", rtp.ErrNoCodec, "", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
