@@ -5,6 +5,11 @@
 // (transaction id, role): a re-sent indication is accepted again but
 // stored once.
 //
+// Each record also holds the packets and bytes (octets) the edge router
+// marked for the call's gate, when known. Stores created before those
+// columns existed are upgraded in place on Open (ALTER TABLE ADD COLUMN);
+// their old rows read as counters unknown.
+//
 // The clearinghouse keeps its store at <node dir>/usage.db; a policy server
 // running without a clearinghouse uses the same package and schema. Inspect
 // with `sqlite3 usage.db 'select * from usage'` or `qoslab cdr`.
@@ -45,6 +50,15 @@ type Record struct {
 	TerminationCause int
 	TerminationText  string
 	ReceivedAt       time.Time // when the store recorded it
+	// CountersKnown says Packets and Octets hold figures: what the edge
+	// router marked for the call's gate. False when the report carried
+	// none (or the row predates them); stored as NULL.
+	CountersKnown bool
+	Packets       int64
+	Octets        int64 // bytes
+	// CountersLost: the router lost its counters during the call (it
+	// restarted), so Packets and Octets are a lower bound.
+	CountersLost bool
 }
 
 // Store is an open usage database. It is safe for concurrent use.
@@ -111,6 +125,15 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_call ON usage (call_id);
 `
 
+// addedColumns are the columns added after the first schema, in order:
+// migrate adds the ones a store lacks. packets and octets are NULL when
+// unknown.
+var addedColumns = []struct{ name, decl string }{
+	{"packets", "INTEGER"},
+	{"octets", "INTEGER"},
+	{"counters_lost", "INTEGER NOT NULL DEFAULT 0"},
+}
+
 func (s *Store) migrate(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -122,7 +145,45 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("usage: create schema in %s: %w", s.path, err)
 	}
+	have, err := s.columns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if have[c.name] {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, "ALTER TABLE usage ADD COLUMN "+c.name+" "+c.decl); err != nil {
+			// Another process opening the same file may have added it
+			// first.
+			if now, cerr := s.columns(ctx); cerr == nil && now[c.name] {
+				continue
+			}
+			return fmt.Errorf("usage: add column %s in %s: %w", c.name, s.path, err)
+		}
+	}
 	return nil
+}
+
+// columns returns the names of the usage table's columns.
+func (s *Store) columns(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT name FROM pragma_table_info('usage')")
+	if err != nil {
+		return nil, fmt.Errorf("usage: read schema of %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("usage: read schema of %s: %w", s.path, err)
+		}
+		have[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: read schema of %s: %w", s.path, err)
+	}
+	return have, nil
 }
 
 // ErrInvalid is wrapped when a record lacks its key.
@@ -135,18 +196,25 @@ func (s *Store) Insert(ctx context.Context, r Record) (added bool, err error) {
 	if r.TransactionID == "" || r.Role == "" {
 		return false, fmt.Errorf("%w: transaction id %q, role %q", ErrInvalid, r.TransactionID, r.Role)
 	}
+	if r.CountersKnown && (r.Packets < 0 || r.Octets < 0) {
+		return false, fmt.Errorf("%w: %s/%s: negative counters %d packets, %d bytes", ErrInvalid,
+			r.TransactionID, r.Role, r.Packets, r.Octets)
+	}
 	if r.ReceivedAt.IsZero() {
 		r.ReceivedAt = time.Now()
 	}
+	packets := sql.NullInt64{Int64: r.Packets, Valid: r.CountersKnown}
+	octets := sql.NullInt64{Int64: r.Octets, Valid: r.CountersKnown}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO usage (
 		transaction_id, role, call_id, source, destination, reporter, service_class, bandwidth_bps,
 		duration, unit, start_time, alert_time, connect_time, end_time, post_dial_delay_ms,
-		release_source, termination_cause, termination_text, received_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		release_source, termination_cause, termination_text, received_at, packets, octets, counters_lost)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (transaction_id, role) DO NOTHING`,
 		r.TransactionID, r.Role, r.CallID, r.Source, r.Destination, r.Reporter, r.ServiceClass, r.Bandwidth,
 		r.Duration, r.Unit, fmtTime(r.StartTime), fmtTime(r.AlertTime), fmtTime(r.ConnectTime), fmtTime(r.EndTime),
-		r.PostDialDelay, r.ReleaseSource, r.TerminationCause, r.TerminationText, fmtTime(r.ReceivedAt))
+		r.PostDialDelay, r.ReleaseSource, r.TerminationCause, r.TerminationText, fmtTime(r.ReceivedAt),
+		packets, octets, r.CountersLost)
 	if err != nil {
 		return false, fmt.Errorf("usage: insert %s/%s: %w", r.TransactionID, r.Role, err)
 	}
@@ -170,7 +238,8 @@ func (s *Store) ByCall(ctx context.Context, callID string) ([]Record, error) {
 func (s *Store) query(ctx context.Context, tail string, args []any) ([]Record, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT transaction_id, role, call_id, source, destination, reporter,
 		service_class, bandwidth_bps, duration, unit, start_time, alert_time, connect_time, end_time,
-		post_dial_delay_ms, release_source, termination_cause, termination_text, received_at
+		post_dial_delay_ms, release_source, termination_cause, termination_text, received_at,
+		packets, octets, counters_lost
 		FROM usage `+tail, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: list %s: %w", s.path, err)
@@ -180,10 +249,15 @@ func (s *Store) query(ctx context.Context, tail string, args []any) ([]Record, e
 	for rows.Next() {
 		var r Record
 		var st, at, ct, et, rt string
+		var packets, octets sql.NullInt64
 		if err := rows.Scan(&r.TransactionID, &r.Role, &r.CallID, &r.Source, &r.Destination, &r.Reporter,
 			&r.ServiceClass, &r.Bandwidth, &r.Duration, &r.Unit, &st, &at, &ct, &et,
-			&r.PostDialDelay, &r.ReleaseSource, &r.TerminationCause, &r.TerminationText, &rt); err != nil {
+			&r.PostDialDelay, &r.ReleaseSource, &r.TerminationCause, &r.TerminationText, &rt,
+			&packets, &octets, &r.CountersLost); err != nil {
 			return nil, fmt.Errorf("usage: list %s: %w", s.path, err)
+		}
+		if packets.Valid && octets.Valid {
+			r.CountersKnown, r.Packets, r.Octets = true, packets.Int64, octets.Int64
 		}
 		for _, p := range []struct {
 			s string
