@@ -153,6 +153,8 @@ links:
 		up := exec.Command(qoslabBin, "up", "--name", lab, "--hang-after", "capture")
 		up.Stderr = GinkgoWriter
 		Expect(up.Start()).To(Succeed())
+		// If the spec fails before its kill, the hanging up must not stay.
+		DeferCleanup(func() { _ = up.Process.Kill(); _ = up.Wait() })
 		Eventually(func() []string { return labNamespaces(lab) }).WithTimeout(10 * time.Second).Should(HaveLen(9))
 		var st *topology.State
 		Eventually(func() bool {
@@ -160,7 +162,6 @@ links:
 			return st != nil && pidAlive(st.CapturePID)
 		}).WithTimeout(10*time.Second).Should(BeTrue(), "the capture of the hanging up runs")
 		Expect(up.Process.Signal(syscall.SIGKILL)).To(Succeed())
-		_ = up.Wait()
 
 		// CI owns the whole machine: there `down --all` is what a user
 		// runs after a crash. On a shared machine, name the lab so that
