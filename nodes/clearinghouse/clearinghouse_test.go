@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -245,6 +246,7 @@ func usageIndication(tx string) *osp.UsageIndication {
 			StartTime: osp.At(t0), ConnectTime: osp.At(t0.Add(2 * time.Second)), EndTime: osp.At(t0.Add(32 * time.Second)),
 			TerminationCause: &osp.TermCause{Type: "q850", TCCode: 16, Description: "normal"}},
 		ServiceClass: "EF", Bandwidth: 64000,
+		Marked: &osp.MarkedTraffic{Packets: 1500, Octets: 258000},
 	}
 }
 
@@ -292,7 +294,8 @@ func TestUsageIdempotentAcrossRestart(t *testing.T) {
 	}
 	r := recs[0]
 	if r.TransactionID != "555" || r.Role != "source" || r.CallID != "call-u" || r.Duration != 30 || r.TerminationCause != 16 ||
-		r.Reporter != "pol1" || r.ServiceClass != "EF" {
+		r.Reporter != "pol1" || r.ServiceClass != "EF" ||
+		!r.CountersKnown || r.Packets != 1500 || r.Octets != 258000 || r.CountersLost {
 		t.Fatalf("record %+v", r)
 	}
 	// A bad indication is refused with a status, not stored.
@@ -300,6 +303,43 @@ func TestUsageIdempotentAcrossRestart(t *testing.T) {
 	cnf, err = c.ReportUsage(ctx, bad)
 	if err != nil || cnf.Status.Code != osp.StatusBadRequest {
 		t.Fatalf("bad indication: %+v %v", cnf, err)
+	}
+}
+
+// TestUsageCounters: the marked packets and octets of each side land in
+// the store as sent, with the lost flag; an indication without them is
+// stored with the counters unknown, not zero.
+func TestUsageCounters(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	lab := newTestLab(t, nil)
+	ctx := context.Background()
+	url, stop := lab.start(t)
+	defer stop()
+	c := osp.NewClient(url)
+	defer c.Close()
+	src := usageIndication("556")
+	src.Marked = &osp.MarkedTraffic{Packets: 250, Octets: 43000, CountersLost: true}
+	dst := usageIndication("556")
+	dst.Role, dst.Marked = osp.RoleDestination, nil
+	huge := usageIndication("557")
+	huge.Marked = &osp.MarkedTraffic{Packets: 1<<64 - 1, Octets: 1 << 63}
+	for _, ind := range []*osp.UsageIndication{src, dst, huge} {
+		if cnf, err := c.ReportUsage(ctx, ind); err != nil || !cnf.Status.OK() {
+			t.Fatalf("%s/%s: %+v %v", ind.TransactionID, ind.Role, cnf, err)
+		}
+	}
+	recs := countRecords(t, lab.cfg.Dir)
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	if r := recs[0]; !r.CountersKnown || r.Packets != 250 || r.Octets != 43000 || !r.CountersLost {
+		t.Errorf("source record: %+v", r)
+	}
+	if r := recs[1]; r.Role != "destination" || r.CountersKnown || r.Packets != 0 || r.Octets != 0 {
+		t.Errorf("destination record without counters: %+v", r)
+	}
+	if r := recs[2]; !r.CountersKnown || r.Packets != math.MaxInt64 || r.Octets != math.MaxInt64 {
+		t.Errorf("counters beyond int64 are not clamped: %+v", r)
 	}
 }
 

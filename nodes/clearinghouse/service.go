@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -202,8 +203,16 @@ func recordOf(reporter string, ind *osp.UsageIndication, now time.Time) usage.Re
 	if tc := u.TerminationCause; tc != nil {
 		r.TerminationCause, r.TerminationText = tc.TCCode, tc.Description
 	}
+	if m := ind.Marked; m != nil {
+		r.CountersKnown, r.CountersLost = true, m.CountersLost
+		r.Packets, r.Octets = clampInt64(m.Packets), clampInt64(m.Octets)
+	}
 	return r
 }
+
+// clampInt64 converts a counter to the store's integer type; SQLite has no
+// unsigned 64-bit integers.
+func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 // refused logs a body the handler refused before it reached the service.
 // Its side is unknown, so it carries no FLOW.md step.
