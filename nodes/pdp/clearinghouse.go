@@ -73,6 +73,9 @@ func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error 
 		},
 		ServiceClass: r.Class,
 		Bandwidth:    int64(min(r.Bandwidth, math.MaxInt64)),
+		// What the router marked for the gate: zero is a figure too (the
+		// gate was never installed, or nothing was sent).
+		Marked: &osp.MarkedTraffic{Packets: r.Packets, Octets: r.Bytes, CountersLost: r.CountersLost},
 	}
 	conf, err := o.c.ReportUsage(ctx, ind)
 	if err != nil {
@@ -148,6 +151,10 @@ func (l localClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) erro
 		EndTime:          r.End,
 		TerminationCause: 16,
 		TerminationText:  r.Reason,
+		CountersKnown:    true,
+		Packets:          int64(min(r.Packets, math.MaxInt64)),
+		Octets:           int64(min(r.Bytes, math.MaxInt64)),
+		CountersLost:     r.CountersLost,
 	})
 	if err != nil {
 		return fmt.Errorf("pdp: record usage %s: %w", r.ID, err)

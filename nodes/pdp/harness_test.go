@@ -437,11 +437,21 @@ func (ch *testCH) ValidateToken(ctx context.Context, peer string, ind *osp.Autho
 func (ch *testCH) ReportUsage(ctx context.Context, peer string, ind *osp.UsageIndication) *osp.UsageConfirmation {
 	_, err := ch.store.Insert(ctx, usage.Record{TransactionID: ind.TransactionID, Role: ind.Role, CallID: string(ind.CallID),
 		Source: ind.SourceInfo.Value, Destination: ind.DestinationInfo.Value, Duration: ind.UsageDetail.Amount, Unit: ind.UsageDetail.Unit,
-		StartTime: ind.UsageDetail.StartTime.Time, ConnectTime: ind.UsageDetail.ConnectTime.Time, EndTime: ind.UsageDetail.EndTime.Time})
+		StartTime: ind.UsageDetail.StartTime.Time, ConnectTime: ind.UsageDetail.ConnectTime.Time, EndTime: ind.UsageDetail.EndTime.Time,
+		CountersKnown: ind.Marked != nil, Packets: int64(marked(ind).Packets), Octets: int64(marked(ind).Octets),
+		CountersLost: marked(ind).CountersLost})
 	if err != nil {
 		return &osp.UsageConfirmation{Status: osp.Status{Code: osp.StatusServerError, Description: err.Error()}}
 	}
 	return &osp.UsageConfirmation{Status: osp.Status{Code: osp.StatusOK}}
+}
+
+// marked returns the indication's marked traffic, zero when absent.
+func marked(ind *osp.UsageIndication) osp.MarkedTraffic {
+	if ind.Marked == nil {
+		return osp.MarkedTraffic{}
+	}
+	return *ind.Marked
 }
 
 func (ch *testCH) records(t *testing.T) []usage.Record {

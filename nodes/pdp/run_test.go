@@ -70,7 +70,8 @@ func TestCallThroughPolicyServer(t *testing.T) {
 	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
 	r := ch.records(t)[0]
 	if r.TransactionID != "txn-1" || r.Role != "source" || r.CallID != "call-1" || r.StartTime.IsZero() ||
-		r.ConnectTime.Before(r.StartTime) || r.EndTime.Before(r.ConnectTime) {
+		r.ConnectTime.Before(r.StartTime) || r.EndTime.Before(r.ConnectTime) ||
+		!r.CountersKnown || r.Packets != 250 || r.Octets != 43000 || r.CountersLost {
 		t.Fatalf("usage record: %+v", r)
 	}
 
@@ -289,7 +290,8 @@ func TestNoClearinghouseMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 1 || rs[0].CallID != "ok" || rs[0].Reporter != "pol1" || rs[0].ServiceClass != "EF" || rs[0].Bandwidth != 64000 {
+	if len(rs) != 1 || rs[0].CallID != "ok" || rs[0].Reporter != "pol1" || rs[0].ServiceClass != "EF" || rs[0].Bandwidth != 64000 ||
+		!rs[0].CountersKnown || rs[0].Packets != 10 || rs[0].Octets != 1720 || rs[0].CountersLost {
 		t.Fatalf("local usage: %+v", rs)
 	}
 	for _, m := range b.logs.messages(t) {
@@ -327,11 +329,13 @@ func TestRestartDeletesGatesLeftBehind(t *testing.T) {
 }
 
 // Over the wire: the counters polled before a router restart add up with
-// those of the re-installed gate in the usage record.
+// those of the re-installed gate in the usage record, which reaches the
+// clearinghouse flagged as counters lost.
 func TestCountersSurviveRouterRestart(t *testing.T) {
 	b := newBench(t, true)
 	b.params["gate-info-every"] = "100ms"
-	newCH(t, b.chPort).up()
+	ch := newCH(t, b.chPort)
+	ch.up()
 	rtr := startRouter(t, b.rtrPort)
 	rtr.mu.Lock()
 	rtr.counters = Counters{Packets: 100, Bytes: 17200}
@@ -353,6 +357,10 @@ func TestCountersSurviveRouterRestart(t *testing.T) {
 	eventually(t, "usage logged", func() bool {
 		return strings.Contains(b.logs.String(), `"packets":110,"bytes":18920,"counters_lost":true`)
 	})
+	eventually(t, "usage at the clearinghouse", func() bool { return len(ch.records(t)) == 1 })
+	if r := ch.records(t)[0]; !r.CountersKnown || r.Packets != 110 || r.Octets != 18920 || !r.CountersLost {
+		t.Fatalf("usage record at the clearinghouse: %+v", r)
+	}
 }
 
 // A router that answers too late: the LDP is refused once gate-timeout is
