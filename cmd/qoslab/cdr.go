@@ -79,8 +79,18 @@ func labCDRs(ctx context.Context, labDir string) ([]cdr, error) {
 	return out, nil
 }
 
+// cdrColumns name the fields of cdr.row. The counter columns come last so
+// that the older ones keep their positions in CSV output; packets and bytes
+// are what the edge router marked for the call's gate, empty when unknown.
 var cdrColumns = []string{"node", "transaction", "role", "call_id", "source", "destination", "reporter",
-	"class", "bandwidth_bps", "duration", "unit", "start", "connect", "end", "pdd_ms", "release", "cause", "received"}
+	"class", "bandwidth_bps", "duration", "unit", "start", "connect", "end", "pdd_ms", "release", "cause", "received",
+	"packets", "bytes", "counters_lost"}
+
+// Indices into cdrColumns of the counter columns.
+const (
+	colPackets = 18
+	colBytes   = 19
+)
 
 func (c cdr) row() []string {
 	ts := func(t time.Time) string {
@@ -96,10 +106,15 @@ func (c cdr) row() []string {
 			cause += " " + c.TerminationText
 		}
 	}
+	packets, octets, lost := "", "", ""
+	if c.CountersKnown {
+		packets, octets = strconv.FormatInt(c.Packets, 10), strconv.FormatInt(c.Octets, 10)
+		lost = strconv.FormatBool(c.CountersLost)
+	}
 	return []string{c.Node, c.TransactionID, c.Role, c.CallID, c.Source, c.Destination, c.Reporter,
 		c.ServiceClass, strconv.FormatInt(c.Bandwidth, 10), strconv.FormatInt(c.Duration, 10), c.Unit,
 		ts(c.StartTime), ts(c.ConnectTime), ts(c.EndTime), strconv.FormatInt(c.PostDialDelay, 10),
-		strconv.Itoa(c.ReleaseSource), cause, ts(c.ReceivedAt)}
+		strconv.Itoa(c.ReleaseSource), cause, ts(c.ReceivedAt), packets, octets, lost}
 }
 
 func writeCDRs(w io.Writer, format string, recs []cdr) error {
@@ -127,7 +142,7 @@ func writeCDRs(w io.Writer, format string, recs []cdr) error {
 		return nil
 	default:
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		cols := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16}
+		cols := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, colPackets, colBytes, 16}
 		line := func(fields []string) {
 			for i, c := range cols {
 				if i > 0 {
@@ -138,14 +153,25 @@ func writeCDRs(w io.Writer, format string, recs []cdr) error {
 			fmt.Fprintln(tw)
 		}
 		line(cdrColumns)
+		anyLost := false
 		for _, r := range recs {
-			line(r.row())
+			fields := r.row()
+			if r.CountersKnown && r.CountersLost {
+				// A lower bound: mark it where it is read.
+				fields[colPackets] += "+"
+				fields[colBytes] += "+"
+				anyLost = true
+			}
+			line(fields)
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("cdr: %w", err)
 		}
 		if len(recs) == 0 {
 			fmt.Fprintln(w, "(no usage records)")
+		}
+		if anyLost {
+			fmt.Fprintln(w, "+ the router lost its counters during the call (restart): packets and bytes are a lower bound")
 		}
 		return nil
 	}

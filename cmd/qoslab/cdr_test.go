@@ -26,16 +26,21 @@ func TestCDRFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
-	for _, role := range []string{"source", "destination"} {
+	for i, role := range []string{"source", "destination"} {
 		if _, err := s.Insert(ctx, usage.Record{TransactionID: "77", Role: role, CallID: "call-1", Source: "sip:uac@a",
 			Destination: "sip:uas@b", ServiceClass: "EF", Bandwidth: 64000, Duration: 30, Unit: "s", StartTime: t0,
-			TerminationCause: 16, TerminationText: "normal"}); err != nil {
+			TerminationCause: 16, TerminationText: "normal",
+			CountersKnown: true, Packets: int64(1500 + i), Octets: int64(258000 + 172*i), CountersLost: i == 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// A record without figures (an indication that carried none).
+	if _, err := s.Insert(ctx, usage.Record{TransactionID: "78", Role: "source", CallID: "call-2", Duration: 5, Unit: "s"}); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	recs, err := labCDRs(ctx, labDir)
-	if err != nil || len(recs) != 2 || recs[0].Node != "ch" {
+	if err != nil || len(recs) != 3 || recs[0].Node != "ch" {
 		t.Fatalf("records %+v %v", recs, err)
 	}
 	var js bytes.Buffer
@@ -43,7 +48,9 @@ func TestCDRFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back []map[string]any
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 2 || back[1]["Role"] != "destination" {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1]["Role"] != "destination" ||
+		back[0]["Packets"] != 1500.0 || back[0]["Octets"] != 258000.0 || back[1]["CountersLost"] != true ||
+		back[0]["CountersKnown"] != true || back[2]["CountersKnown"] != false {
 		t.Fatalf("json %s %v", js.String(), err)
 	}
 	var cs bytes.Buffer
@@ -51,14 +58,27 @@ func TestCDRFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&cs).ReadAll()
-	if err != nil || len(rows) != 3 || rows[1][1] != "77" || rows[1][16] != "16 normal" {
+	if err != nil || len(rows) != 4 || rows[1][1] != "77" || rows[1][16] != "16 normal" {
 		t.Fatalf("csv %v %v", rows, err)
+	}
+	if h := rows[0]; h[18] != "packets" || h[19] != "bytes" || h[20] != "counters_lost" {
+		t.Fatalf("csv header %v", h)
+	}
+	for i, want := range [][]string{{"1500", "258000", "false"}, {"1501", "258172", "true"}, {"", "", ""}} {
+		if got := rows[i+1][18:]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("csv row %d counters %q, want %q", i+1, got, want)
+		}
 	}
 	var tb bytes.Buffer
 	if err := writeCDRs(&tb, "table", recs); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(tb.String()), "\n"); len(lines) != 3 || !strings.Contains(lines[1], "call-1") {
+	lines := strings.Split(strings.TrimSpace(tb.String()), "\n")
+	if len(lines) != 5 || !strings.Contains(lines[1], "call-1") ||
+		!strings.Contains(lines[0], "packets") || !strings.Contains(lines[0], "bytes") ||
+		!strings.Contains(lines[1], " 1500 ") || !strings.Contains(lines[1], " 258000 ") ||
+		!strings.Contains(lines[2], " 1501+ ") || !strings.Contains(lines[2], " 258172+ ") ||
+		!strings.Contains(lines[4], "lower bound") {
 		t.Fatalf("table:\n%s", tb.String())
 	}
 	if _, err := labCDRs(ctx, filepath.Join(labDir, "missing")); err == nil {
