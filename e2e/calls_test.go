@@ -171,6 +171,21 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		Expect(core[0]).To(Equal(5), "probes after teardown leave r1 unmarked")
 		access := dscpOnLink(l, "r1-uac", local, remote)
 		Expect(access[46]).To(BeZero(), "the UAC itself does not mark: r1 does")
+
+		// The usage each policy server reported holds what its router
+		// marked for the call's gate: r1 the UAC's media, r2 the UAS's.
+		recs := cdrs(ctx, l.Name)
+		Expect(recs).To(HaveLen(2))
+		for _, r := range recs {
+			Expect(r["call_id"]).To(Equal(res.CallID))
+			Expect(r["counters_known"]).To(BeTrue())
+			want := float64(core[46])
+			if r["role"] == "destination" {
+				// r2 marked the UAS's packets, which the UAC received.
+				want = float64(res.Media.Received.Packets)
+			}
+			Expect(r["packets"]).To(BeNumerically("~", want, 2), "%s marked packets: %v", r["role"], r)
+		}
 	})
 
 	It("follows FIG. 5 with the LDP steps triggered by the 200 when the UAS answers without 180", func(ctx context.Context) {

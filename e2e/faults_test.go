@@ -95,7 +95,7 @@ var _ = Describe("faults", Label("root"), func() {
 		recs := cdrs(ctx, l.Name)
 		perCall := map[string]int{}
 		for _, r := range recs {
-			id, _ := r["CallID"].(string)
+			id, _ := r["call_id"].(string)
 			perCall[id]++
 		}
 		for _, r := range results {

@@ -48,9 +48,9 @@ func TestCDRFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back []map[string]any
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1]["Role"] != "destination" ||
-		back[0]["Packets"] != 1500.0 || back[0]["Octets"] != 258000.0 || back[1]["CountersLost"] != true ||
-		back[0]["CountersKnown"] != true || back[2]["CountersKnown"] != false {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1]["role"] != "destination" ||
+		back[0]["packets"] != 1500.0 || back[0]["octets"] != 258000.0 || back[1]["counters_lost"] != true ||
+		back[0]["counters_known"] != true || back[2]["counters_known"] != false {
 		t.Fatalf("json %s %v", js.String(), err)
 	}
 	var cs bytes.Buffer

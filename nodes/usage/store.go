@@ -29,36 +29,37 @@ import (
 // FileName is the store's file name inside a node directory.
 const FileName = "usage.db"
 
-// Record is one usage indication as stored.
+// Record is one usage indication as stored. Its JSON names are what
+// `qoslab cdr --format json` prints.
 type Record struct {
-	TransactionID    string
-	Role             string // "source" or "destination"
-	CallID           string
-	Source           string
-	Destination      string
-	Reporter         string // node that sent the indication (or recorded it, without a clearinghouse)
-	ServiceClass     string
-	Bandwidth        int64 // bit/s
-	Duration         int64 // the indication's Amount
-	Unit             string
-	StartTime        time.Time
-	AlertTime        time.Time
-	ConnectTime      time.Time
-	EndTime          time.Time
-	PostDialDelay    int64 // milliseconds
-	ReleaseSource    int
-	TerminationCause int
-	TerminationText  string
-	ReceivedAt       time.Time // when the store recorded it
+	TransactionID    string    `json:"transaction_id"`
+	Role             string    `json:"role"` // "source" or "destination"
+	CallID           string    `json:"call_id"`
+	Source           string    `json:"source"`
+	Destination      string    `json:"destination"`
+	Reporter         string    `json:"reporter"` // node that sent the indication (or recorded it, without a clearinghouse)
+	ServiceClass     string    `json:"service_class"`
+	Bandwidth        int64     `json:"bandwidth"` // bit/s
+	Duration         int64     `json:"duration"`  // the indication's Amount
+	Unit             string    `json:"unit"`
+	StartTime        time.Time `json:"start_time"`
+	AlertTime        time.Time `json:"alert_time"`
+	ConnectTime      time.Time `json:"connect_time"`
+	EndTime          time.Time `json:"end_time"`
+	PostDialDelay    int64     `json:"post_dial_delay"` // milliseconds
+	ReleaseSource    int       `json:"release_source"`
+	TerminationCause int       `json:"termination_cause"`
+	TerminationText  string    `json:"termination_text"`
+	ReceivedAt       time.Time `json:"received_at"` // when the store recorded it
 	// CountersKnown says Packets and Octets hold figures: what the edge
 	// router marked for the call's gate. False when the report carried
 	// none (or the row predates them); stored as NULL.
-	CountersKnown bool
-	Packets       int64
-	Octets        int64 // bytes
+	CountersKnown bool  `json:"counters_known"`
+	Packets       int64 `json:"packets"`
+	Octets        int64 `json:"octets"` // bytes
 	// CountersLost: the router lost its counters during the call (it
 	// restarted), so Packets and Octets are a lower bound.
-	CountersLost bool
+	CountersLost bool `json:"counters_lost"`
 }
 
 // Store is an open usage database. It is safe for concurrent use.
