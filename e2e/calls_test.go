@@ -230,6 +230,26 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		Expect(string(out)).To(ContainSubstring(res.CallID))
 	})
 
+	It("talks OSP over mutual TLS when asked, with keys logged for Wireshark", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-tls", "--set", "ch.tls=on", "--set", "pol1.clearinghouse-tls=on",
+			"--set", "pol2.clearinghouse-tls=on", "--set", "pol1.clearinghouse-keylog=on")
+		res := placeCall(ctx, l, ua.CallRequest{})
+		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+		Expect(demo.Settle(ctx, l.Dir, []string{res.CallID}, 10*time.Second)).To(Succeed())
+		Expect(cdrs(ctx, l.Name)).To(HaveLen(2), "both sides' usage reached the clearinghouse")
+		Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
+		var plain int
+		Expect(eachPacket(captureFile(l, "r1-ch"), func(p gopacket.Packet) {
+			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && strings.Contains(string(tcp.Payload), "<Message") {
+				plain++
+			}
+		})).To(Succeed())
+		Expect(plain).To(BeZero(), "OSP crossed the link in clear text")
+		keys, err := os.ReadFile(filepath.Join(topology.NodeDir(l.Dir, "pol1"), "tls-keylog.txt"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(keys)).To(ContainSubstring("CLIENT_TRAFFIC_SECRET_0"))
+	})
+
 	It("refuses a call the clearinghouse denies: 403 with a Reason, no INVITE past SIP1, no gate", func(ctx context.Context) {
 		l := upLab(ctx, "e2e-denied", "--set", `ch.policy=deny uac -> uas code=403 reason="barred in the e2e suite"`)
 		res := placeCall(ctx, l, ua.CallRequest{})

@@ -2,9 +2,12 @@ package pdp
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -34,6 +37,8 @@ type Config struct {
 	RouterAddr    netip.AddrPort // where the router's PCMM PEP listens
 	Clearinghouse string         // clearinghouse node name; "" = no-clearinghouse mode
 	OSPURL        string         // clearinghouse URL (OSP mode)
+	OSPTLS        bool           // HTTPS with mutual TLS to the clearinghouse (param clearinghouse-tls)
+	OSPKeyLog     bool           // write TLS session keys for Wireshark (param clearinghouse-keylog)
 	OSPTimeout    time.Duration
 	KeepAlive     uint16        // COPS KA timer in seconds on both legs; 0 = none
 	GateTimeout   time.Duration // how long to wait for a router's answer
@@ -93,7 +98,15 @@ func ConfigFrom(env nodes.Config) (Config, error) {
 		if err != nil {
 			return c, err
 		}
-		c.OSPURL = osp.ServerURL(ca.String(), int(chp), false)
+		switch v := env.Param("clearinghouse-tls", "off"); v {
+		case "on":
+			c.OSPTLS = true
+		case "off":
+		default:
+			return c, fmt.Errorf("pdp: %s: parameter clearinghouse-tls=%q: want on or off", env.Name, v)
+		}
+		c.OSPKeyLog = env.Param("clearinghouse-keylog", "off") == "on"
+		c.OSPURL = osp.ServerURL(ca.String(), int(chp), c.OSPTLS)
 	}
 	ka, err := strconv.ParseUint(env.Param("keepalive", "0"), 10, 16)
 	if err != nil {
@@ -149,7 +162,15 @@ func Run(ctx context.Context, env nodes.Env) error {
 
 	var ch Clearinghouse
 	if cfg.OSPURL != "" {
-		oc := osp.NewClient(cfg.OSPURL, osp.WithTimeout(cfg.OSPTimeout), osp.WithUsageRetries(0))
+		opts := []osp.ClientOption{osp.WithTimeout(cfg.OSPTimeout), osp.WithUsageRetries(0)}
+		if cfg.OSPTLS {
+			tc, err := clearinghouseTLS(env, cfg)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, osp.WithTLS(tc))
+		}
+		oc := osp.NewClient(cfg.OSPURL, opts...)
 		defer oc.Close()
 		ch = NewOSPClearinghouse(oc)
 		env.Log.Info("policy server with clearinghouse", "clearinghouse", cfg.Clearinghouse, "url", cfg.OSPURL)
@@ -198,4 +219,24 @@ func Run(ctx context.Context, env nodes.Env) error {
 	env.Log.Info("policy server listening", "cops", cfg.Listen.String(), "router", cfg.RouterAddr.String())
 	env.Ready()
 	return g.Wait()
+}
+
+// clearinghouseTLS is the mutual-TLS client config for the clearinghouse:
+// this node's lab certificate, the lab CA, and the clearinghouse's node
+// name as the server name. With clearinghouse-keylog=on the session keys
+// go to <Dir>/tls-keylog.txt, so Wireshark can decrypt the OSP leg.
+func clearinghouseTLS(env nodes.Env, cfg Config) (*tls.Config, error) {
+	var keyLog io.Writer
+	if cfg.OSPKeyLog {
+		f, err := os.OpenFile(filepath.Join(env.Dir, "tls-keylog.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("pdp: %s: key log: %w", env.Name, err)
+		}
+		keyLog = f // closed with the process
+	}
+	tc, err := osp.ClientTLSConfig(filepath.Join(env.LabDir, "pki"), env.Name, cfg.Clearinghouse, keyLog)
+	if err != nil {
+		return nil, fmt.Errorf("pdp: %s: clearinghouse TLS: %w", env.Name, err)
+	}
+	return tc, nil
 }
