@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 type NodeInfo struct {
 	Role string     `json:"role"`
 	Addr netip.Addr `json:"addr"` // the node's primary address (first interface)
+	// Params are the node's role parameters, so that a peer can follow
+	// its setting (a policy server speaks TLS when its clearinghouse does).
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // Iface is one interface of this node.
@@ -70,16 +74,28 @@ func ReadConfig(path string) (Config, error) {
 
 // Param returns a role parameter or def when it is not set.
 func (c Config) Param(key, def string) string {
-	if v, ok := c.Params[key]; ok && v != "" {
+	if v, ok := c.param(key); ok {
 		return v
 	}
 	return def
 }
 
+// param looks a parameter up under its name, then with '-' and '_'
+// swapped: roles grew both spellings (rtp_port, gate-timeout), and a
+// topology file should not fail on which one its author guessed.
+func (c Config) param(key string) (string, bool) {
+	for _, k := range []string{key, strings.ReplaceAll(key, "-", "_"), strings.ReplaceAll(key, "_", "-")} {
+		if v, ok := c.Params[k]; ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // DurationParam parses a role parameter as a Go duration.
 func (c Config) DurationParam(key string, def time.Duration) (time.Duration, error) {
-	v, ok := c.Params[key]
-	if !ok || v == "" {
+	v, ok := c.param(key)
+	if !ok {
 		return def, nil
 	}
 	d, err := time.ParseDuration(v)
@@ -92,8 +108,8 @@ func (c Config) DurationParam(key string, def time.Duration) (time.Duration, err
 // PeerAddr resolves a parameter whose value names another node (for example
 // "pdp: pol1") to that node's address.
 func (c Config) PeerAddr(key string) (netip.Addr, error) {
-	name, ok := c.Params[key]
-	if !ok || name == "" {
+	name, ok := c.param(key)
+	if !ok {
 		return netip.Addr{}, fmt.Errorf("nodes: %s: parameter %q is not set", c.Name, key)
 	}
 	return c.Addr(name)

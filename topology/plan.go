@@ -206,7 +206,7 @@ func (p *Plan) Node(name string) (*PlannedNode, bool) {
 func (p *Plan) NodeConfig(n *PlannedNode, labDir string) nodes.Config {
 	all := make(map[string]nodes.NodeInfo, len(p.Nodes))
 	for _, o := range p.Nodes {
-		all[o.Name] = nodes.NodeInfo{Role: o.Role, Addr: o.Addr()}
+		all[o.Name] = nodes.NodeInfo{Role: o.Role, Addr: o.Addr(), Params: o.Params}
 	}
 	return nodes.Config{
 		Lab: p.Lab, Name: n.Name, Role: n.Role,

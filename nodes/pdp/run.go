@@ -98,7 +98,12 @@ func ConfigFrom(env nodes.Config) (Config, error) {
 		if err != nil {
 			return c, err
 		}
-		switch v := env.Param("clearinghouse-tls", "off"); v {
+		// Default: speak TLS when the clearinghouse node itself does.
+		chTLS := "off"
+		if n, ok := env.Nodes[c.Clearinghouse]; ok && n.Params["tls"] == "on" {
+			chTLS = "on"
+		}
+		switch v := env.Param("clearinghouse-tls", chTLS); v {
 		case "on":
 			c.OSPTLS = true
 		case "off":
