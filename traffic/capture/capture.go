@@ -250,6 +250,7 @@ type file struct {
 	f       *os.File
 	w       *pcapgo.NgWriter
 	reorder *reorder
+	err     error // the first write error, reported by close
 }
 
 func newFile(path string, links []Link) (*file, error) {
@@ -289,21 +290,29 @@ func (f *file) write(ci gopacket.CaptureInfo, data []byte) {
 		f.reorder.add(ci, data)
 		return
 	}
-	_ = f.w.WritePacket(ci, data)
+	f.keep(f.w.WritePacket(ci, data))
+}
+
+// keep remembers the first error: a capture that could not write (disk
+// full) must not end as if it were complete. The caller holds f.mu.
+func (f *file) keep(err error) {
+	if err != nil && f.err == nil {
+		f.err = fmt.Errorf("capture: %s: %w", f.f.Name(), err)
+	}
 }
 
 func (f *file) flush() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writeDue(time.Now().Add(-reorderDelay))
-	_ = f.w.Flush()
+	f.keep(f.w.Flush())
 }
 
 // writeDue writes the buffered packets captured before cutoff (all for the
 // zero time). The caller holds f.mu.
 func (f *file) writeDue(cutoff time.Time) {
 	if f.reorder != nil {
-		f.reorder.due(cutoff, func(ci gopacket.CaptureInfo, data []byte) { _ = f.w.WritePacket(ci, data) })
+		f.reorder.due(cutoff, func(ci gopacket.CaptureInfo, data []byte) { f.keep(f.w.WritePacket(ci, data)) })
 	}
 }
 
@@ -311,5 +320,5 @@ func (f *file) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writeDue(time.Time{})
-	return errors.Join(f.w.Flush(), f.f.Close())
+	return errors.Join(f.err, f.w.Flush(), f.f.Close())
 }
