@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -63,28 +62,10 @@ func NewGateServer(cfg GateServerConfig) *GateServer {
 // Serve accepts policy server connections on ln until ctx ends, then sends
 // CC (Shutting down), closes them and returns nil once all have ended.
 func (s *GateServer) Serve(ctx context.Context, ln net.Listener) error {
-	// Deferred in this order so that cancel runs first: connections are
-	// told to stop, then waited for (also when Accept fails).
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { <-ctx.Done(); ln.Close() }()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("cops gate server: accept: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.serveConn(ctx, nc)
-			s.cfg.Log.Info("cops gate server: policy server gone", "peer", nc.RemoteAddr().String(), "err", err)
-		}()
-	}
+	return acceptLoop(ctx, ln, "cops gate server", func(ctx context.Context, nc net.Conn) {
+		err := s.serveConn(ctx, nc)
+		s.cfg.Log.Info("cops gate server: policy server gone", "peer", nc.RemoteAddr().String(), "err", err)
+	})
 }
 
 func (s *GateServer) serveConn(ctx context.Context, nc net.Conn) error {

@@ -79,27 +79,7 @@ func NewPDP(cfg PDPConfig) *PDP {
 // CC (Shutting down) to every PEP and returns once every connection
 // goroutine has ended. It returns nil after ctx ends, or the accept error.
 func (s *PDP) Serve(ctx context.Context, ln net.Listener) error {
-	// Deferred in this order so that cancel runs first: connections are
-	// told to stop, then waited for (also when Accept fails).
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { <-ctx.Done(); ln.Close() }()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("cops pdp: accept: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serveConn(ctx, nc)
-		}()
-	}
+	return acceptLoop(ctx, ln, "cops pdp", s.serveConn)
 }
 
 // pdpConn is one PEP's connection and its handle table.
@@ -329,4 +309,32 @@ func (s *PDP) Synchronize(pepID string) error {
 		return fmt.Errorf("cops pdp: PEP %q is not connected", pepID)
 	}
 	return pc.c.send(&Message{Header: Header{Op: OpSSQ, ClientType: pc.ct}})
+}
+
+// acceptLoop serves each connection accepted on ln on a goroutine of its
+// own until ctx ends; then it closes ln, cancels the connections (they send
+// CC and close) and returns once every one of them has ended. It returns
+// nil after ctx ends, or the accept error (prefixed with who).
+func acceptLoop(ctx context.Context, ln net.Listener, who string, serve func(context.Context, net.Conn)) error {
+	// Deferred in this order so that cancel runs first: connections are
+	// told to stop, then waited for (also when Accept fails).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s: accept: %w", who, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serve(ctx, nc)
+		}()
+	}
 }
