@@ -182,3 +182,21 @@ func isProtocol(err error) bool {
 	var pe *ProtocolError
 	return errors.As(err, &pe)
 }
+
+// admit is what every connection loop does first with a read: a read error
+// ends the connection, with a Client-Close carrying the RFC error code when
+// the peer broke the protocol, and a keep-alive flood is refused the same
+// way (RFC 2748 2.5 "Unable to process"). who prefixes the flood error.
+func (c *conn) admit(r inbound, ka *keepAlive, ct ClientType, who string) error {
+	if r.err != nil {
+		if isProtocol(r.err) {
+			c.closeWith(ct, CodeOf(r.err))
+		}
+		return r.err
+	}
+	if ka.Received(time.Now(), r.m.Op == OpKA) {
+		c.closeWith(ct, ErrUnableToProcess)
+		return errors.New(who + ": keep-alive flood")
+	}
+	return nil
+}

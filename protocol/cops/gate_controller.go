@@ -215,15 +215,8 @@ func (g *GateController) serve(ctx context.Context, c *conn, in <-chan inbound) 
 			return ctx.Err()
 		case <-timer.C:
 		case r := <-in:
-			if r.err != nil {
-				if isProtocol(r.err) {
-					c.closeWith(ClientTypePCMM, CodeOf(r.err))
-				}
-				return r.err
-			}
-			if ka.Received(time.Now(), r.m.Op == OpKA) {
-				c.closeWith(ClientTypePCMM, ErrUnableToProcess)
-				return errors.New("cops gate controller: keep-alive flood")
+			if err := c.admit(r, &ka, ClientTypePCMM, "cops gate controller"); err != nil {
+				return err
 			}
 			switch r.m.Op {
 			case OpKA:

@@ -135,15 +135,8 @@ func (s *GateServer) serveConn(ctx context.Context, nc net.Conn) error {
 			return nil
 		case <-timer.C:
 		case r := <-in:
-			if r.err != nil {
-				if isProtocol(r.err) {
-					c.closeWith(ClientTypePCMM, CodeOf(r.err))
-				}
-				return r.err
-			}
-			if ka.Received(time.Now(), r.m.Op == OpKA) {
-				c.closeWith(ClientTypePCMM, ErrUnableToProcess)
-				return errors.New("cops gate server: keep-alive flood")
+			if err := c.admit(r, &ka, ClientTypePCMM, "cops gate server"); err != nil {
+				return err
 			}
 			switch r.m.Op {
 			case OpKA, OpSSQ:

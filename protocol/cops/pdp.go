@@ -187,15 +187,8 @@ func (s *PDP) loop(ctx context.Context, pc *pdpConn, in <-chan inbound, work *sy
 				}
 				continue
 			}
-			if r.err != nil {
-				if isProtocol(r.err) {
-					pc.c.closeWith(pc.ct, CodeOf(r.err))
-				}
-				return r.err
-			}
-			if ka.Received(time.Now(), r.m.Op == OpKA) {
-				pc.c.closeWith(pc.ct, ErrUnableToProcess)
-				return errors.New("cops pdp: keep-alive flood")
+			if err := pc.c.admit(r, &ka, pc.ct, "cops pdp"); err != nil {
+				return err
 			}
 			if err := s.handle(ctx, pc, r.m, work); err != nil {
 				return err

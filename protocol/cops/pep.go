@@ -266,15 +266,8 @@ func (p *PEP) serve(ctx context.Context, c *conn, in <-chan inbound, ka *keepAli
 			return ctx.Err()
 		case <-timer.C:
 		case r := <-in:
-			if r.err != nil {
-				if isProtocol(r.err) {
-					c.closeWith(p.cfg.ClientType, CodeOf(r.err))
-				}
-				return r.err
-			}
-			if ka.Received(time.Now(), r.m.Op == OpKA) {
-				c.closeWith(p.cfg.ClientType, ErrUnableToProcess)
-				return errors.New("cops pep: keep-alive flood from PDP")
+			if err := c.admit(r, ka, p.cfg.ClientType, "cops pep"); err != nil {
+				return err
 			}
 			if err := p.handle(c, r.m); err != nil {
 				return err
