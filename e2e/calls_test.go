@@ -185,6 +185,9 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 				want = float64(res.Media.Received.Packets)
 			}
 			Expect(r["packets"]).To(BeNumerically("~", want, 2), "%s marked packets: %v", r["role"], r)
+			// The callee rang (180 with SDP): alert time and post-dial delay are real.
+			Expect(r["alert_time"]).NotTo(HavePrefix("0001-"), "%v", r)
+			Expect(r["post_dial_delay"]).To(BeNumerically(">", 0), "%v", r)
 		}
 	})
 

@@ -43,6 +43,9 @@ type ReqLDP struct {
 	Key   CallKey
 	At    time.Time
 	Media []MediaFlow
+	// Alerting: the proxy asked on a 18x, so At is when the callee
+	// started ringing (the usage record's alert time).
+	Alerting bool
 }
 
 // GateSetAcked is the router's Gate-Set-Ack (setup 15 / 20).

@@ -57,6 +57,7 @@ type call struct {
 	sess       Session
 	steps      Steps
 	start      time.Time
+	alert      time.Time // the first REQ LDP sent on a 18x (zero: no alerting)
 	connect    time.Time
 	authorized bool // AuthAnswered with 2xx seen
 	answered   bool // AuthAnswered or AuthFailed seen
@@ -305,6 +306,9 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
 			Status: status, Reason: reason})
 	}
+	if ev.Alerting && c.alert.IsZero() && c.release == nil {
+		c.alert = ev.At
+	}
 	switch {
 	case !c.authorized:
 		refuse(400, "LDP before the call was admitted")
@@ -531,6 +535,7 @@ func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
 		Class:         c.class,
 		Bandwidth:     c.bandwidth,
 		Start:         c.start,
+		Alert:         c.alert,
 		Connect:       c.connect,
 		End:           r.at,
 		Counters:      Counters{Packets: c.base.Packets + c.counters.Packets, Bytes: c.base.Bytes + c.counters.Bytes},

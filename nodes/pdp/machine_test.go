@@ -85,7 +85,8 @@ func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn ui
 	if side == Terminating {
 		flow = media[1].Flow
 	}
-	run(t, m, ReqLDP{Key: k, At: at(1), Media: media},
+	// Asked on the 180 (alerting), as in FIG. 5.
+	run(t, m, ReqLDP{Key: k, At: at(1), Media: media, Alerting: true},
 		fmt.Sprintf("setup/%d Gate-Set txn=%d call=%s gate=0 flow=%s dscp=46", st.GateSet, txn, id, flow))
 	run(t, m, GateSetAcked{TransID: txn, At: at(1.5), GateID: gateID},
 		fmt.Sprintf("setup/%d DEC Install LDP call=%s token=false", st.DecLDP, id))
@@ -102,6 +103,9 @@ func TestSuccessOriginating(t *testing.T) {
 		`teardown/7 DEC Remove noLDP call=c1 status=0 reason="released"`,
 		"teardown/8 UsageIndication pol1/originating/c1/"+fmt.Sprint(t0.UnixNano())+" delay=0s")
 	rec := acts[0].(SpoolUsage).Record
+	if rec.Alert != at(1) || rec.PostDialDelay() != time.Second {
+		t.Errorf("alert %v, post-dial delay %v: want the LDP on the 180 at 1 s", rec.Alert, rec.PostDialDelay())
+	}
 	if rec.Start != at(0) || rec.Connect != at(1.5) || rec.End != at(11.5) || rec.TransactionID != "osp-c1" ||
 		rec.Caller != "sip:alice@a.lab" || rec.Callee != "sip:bob@b.lab" || rec.Node != "pol1" {
 		t.Fatalf("usage record: %+v", rec)

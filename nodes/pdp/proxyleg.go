@@ -215,7 +215,7 @@ func requestEvent(key CallKey, m *cops.Message, at time.Time) (Event, string, er
 	case cops.KindAAA:
 		return ReqAAA{Key: key, At: at, Session: s}, whatOf(flow.COPSReqAAA), nil
 	case cops.KindLDP:
-		return ReqLDP{Key: key, At: at, Media: s.Media}, whatOf(flow.COPSReqLDP), nil
+		return ReqLDP{Key: key, At: at, Media: s.Media, Alerting: cs.Alerting}, whatOf(flow.COPSReqLDP), nil
 	case cops.KindNoLDP:
 		return ReqNoLDP{Key: key, At: at}, whatOf(flow.COPSReqNoLDP), nil
 	}

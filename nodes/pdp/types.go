@@ -98,6 +98,7 @@ type UsageRecord struct {
 	Class         string // DiffServ class granted
 	Bandwidth     uint64 // bits per second granted
 	Start         time.Time
+	Alert         time.Time // zero if the callee was never alerted (no 18x)
 	Connect       time.Time // zero if the gate was never installed
 	End           time.Time
 	Duration      time.Duration // End - Connect, 0 if never connected
@@ -139,4 +140,13 @@ func (k ReqKind) String() string {
 		return "noLDP"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// PostDialDelay is the time from the call's arrival at this policy server
+// to its alerting, 0 when it never alerted.
+func (r UsageRecord) PostDialDelay() time.Duration {
+	if r.Alert.IsZero() || r.Alert.Before(r.Start) {
+		return 0
+	}
+	return r.Alert.Sub(r.Start)
 }

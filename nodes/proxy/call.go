@@ -29,19 +29,22 @@ type call struct {
 	once     sync.Once             //
 	fromTag  string                // caller's From tag: tells who sends a BYE
 
-	mu       sync.Mutex
-	sm       Call
-	asked    bool // a REQ went out on the handle
-	offer    media
-	answer   media
-	token    string                // OSP token granted for this call
-	fwd      *sip.Request          // the INVITE as forwarded
-	fwdTx    sip.ClientTransaction // downstream
-	resps    map[int]*sip.Response // responses not yet forwarded, by id
-	nextResp int
-	answered *sip.Response // the 2xx the caller got (for a teardown)
-	byCallee bool          // the callee sent the BYE
-	bye      *byeLeg       // BYE being stepped (set only inside step)
+	mu     sync.Mutex
+	sm     Call
+	asked  bool // a REQ went out on the handle
+	offer  media
+	answer media
+	// answerStatus is the status of the first response that carried the
+	// SDP answer: a 18x means the callee is being alerted when LDP is asked.
+	answerStatus int
+	token        string                // OSP token granted for this call
+	fwd          *sip.Request          // the INVITE as forwarded
+	fwdTx        sip.ClientTransaction // downstream
+	resps        map[int]*sip.Response // responses not yet forwarded, by id
+	nextResp     int
+	answered     *sip.Response // the 2xx the caller got (for a teardown)
+	byCallee     bool          // the callee sent the BYE
+	bye          *byeLeg       // BYE being stepped (set only inside step)
 }
 
 // byeLeg is one BYE crossing the proxy.
@@ -148,6 +151,7 @@ func (c *call) session(kind ReqKind, token string) Session {
 	if kind != ReqAAA {
 		s.Media = flows(c.offer, c.answer)
 		s.BandwidthKbps = g711Kbps
+		s.Alerting = kind == ReqLDP && c.answerStatus >= 180 && c.answerStatus < 200
 		if c.answer.Codec != "" {
 			s.Codec = c.answer.Codec
 		}

@@ -131,6 +131,7 @@ func copsKind(k ReqKind) cops.Kind {
 // copsSession is the ClientSI of a REQ (protocol/cops/session.go).
 func copsSession(s Session) cops.Session {
 	cs := cops.Session{
+		Alerting:  s.Alerting,
 		CallID:    s.CallID,
 		Side:      cops.SideOriginating,
 		Caller:    s.From,

@@ -455,6 +455,9 @@ func (p *scriptedPDP) handle(ctx context.Context, r cops.SessionRequest) cops.Se
 		}
 		entry += " media=" + strings.Join(f, ",")
 	}
+	if s.Alerting {
+		entry += " alerting"
+	}
 	p.reqs = append(p.reqs, entry)
 	p.open[r.Handle] = true
 	p.last = r

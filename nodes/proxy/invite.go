@@ -248,6 +248,9 @@ func (c *call) response(res *sip.Response) {
 			ev.SDP = true
 			c.mu.Lock()
 			c.answer = ans
+			if c.answerStatus == 0 {
+				c.answerStatus = res.StatusCode
+			}
 			c.mu.Unlock()
 		} else {
 			c.p.log.Warn("unusable SDP answer", "call", c.id, "status", res.StatusCode, "err", err)

@@ -34,6 +34,9 @@ type Session struct {
 	Media         []Flow
 	Codec         string // "PCMU" or "PCMA"
 	BandwidthKbps int    // per direction, with IP/UDP/RTP overhead
+	// Alerting: this REQ LDP answers a 18x, the callee is ringing (the
+	// policy server records the alert time for the usage record).
+	Alerting bool
 }
 
 // Decision is the PDP's answer to a REQ.

@@ -58,8 +58,9 @@ func TestCallThroughBothProxies(t *testing.T) {
 
 	media := "media=fwd udp " + l.uacAddr.Addr().String() + ":20000->" + l.uasAddr.Addr().String() + ":30000," +
 		"bwd udp " + l.uasAddr.Addr().String() + ":30000->" + l.uacAddr.Addr().String() + ":20000"
-	want1 := []string{"REQ AAA", "REQ LDP " + media, "REQ noLDP " + media, "DRQ"}
-	want2 := []string{"REQ AAA token=tok-orig", "REQ LDP " + media, "REQ noLDP " + media, "DRQ"}
+	// The LDP went out on the 180: the callee is alerted (the PDP's alert time).
+	want1 := []string{"REQ AAA", "REQ LDP " + media + " alerting", "REQ noLDP " + media, "DRQ"}
+	want2 := []string{"REQ AAA token=tok-orig", "REQ LDP " + media + " alerting", "REQ noLDP " + media, "DRQ"}
 	if got := pdp1.log(); !slices.Equal(got, want1) {
 		t.Errorf("POL1 saw\n%q\nwant\n%q", got, want1)
 	}

@@ -39,6 +39,10 @@ import (
 //	8 osp token  opaque octets, the OSP token from the clearinghouse
 //	9 result     2 octets code (SIP-style: 200 admitted, 403 denied,
 //	             503 unavailable), then UTF-8 reason text
+//	10 alerting  1 octet, 1: the LDP request was triggered by a provisional
+//	             (18x) answer, so the callee is being alerted; absent: by
+//	             the final answer. Added in qoslab 1.1 without a version
+//	             bump: decoders skip tags they do not know.
 //
 // The whole body is limited by the COPS object length (65531 octets).
 type Session struct {
@@ -53,6 +57,9 @@ type Session struct {
 	// Result is 0 when absent (REQ); a DEC sets it with Reason.
 	Result uint16
 	Reason string
+	// Alerting marks a REQ LDP sent on a 18x with the SDP answer: the
+	// policy server takes its arrival as the call's alert time.
+	Alerting bool
 }
 
 // SessionVersion is the version octet of the session encoding.
@@ -69,6 +76,7 @@ const (
 	tagBandwidth = 7
 	tagToken     = 8
 	tagResult    = 9
+	tagAlerting  = 10
 )
 
 // Side says which end of the call a proxy serves.
@@ -198,6 +206,9 @@ func (s *Session) AppendTo(b []byte) ([]byte, error) {
 		b = append(b, tagResult, byte(n>>8), byte(n), byte(s.Result>>8), byte(s.Result))
 		b = append(b, s.Reason...)
 	}
+	if s.Alerting {
+		b = append(b, tagAlerting, 0, 1, 1)
+	}
 	if len(b)-start > maxObjBody {
 		return b[:start], fmt.Errorf("cops: session encoding of %d octets exceeds a COPS object", len(b)-start)
 	}
@@ -269,6 +280,11 @@ func (s *Session) Decode(b []byte) error {
 			}
 			s.Result = binary.BigEndian.Uint16(v)
 			s.Reason, err = tlvString(v[2:], off, "reason")
+		case tagAlerting:
+			if n != 1 || v[0] > 1 {
+				return protoErr(ErrBadMessageFormat, off, "session alerting TLV %x", v)
+			}
+			s.Alerting = v[0] == 1
 		}
 		if err != nil {
 			return err
@@ -341,6 +357,9 @@ func (s *Session) String() string {
 	}
 	if len(s.Token) > 0 {
 		sb.WriteString(" token=" + strconv.Itoa(len(s.Token)) + "B")
+	}
+	if s.Alerting {
+		sb.WriteString(" alerting")
 	}
 	if s.Result != 0 || s.Reason != "" {
 		sb.WriteString(" result=" + strconv.Itoa(int(s.Result)) + " " + strconv.Quote(s.Reason))

@@ -26,6 +26,31 @@ func TestSessionRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSessionAlerting(t *testing.T) {
+	s := sampleSession()
+	s.Alerting = true
+	b, err := s.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(b), string([]byte{10, 0, 1, 1})) {
+		t.Errorf("alerting TLV missing at the end: % x", b)
+	}
+	var got Session
+	if err := got.Decode(b); err != nil || !got.Alerting {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if !strings.Contains(got.String(), " alerting") {
+		t.Errorf("String %s does not say alerting", got.String())
+	}
+	// Without the flag nothing is written: older decoders see the same bytes.
+	s.Alerting = false
+	plain, _ := s.AppendTo(nil)
+	if len(plain) != len(b)-4 {
+		t.Errorf("the flag cost %d octets, want 4", len(b)-len(plain))
+	}
+}
+
 func TestSessionSkipsUnknownTags(t *testing.T) {
 	b := []byte{1, 0, 0, 0, 200, 0, 2, 'z', 'z', 1, 0, 1, 'c'}
 	var s Session
@@ -46,6 +71,8 @@ func TestSessionDecodeRejects(t *testing.T) {
 		"bad bandwidth":  {1, 0, 0, 0, 7, 0, 1, 1},
 		"short result":   {1, 0, 0, 0, 9, 0, 1, 1},
 		"call id binary": {1, 0, 0, 0, 1, 0, 2, 0xff, 0xfe},
+		"alerting 2":     {1, 0, 0, 0, 10, 0, 1, 2},
+		"alerting long":  {1, 0, 0, 0, 10, 0, 2, 1, 1},
 	}
 	for name, b := range cases {
 		var s Session

@@ -44,6 +44,7 @@ f.token     = ProtoField.bytes("qoslab.token", "OSP token")
 f.token_len = ProtoField.uint16("qoslab.token_len", "OSP token length")
 f.result    = ProtoField.uint16("qoslab.result", "Result")
 f.reason    = ProtoField.string("qoslab.reason", "Reason")
+f.alerting  = ProtoField.uint8("qoslab.alerting", "Alerting (LDP asked on a 18x)")
 f.unknown   = ProtoField.bytes("qoslab.unknown", "Unknown TLV")
 
 local e_malformed = ProtoExpert.new("qoslab.malformed", "Malformed qoslab session information", expert.group.MALFORMED, expert.severity.ERROR)
@@ -118,6 +119,8 @@ local function dissect_session(body, pinfo, tree)
             if n > 2 then
                 t:add(f.reason, body(v + 2, n - 2))
             end
+        elseif tag == 10 and n == 1 then
+            t:add(f.alerting, r)
         else
             t:add(f.unknown, r)
         end
