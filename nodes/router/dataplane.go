@@ -124,7 +124,7 @@ func (d *Dataplane) install(cfg DataplaneConfig) error {
 	// the map at commit, so a Gate-Set would cost O(gates). The class
 	// verdict map holds one element per DSCP class in use.
 	for name, kt := range map[string]nftables.SetDatatype{gatesMap: gateKeyType, gatesAnyMap: gateAnyKeyType} {
-		s := &nftables.Set{Table: d.table, Name: name, IsMap: true, KeyType: kt, DataType: nftables.TypeMark, Counter: true}
+		s := &nftables.Set{Table: d.table, Name: name, IsMap: true, KeyType: kt, DataType: nftables.TypeMark, Counter: true, Size: maxGates}
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("router: map %s: %w", name, err)
 		}

@@ -13,7 +13,10 @@
 // map "classes", which jumps to the class chain ("class-ef": rewrite the
 // DSCP keeping ECN, fix the IPv4 checksum, accept). A second map,
 // "gates_anysport", holds classifiers that leave the source port open.
-// Per-packet work is two hash lookups whatever the number of gates.
+// Per-packet work is two hash lookups whatever the number of gates. The
+// gate maps are sized (65,536 gates each), which gets them the kernel's
+// fixed-size hash: its lookups are cheaper than the resizable hash's, worth
+// a few percent of forwarding rate.
 //
 // The gate maps hold data, not verdicts, on purpose: when an element with a
 // jump verdict is added, the kernel re-validates every element of the map

@@ -31,6 +31,11 @@ const (
 	ipv4CsumOffset = 10
 )
 
+// maxGates sizes each gate map. A map with a size gets the kernel's
+// fixed-size hash backend instead of the resizable one, whose lookups cost
+// more per forwarded packet.
+const maxGates = 65536
+
 // Key types of the two gate maps. Every component of a concatenation is
 // padded to the 4-byte register size, so a full key is 20 bytes.
 var (
