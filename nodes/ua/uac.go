@@ -237,9 +237,14 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 	req.SetBody(offer)
 	c.hop = c.callee.String()
 	if u.p.proxy.IsValid() {
-		// Outbound proxy: the request URI names the callee, the packet
-		// goes to the proxy (no preloaded Route: the proxy Record-Routes).
+		// Outbound proxy: the request URI names the callee and a
+		// preloaded loose Route names the proxy (RFC 3261 8.1.2), so that
+		// a CANCEL, which copies the INVITE's Route, reaches the proxy too
+		// instead of the callee's address. The proxy pops its own entry.
 		c.hop = u.p.proxy.String()
+		route := sip.Uri{Host: u.p.proxy.Addr().String(), Port: int(u.p.proxy.Port()), UriParams: sip.NewParams()}
+		route.UriParams.Add("lr", "")
+		req.AppendHeader(&sip.RouteHeader{Address: route})
 		req.SetDestination(c.hop)
 	}
 
