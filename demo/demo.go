@@ -79,6 +79,7 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	fmt.Fprintf(opts.Progress, "qoslab run: lab %q, run directory %s\n", opts.Lab, opts.OutDir)
 	n, total := 0, 9
 	step := func(what string, fn func() (string, error)) error {
 		n++
@@ -103,9 +104,12 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	}); err != nil {
 		return nil, err
 	}
+	down := false // the last step takes the lab down; a failed run here
 	defer func() {
-		derr := lab.Down(context.WithoutCancel(ctx), topology.DownOptions{})
-		if derr != nil {
+		if down {
+			return
+		}
+		if derr := lab.Down(context.WithoutCancel(ctx), topology.DownOptions{}); derr != nil {
 			err = errors.Join(err, fmt.Errorf("demo: take the lab down: %w", derr))
 		}
 	}()
@@ -168,10 +172,9 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	}); err != nil {
 		return res, err
 	}
-	n = total - 1
 	return res, step("lab down", func() (string, error) {
-		err := lab.Down(ctx, topology.DownOptions{})
-		return "", err
+		down = true
+		return "", lab.Down(context.WithoutCancel(ctx), topology.DownOptions{})
 	})
 }
 

@@ -36,10 +36,6 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 			}
 			opts.Up = upOptions(false)
 			opts.Progress = cmd.OutOrStdout()
-			if opts.OutDir == "" {
-				opts.OutDir = filepath.Join("runs", time.Now().UTC().Format("20060102-150405"))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "qoslab run: lab %q, run directory %s\n", labName(opts.Lab, nil), opts.OutDir)
 			res, err := demo.Run(cmd.Context(), spec, opts)
 			if res != nil && res.Report != nil {
 				fmt.Println()
