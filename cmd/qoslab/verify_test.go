@@ -40,6 +40,14 @@ func writeCapture(t *testing.T, spec tracetest.Spec, edit func(*tracetest.Captur
 
 func runCmd(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	out, code, _ := runCmdErr(t, args...)
+	return out, code
+}
+
+// runCmdErr also returns the error the command ended with, as the root
+// command prints it.
+func runCmdErr(t *testing.T, args ...string) (string, int, string) {
+	t.Helper()
 	var cmd = newVerifyCmd()
 	if args[0] == "ladder" {
 		cmd = newLadderCmd()
@@ -50,15 +58,15 @@ func runCmd(t *testing.T, args ...string) (string, int) {
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true // as under the root command
 	cmd.SetArgs(args[1:])
 	err := cmd.Execute()
-	code := 0
+	code, msg := 0, ""
 	if err != nil {
-		code = 1
+		code, msg = 1, err.Error()
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
 	}
-	return out.String(), code
+	return out.String(), code, msg
 }
 
 func TestVerifyCmdExitStatus(t *testing.T) {
@@ -130,5 +138,59 @@ func TestLadderCmdFormats(t *testing.T) {
 	}
 	if _, code := runCmd(t, "ladder", capture, "--call", "nope", "-o", filepath.Join(dir, "x.svg")); code != 2 {
 		t.Errorf("unknown call: exit %d, want 2", code)
+	}
+}
+
+// Each way a capture can hold less than a verdict needs has its own exit
+// status and message: no call (1, unless --allow-no-calls), a capture cut
+// inside a block (3, verified up to the cut), an empty file (2, naming the
+// whole path); a classic libpcap file is read like pcapng.
+func TestVerifyCmdEmptyVerdictsAndBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	c, err := tracetest.Generate(tracetest.Spec{Calls: 2, Gap: 100_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole bytes.Buffer
+	if err := c.WritePcapng(&whole); err != nil {
+		t.Fatal(err)
+	}
+	noCalls := &tracetest.Capture{Links: c.Links}
+	for _, p := range c.Packets {
+		if strings.HasPrefix(p.What, "TCP") {
+			noCalls.Packets = append(noCalls.Packets, p)
+		}
+	}
+	write := func(name string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	var nc, classic bytes.Buffer
+	if err := noCalls.WritePcapng(&nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WritePcap(&classic); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		output string // in the report or the error
+	}{
+		{"no call", []string{write("nocalls.pcapng", nc.Bytes())}, 1, "no-calls: expected at least one call"},
+		{"no call allowed", []string{filepath.Join(dir, "nocalls.pcapng"), "--allow-no-calls"}, 0, "PASS"},
+		{"truncated", []string{write("cut.pcapng", whole.Bytes()[:whole.Len()*3/4+2])}, 3, "INCOMPLETE: capture " + filepath.Join(dir, "cut.pcapng") + " is cut at byte"},
+		{"empty file", []string{write("empty.pcapng", nil)}, 2, "capture " + filepath.Join(dir, "empty.pcapng") + ": empty file (0 bytes)"},
+		{"classic pcap", []string{write("lab.pcap", classic.Bytes()), "--require-media=false"}, 0, "2 calls"},
+	}
+	for _, tc := range cases {
+		out, code, msg := runCmdErr(t, append([]string{"verify"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+msg, tc.output) {
+			t.Errorf("%s: exit %d (want %d), %q not in:\n%s\n%s", tc.name, code, tc.code, tc.output, out, msg)
+		}
 	}
 }

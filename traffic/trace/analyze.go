@@ -55,6 +55,7 @@ type analyzer struct {
 	media    []mediaPacket
 	problems []Problem
 	frames   int
+	cut      *CutError // the capture ends inside a block
 	calls    *callIndex
 	cops     copsState
 	osp      ospState

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Frame is one captured packet: its number in the merged capture (from 1,
@@ -30,55 +29,12 @@ type frameSource interface {
 	next() (Frame, error)
 }
 
-// ngSource reads one pcapng file. Frames borrow the reader's buffer until
-// the next call (the decoder copies what it keeps).
-type ngSource struct {
-	r        *pcapgo.NgReader
-	fallback string // link name when an interface has no name
-	names    []string
-}
-
-func newNgSource(r io.Reader, fallback string) (*ngSource, error) {
-	ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
-	if err != nil {
-		return nil, fmt.Errorf("trace: read pcapng %s: %w", fallback, err)
-	}
-	return &ngSource{r: ng, fallback: fallback}, nil
-}
-
-func (s *ngSource) next() (Frame, error) {
-	data, ci, err := s.r.ZeroCopyReadPacketData()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return Frame{}, io.EOF
-		}
-		return Frame{}, fmt.Errorf("trace: read pcapng %s: %w", s.fallback, err)
-	}
-	lt := layers.LinkTypeEthernet
-	if len(ci.AncillaryData) > 0 {
-		if t, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-			lt = t
-		}
-	}
-	return Frame{Link: s.linkName(ci.InterfaceIndex), Time: ci.Timestamp.UnixNano(), Type: lt, Data: data}, nil
-}
-
-func (s *ngSource) linkName(i int) string {
-	for len(s.names) <= i {
-		name := s.fallback
-		if intf, err := s.r.Interface(len(s.names)); err == nil && intf.Name != "" {
-			name = intf.Name
-		}
-		s.names = append(s.names, name)
-	}
-	return s.names[i]
-}
-
 // mergeSource merges several time-ordered sources by timestamp (ties keep
 // file order), as mergecap does, copying each frame since its reader's
 // buffer is reused.
 type mergeSource struct {
-	h mergeHeap
+	h   mergeHeap
+	cut error // a file cut before its first frame: reported at once
 }
 
 type mergeItem struct {
@@ -110,10 +66,14 @@ func newMergeSource(srcs []frameSource) (*mergeSource, error) {
 	m := &mergeSource{}
 	for i, s := range srcs {
 		f, err := s.next()
-		if errors.Is(err, io.EOF) {
+		var cut *CutError
+		switch {
+		case errors.Is(err, io.EOF):
 			continue
-		}
-		if err != nil {
+		case errors.As(err, &cut):
+			m.cut = err
+			continue
+		case err != nil:
 			return nil, err
 		}
 		f.Data = append([]byte(nil), f.Data...)
@@ -124,6 +84,9 @@ func newMergeSource(srcs []frameSource) (*mergeSource, error) {
 }
 
 func (m *mergeSource) next() (Frame, error) {
+	if m.cut != nil {
+		return Frame{}, m.cut
+	}
 	if len(m.h) == 0 {
 		return Frame{}, io.EOF
 	}
@@ -142,11 +105,14 @@ func (m *mergeSource) next() (Frame, error) {
 	return out, nil
 }
 
-// CaptureFiles resolves what `qoslab verify` was given: a pcapng file is
-// used as is; a lab or run directory is searched for capture/lab.pcapng
-// (the merged capture, whose packet numbers reports use), then lab.pcapng,
-// then the per-link capture/*.pcapng files, merged by time. Gzipped files
-// (name.pcapng.gz) are read the same way.
+// captureExts are the file names CaptureFiles picks in a directory.
+var captureExts = []string{".pcapng", ".pcap", ".pcapng.gz", ".pcap.gz"}
+
+// CaptureFiles resolves what `qoslab verify` was given: a capture file
+// (pcapng or classic pcap, possibly gzipped) is used as is; a lab or run
+// directory is searched for capture/lab.pcapng (the merged capture, whose
+// packet numbers reports use), then lab.pcapng, then the per-link capture
+// files, merged by time.
 func CaptureFiles(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -163,15 +129,38 @@ func CaptureFiles(path string) ([]string, error) {
 		}
 	}
 	for _, dir := range []string{filepath.Join(path, "capture"), path} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
-		gz, _ := filepath.Glob(filepath.Join(dir, "*.pcapng.gz"))
-		files = append(files, gz...)
+		var files []string
+		for _, ext := range captureExts {
+			m, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+			files = append(files, m...)
+		}
 		if len(files) > 0 {
 			sort.Strings(files)
 			return files, nil
 		}
 	}
-	return nil, fmt.Errorf("trace: no pcapng capture in %s", path)
+	return nil, fmt.Errorf("trace: no pcapng or pcap capture in %s", absPath(path))
+}
+
+// absPath names a file in errors: the whole path, so that a report read
+// elsewhere still says which file it was.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// linkName is the link a file's interfaces are named after when the file
+// does not name them: its base name without extensions ("r1-r2.pcap").
+func linkName(path string) string {
+	base := filepath.Base(path)
+	for _, ext := range captureExts {
+		if strings.HasSuffix(base, ext) {
+			return strings.TrimSuffix(base, ext)
+		}
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 // openFiles opens the capture files as one merged source; close releases
@@ -191,7 +180,7 @@ func openFiles(files []string) (src frameSource, closeAll func(), err error) {
 			return nil, nil, fmt.Errorf("trace: %w", err)
 		}
 		fs = append(fs, f)
-		s, err := newNgSource(f, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(name), ".gz"), ".pcapng"))
+		s, err := newCapReader(f, absPath(name), linkName(name))
 		if err != nil {
 			closeAll()
 			return nil, nil, err

@@ -23,7 +23,7 @@ func sampleFrames(t testing.TB) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := newNgSource(bytes.NewReader(b), "sample")
+	src, err := newCapReader(bytes.NewReader(b), "sample", "sample")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,23 @@ func FuzzVerifyReader(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(b[:100])
+	f.Add(b[:len(b)-7]) // cut inside the last block
+	// The same frames as a classic libpcap file.
+	le := binary.LittleEndian
+	classic := le.AppendUint32(nil, magicPcapNano)
+	classic = le.AppendUint16(classic, 2)
+	classic = le.AppendUint16(classic, 4)
+	classic = append(classic, make([]byte, 8)...)
+	classic = le.AppendUint32(classic, 262144)
+	classic = le.AppendUint32(classic, uint32(layers.LinkTypeEthernet))
+	for i, fr := range sampleFrames(f) {
+		classic = le.AppendUint32(classic, 1_700_000_000)
+		classic = le.AppendUint32(classic, uint32(i*1000))
+		classic = le.AppendUint32(classic, uint32(len(fr)))
+		classic = le.AppendUint32(classic, uint32(len(fr)))
+		classic = append(classic, fr...)
+	}
+	f.Add(classic)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		VerifyReader(context.Background(), bytes.NewReader(in), "fuzz", nil, Options{})
 	})

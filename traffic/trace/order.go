@@ -13,6 +13,9 @@ const (
 	VariantNoClearinghouse = "no-clearinghouse"
 	VariantDenied          = "denied"
 	VariantNoTeardown      = "no-teardown"
+	// VariantCut is a call the capture's cut (see Report.Cut) ended
+	// before it was over: its missing steps are not failures.
+	VariantCut = "cut"
 )
 
 // steps is one phase of one call: the first message labelled with each
@@ -41,8 +44,12 @@ func callSteps(c *Call) (setup, teardown steps) {
 
 // checker runs the order and variant checks of one call.
 type checker struct {
-	c        *Call
-	noCH     bool
+	c    *Call
+	noCH bool
+	// cut is set when the capture is cut short: a step missing with no
+	// later step of its chain seen may have come after the cut.
+	cut      bool
+	missed   int // steps not failed because of the cut
 	roles    roleHook
 	failures []Failure
 }
@@ -56,10 +63,16 @@ func where(m *Message) string {
 	return fmt.Sprintf("%s %s->%s at packet %d on %s", m.Label(), m.From, m.To, m.First.No, m.First.Link)
 }
 
-// expect reports every step of a table that is not there.
-func (k *checker) expect(phase flow.Phase, table []flow.Step, have steps, skip map[int]bool) {
+// expect reports every step of a table that is not there. In a capture
+// cut short, a missing step is excused when no step that must follow it
+// was seen: it may have come after the cut.
+func (k *checker) expect(phase flow.Phase, table []flow.Step, have steps, skip map[int]bool, order []flow.Before) {
 	for _, s := range table {
 		if s.Kind == flow.RTPMedia || skip[s.N] || have.seen(s.N) {
+			continue
+		}
+		if k.cut && !followerSeen(s.N, order, have) {
+			k.missed++
 			continue
 		}
 		k.fail(Failure{Check: CheckMissing, Phase: phase, Step: s.N, Expected: s.String(), Seen: "nothing"})
@@ -98,6 +111,28 @@ func (k *checker) kinds(phase flow.Phase, table []flow.Step, have steps) {
 			k.fail(Failure{Check: CheckWhat, Phase: phase, Step: s.N, Expected: s.String(), Seen: where(m), Packet: m.First.No, Link: m.First.Link})
 		}
 	}
+}
+
+// followerSeen tells whether a step that the order puts after step n,
+// directly or through others, was seen.
+func followerSeen(n int, order []flow.Before, have steps) bool {
+	seen := map[int]bool{n: true}
+	todo := []int{n}
+	for len(todo) > 0 {
+		cur := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, o := range order {
+			if o.A != cur || seen[o.B] {
+				continue
+			}
+			if have.seen(o.B) {
+				return true
+			}
+			seen[o.B] = true
+			todo = append(todo, o.B)
+		}
+	}
+	return false
 }
 
 func toSet(ns ...[]int) map[int]bool {
@@ -143,12 +178,12 @@ func (k *checker) checkCall() []string {
 			skip[n] = true
 		}
 	}
-	k.expect(flow.Setup, flow.SetupSteps, setup, skip)
+	k.expect(flow.Setup, flow.SetupSteps, setup, skip, order)
 	k.kinds(flow.Setup, flow.SetupSteps, setup)
 	k.order(flow.Setup, flow.Without(order, setKeys(skip)...), setup)
 
 	if len(teardown) == 0 {
-		return append(variants, VariantNoTeardown)
+		return append(k.cutVariant(variants), VariantNoTeardown)
 	}
 	table, order := flow.TeardownSteps, flow.TeardownOrder
 	if k.c.CalleeHangsUp {
@@ -159,9 +194,16 @@ func (k *checker) checkCall() []string {
 	if k.noCH {
 		skip = toSet(flow.OSPSteps(flow.Teardown))
 	}
-	k.expect(flow.Teardown, table, teardown, skip)
+	k.expect(flow.Teardown, table, teardown, skip, order)
 	k.kinds(flow.Teardown, table, teardown)
 	k.order(flow.Teardown, flow.Without(order, setKeys(skip)...), teardown)
+	return k.cutVariant(variants)
+}
+
+func (k *checker) cutVariant(variants []string) []string {
+	if k.missed > 0 {
+		return append(variants, VariantCut)
+	}
 	return variants
 }
 

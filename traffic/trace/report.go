@@ -22,6 +22,7 @@ const (
 	CheckDSCP      Check = "dscp"      // a media packet carries the wrong DSCP on the core
 	CheckTheft     Check = "theft"     // EF on the core without a gate (theft of service not re-marked)
 	CheckMalformed Check = "malformed" // a message or stream that could not be decoded
+	CheckNoCalls   Check = "no-calls"  // the capture holds no call at all
 )
 
 // Failure is one broken rule, located so that it can be found in
@@ -90,10 +91,16 @@ type Report struct {
 	NoClearinghouse bool `json:"no_clearinghouse"`
 	// Core is the link the DSCP rules are checked on.
 	Core string `json:"core"`
+	// Cut says where and why the capture ends inside a block (a truncated
+	// file): everything before it was verified, nothing after it.
+	Cut string `json:"cut,omitempty"`
 }
 
 // OK tells whether every check held.
 func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// Complete tells whether the whole capture was read (see Cut).
+func (r *Report) Complete() bool { return r.Cut == "" }
 
 // Call returns the report of one call.
 func (r *Report) Call(id string) (*CallReport, bool) {
@@ -142,10 +149,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  FAIL %s\n", f)
 	}
-	if r.OK() {
+	switch {
+	case r.OK() && !r.Complete():
+		fmt.Fprintf(&b, "INCOMPLETE: %s; every check on what it holds passed\n", r.Cut)
+	case r.OK():
 		b.WriteString("PASS: every FLOW.md order and DSCP rule holds\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "FAIL: %d checks failed\n", len(r.Failures))
+		if !r.Complete() {
+			fmt.Fprintf(&b, "INCOMPLETE: %s\n", r.Cut)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

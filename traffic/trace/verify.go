@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -29,6 +30,9 @@ type Options struct {
 	// RequireMedia makes step 29 (RTP both ways across the core) a
 	// requirement of every admitted call.
 	RequireMedia bool
+	// AllowNoCalls lets a capture without any call pass. By default it
+	// fails: a verdict on nothing is not a pass.
+	AllowNoCalls bool
 }
 
 // Verify reads a capture (a pcapng file, or a lab/run directory: see
@@ -57,10 +61,10 @@ func VerifyFiles(ctx context.Context, files []string, topo *Topology, opts Optio
 	return r, err
 }
 
-// VerifyReader checks one pcapng stream; name labels it in the report and
-// names the link when an interface has no name.
+// VerifyReader checks one capture stream (pcapng or pcap); name labels it
+// in the report and names the link when an interface has no name.
 func VerifyReader(ctx context.Context, rd io.Reader, name string, topo *Topology, opts Options) (*Report, error) {
-	src, err := newNgSource(rd, name)
+	src, err := newCapReader(rd, name, name)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,11 @@ func verify(ctx context.Context, src frameSource, topo *Topology, opts Options) 
 		topo = DefaultTopology()
 	}
 	a := newAnalyzer(topo)
-	if err := a.run(ctx, src); err != nil {
+	err := a.run(ctx, src)
+	var cut *CutError
+	if errors.As(err, &cut) {
+		a.cut = cut
+	} else if err != nil {
 		return nil, err
 	}
 	return a.report(opts), nil
@@ -85,6 +93,9 @@ func verify(ctx context.Context, src frameSource, topo *Topology, opts Options) 
 // report runs the checks on what the pass built.
 func (a *analyzer) report(opts Options) *Report {
 	r := &Report{Frames: a.frames, Messages: len(a.list), Problems: a.problems}
+	if a.cut != nil {
+		r.Cut = a.cut.Error()
+	}
 	for _, p := range a.problems {
 		r.Failures = append(r.Failures, Failure{
 			Check: CheckMalformed, CallID: p.CallID, Expected: "a well-formed " + p.Proto + " message", Seen: p.Err,
@@ -112,11 +123,12 @@ func (a *analyzer) report(opts Options) *Report {
 		}
 		sort.SliceStable(c.Messages, func(i, j int) bool { return c.Messages[i].First.Before(c.Messages[j].First) })
 		k := &checker{c: c, noCH: noCH, roles: a}
+		k.cut = a.cut != nil
 		variants := k.checkCall()
 		setup, teardown := callSteps(c)
 		dscp, media := checkDSCP(c, a.topo.Core, setup, teardown)
 		k.failures = append(k.failures, dscp...)
-		if opts.RequireMedia && !contains(variants, VariantDenied) {
+		if opts.RequireMedia && !contains(variants, VariantDenied) && !contains(variants, VariantCut) {
 			k.requireMedia(media, a.topo.Core)
 		}
 		r.Failures = append(r.Failures, k.failures...)
@@ -126,6 +138,10 @@ func (a *analyzer) report(opts Options) *Report {
 		})
 	}
 	r.Failures = append(r.Failures, checkTheft(orphans, a.topo.Core)...)
+	if len(r.Calls) == 0 && !opts.AllowNoCalls {
+		r.Failures = append(r.Failures, Failure{Check: CheckNoCalls, Expected: "at least one call (a SIP INVITE) in the capture",
+			Seen: fmt.Sprintf("%d packets, %d messages, no call (--allow-no-calls accepts that)", r.Frames, r.Messages)})
+	}
 	return r
 }
 

@@ -102,3 +102,27 @@ func (c *Capture) WriteLinkPcapngs(open func(link string) (io.WriteCloser, error
 	}
 	return nil
 }
+
+// WritePcap writes the packets of the links named (all links when none
+// is) as one classic libpcap file with nanosecond timestamps, as `tcpdump
+// -w` or `editcap -F pcap` would: the format has no interface names.
+func (c *Capture) WritePcap(w io.Writer, links ...string) error {
+	keep := map[string]bool{}
+	for _, l := range links {
+		keep[l] = true
+	}
+	pw := pcapgo.NewWriterNanos(w)
+	if err := pw.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		return fmt.Errorf("tracetest: %w", err)
+	}
+	for _, p := range c.Packets {
+		if len(keep) > 0 && !keep[p.Link] {
+			continue
+		}
+		ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data)}
+		if err := pw.WritePacket(ci, p.Data); err != nil {
+			return fmt.Errorf("tracetest: %w", err)
+		}
+	}
+	return nil
+}
