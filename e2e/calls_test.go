@@ -164,11 +164,20 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		Expect(stepsSeen(c, flow.Setup)).To(ConsistOf(stepRange(1, 28)))
 		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18)))
 
+		// RFC 3261 18.1.1, checked by tshark: the INVITE that carries the
+		// OSP token (~2.5 kB) crosses the core on TCP, never as a
+		// datagram, and nothing anywhere is IP-fragmented.
+		noIPFragments(l)
+		core := captureFile(l, "r1-r2")
+		Expect(tsharkLines(core, `sip.Method == "INVITE" and tcp and sip.msg_hdr contains "P-OSP-Auth-Token"`)).To(HaveLen(1))
+		Expect(tsharkLines(core, `sip.Method == "INVITE" and udp`)).To(BeEmpty())
+		Expect(tsharkLines(captureFile(l, "r2-uas"), `sip.msg_hdr contains "P-OSP-Auth-Token"`)).To(BeEmpty(), "SIP2 keeps the token from the callee")
+
 		// Independently of the verifier: on the core link the UAC's media
 		// is EF, and the probes after teardown are not.
-		core := dscpOnLink(l, "r1-r2", local, remote)
-		Expect(core[46]).To(BeNumerically(">=", int(res.Media.Sent.Packets)))
-		Expect(core[0]).To(Equal(5), "probes after teardown leave r1 unmarked")
+		marked := dscpOnLink(l, "r1-r2", local, remote)
+		Expect(marked[46]).To(BeNumerically(">=", int(res.Media.Sent.Packets)))
+		Expect(marked[0]).To(Equal(5), "probes after teardown leave r1 unmarked")
 		access := dscpOnLink(l, "r1-uac", local, remote)
 		Expect(access[46]).To(BeZero(), "the UAC itself does not mark: r1 does")
 
@@ -179,7 +188,7 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		for _, r := range recs {
 			Expect(r["call_id"]).To(Equal(res.CallID))
 			Expect(r["counters_known"]).To(BeTrue())
-			want := float64(core[46])
+			want := float64(marked[46])
 			if r["role"] == "destination" {
 				// r2 marked the UAS's packets, which the UAC received.
 				want = float64(res.Media.Received.Packets)
@@ -307,8 +316,31 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 			Expect(c.SetupSteps).To(BeNumerically(">=", 28))
 			Expect(c.TeardownSteps).To(Equal(18))
 		}
+		noIPFragments(l)
 	})
 })
+
+// noIPFragments checks with tshark that no capture of the lab holds an IP
+// fragment: every SIP message fits its datagram or went over TCP.
+func noIPFragments(l *labRun) {
+	lab := filepath.Join(l.Dir, "capture", "lab.pcapng")
+	Expect(tsharkLines(lab, "ip.flags.mf == 1 or ip.frag_offset > 0")).To(BeEmpty(), "IP fragments in %s", lab)
+}
+
+// tsharkLines is tshark's one-line summary of each packet of a capture
+// that matches a display filter (tshark is a peer the suites require).
+func tsharkLines(file, filter string) []string {
+	tshark := requirePeer("tshark")
+	out, err := exec.Command(tshark, "-n", "-r", file, "-Y", filter).Output()
+	Expect(err).NotTo(HaveOccurred(), "tshark -r %s -Y %q", file, filter)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
 
 // sendUDP sends n datagrams from src to dst inside a node's namespace,
 // with the given DSCP set on the socket.

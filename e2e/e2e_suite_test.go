@@ -54,3 +54,18 @@ func requireRoot() {
 	}
 	Skip("needs root and network namespaces (run as root: sudo make e2e)")
 }
+
+// requirePeer returns the path of an independent implementation a spec
+// needs (tshark, sipp, baresip). Without it the spec skips with a message;
+// in CI it fails, because scripts/install-deps.sh installs every peer.
+func requirePeer(name string) string {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		Fail(name + " is not installed, and CI must run every spec: scripts/install-deps.sh installs it")
+	}
+	Skip(name + " is not installed (scripts/install-deps.sh installs it)")
+	return ""
+}

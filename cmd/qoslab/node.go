@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/spf13/cobra"
 )
@@ -27,12 +26,6 @@ func newNodeCmd() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("node: unknown role %q", args[0])
 			}
-			// SIP requests carry the OSP token (P-OSP-Auth-Token, ~1.8 kB
-			// signed CMS) between the proxies, and FLOW.md puts SIP on
-			// UDP: let such requests leave as fragmented datagrams instead
-			// of sipgo's default refusal above 1300 bytes. sipgo reads
-			// datagrams of up to TransportBufferReadSize.
-			sip.UDPMTUSize = int(sip.TransportBufferReadSize)
 			cfg, err := nodes.ReadConfig(config)
 			if err != nil {
 				return err

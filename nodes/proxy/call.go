@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/sipstack"
 )
 
 // call is the I/O side of one call on this proxy: the SIP transactions and
@@ -40,6 +41,9 @@ type call struct {
 	token        string                // OSP token granted for this call
 	fwd          *sip.Request          // the INVITE as forwarded
 	fwdTx        sip.ClientTransaction // downstream
+	fwdTransport string                // the transport fwd took
+	wire         *sipstack.Responses   // fwd's responses in wire order
+	stopWire     func()                // stop queueing them
 	resps        map[int]*sip.Response // responses not yet forwarded, by id
 	nextResp     int
 	answered     *sip.Response // the 2xx the caller got (for a teardown)
@@ -277,8 +281,8 @@ func (c *call) cancelDownstream() {
 	mf := sip.MaxForwardsHeader(70)
 	cancel.AppendHeader(&mf)
 	cancel.SetDestination(c.dest)
-	// The CANCEL carries the INVITE's Via as is: build without adding one.
-	tx, err := p.cli.TransactionRequest(p.ctx, cancel, clientRequestBuild)
+	// The CANCEL carries the INVITE's Via as is, and takes its transport.
+	tx, err := p.send(cancel, hop{transport: c.fwdTransport})
 	if err != nil {
 		p.log.Warn("CANCEL failed", "call", c.id, "err", err)
 		return

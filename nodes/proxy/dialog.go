@@ -12,14 +12,11 @@ import (
 // Requests inside a dialog (ACK for 2xx, BYE, others) follow the route set
 // that our Record-Route put us in.
 
-// Short names for the sipgo request options the proxy combines.
+// Short names for the sipgo request builders the proxy uses.
 var (
-	clientRequestBuild          = sipgo.ClientRequestBuild
-	clientRequestAddVia         = sipgo.ClientRequestAddVia
-	clientRequestAddRecordRoute = sipgo.ClientRequestAddRecordRoute
+	clientRequestBuild  = sipgo.ClientRequestBuild
+	clientRequestAddVia = sipgo.ClientRequestAddVia
 )
-
-type sipgoOption = sipgo.ClientRequestOption
 
 func callIDOf(m interface{ CallID() *sip.CallIDHeader }) string {
 	if h := m.CallID(); h != nil {
@@ -66,7 +63,7 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
 		return
 	}
-	if err := p.cli.WriteRequest(fwd, clientRequestBuild, clientRequestAddVia); err != nil {
+	if err := p.write(fwd, hop{in: req.Transport(), addVia: true}); err != nil {
 		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
 		return
 	}
@@ -177,7 +174,7 @@ func (p *Proxy) sendTo(req *sip.Request, dest string) (sip.ClientTransaction, st
 	if err != nil {
 		return nil, "", err
 	}
-	tx, err := p.cli.TransactionRequest(p.ctx, fwd, clientRequestBuild, clientRequestAddVia)
+	tx, err := p.send(fwd, hop{in: req.Transport(), addVia: true})
 	if err != nil {
 		return nil, "", fmt.Errorf("proxy: forward %s to %s: %w", req.Method, dest, err)
 	}

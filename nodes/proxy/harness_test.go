@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/nodes/sipstack"
+
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -134,13 +136,8 @@ func startProxy(t testing.TB, cfg Config, pdpAddr string, log *slog.Logger) *Pro
 	}
 	pep.attach(p)
 	ctx, cancel := context.WithCancel(context.Background())
-	conn, err := Listen(ctx, cfg.Self)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	done := make(chan error, 2)
-	go func() { done <- p.Serve(ctx, conn, nil) }()
+	go func() { done <- p.Serve(ctx, nil) }()
 	go func() { done <- pep.run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -156,6 +153,7 @@ func startProxy(t testing.TB, cfg Config, pdpAddr string, log *slog.Logger) *Pro
 // testUA is a sipgo user agent acting as UAC or UAS.
 type testUA struct {
 	addr netip.AddrPort
+	st   *sipstack.Stack
 	ua   *sipgo.UserAgent
 	srv  *sipgo.Server
 	cli  *sipgo.Client
@@ -170,17 +168,17 @@ type testUA struct {
 	inDialog chan *sipgo.DialogServerSession
 }
 
+// startUA runs a UA on the stack the lab's UAs use (nodes/sipstack: UDP
+// and TCP, responses in wire order).
 func startUA(t testing.TB, addr netip.AddrPort) *testUA {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname(addr.Addr().String()))
+	st, err := sipstack.New(sipstack.Config{Name: "ua", Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
-	cli, _ := sipgo.NewClient(ua, sipgo.WithClientHostname(addr.Addr().String()),
-		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(slog.New(slog.DiscardHandler)))
+	ua, srv, cli := st.UA, st.Server, st.Client
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ua", Host: addr.Addr().String(), Port: int(addr.Port())}}
-	u := &testUA{addr: addr, ua: ua, srv: srv, cli: cli,
+	u := &testUA{addr: addr, st: st, ua: ua, srv: srv, cli: cli,
 		dc: sipgo.NewDialogClientCache(cli, contact), ds: sipgo.NewDialogServerCache(cli, contact),
 		inDialog: make(chan *sipgo.DialogServerSession, 16)}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
@@ -223,25 +221,10 @@ func startUA(t testing.TB, addr netip.AddrPort) *testUA {
 			}
 		}
 	})
-	// Own socket, closed before the UA (see Proxy.Serve for why).
-	conn, err := net.ListenPacket("udp", addr.String())
-	if err != nil {
+	if err := st.Serve(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.ServeUDP(conn)
-	}()
-	waitFor(t, "UA listener pooled", func() bool {
-		c, err := srv.TransportLayer().GetConnection("udp", addr.String())
-		return err == nil && c != nil
-	})
-	t.Cleanup(func() {
-		conn.Close()
-		<-served
-		ua.Close()
-	})
+	t.Cleanup(st.Close)
 	return u
 }
 
@@ -275,10 +258,6 @@ func answerRing(ring time.Duration) func(d *sipgo.DialogServerSession) {
 	return func(d *sipgo.DialogServerSession) {
 		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
 		d.Respond(180, "Ringing", body, sdpType)
-		// sipgo hands each datagram to its own goroutine: back-to-back
-		// responses can overtake each other inside the receiver. A short
-		// gap keeps the wire order the order the proxy sees.
-		time.Sleep(5 * time.Millisecond)
 		if ring > 0 {
 			time.Sleep(ring)
 		}
@@ -324,7 +303,25 @@ func (l *lab) invite(ctx context.Context, body []byte, mutate ...func(*sip.Reque
 	for _, m := range mutate {
 		m(req)
 	}
-	var res callResult
+	// The provisional responses as they came off the wire (sipgo's
+	// transaction may drop a 180 it is handed after the 200); the final
+	// from the transaction.
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
+		Host: l.uacAddr.Addr().String(), Port: int(l.uacAddr.Port())}
+	via.Params.Add("branch", sip.GenerateBranchN(16))
+	req.PrependHeader(via)
+	var (
+		res callResult
+		mu  sync.Mutex
+	)
+	stop := l.uac.st.Watch(sipstack.Branch(req), func(r *sip.Response) {
+		if r.IsProvisional() {
+			mu.Lock()
+			res.statuses = append(res.statuses, r.StatusCode)
+			mu.Unlock()
+		}
+	})
+	defer stop()
 	d, err := l.uac.dc.WriteInvite(ctx, req)
 	if err != nil {
 		res.err = err
@@ -332,12 +329,17 @@ func (l *lab) invite(ctx context.Context, body []byte, mutate ...func(*sip.Reque
 	}
 	res.dialog = d
 	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		res.statuses = append(res.statuses, r.StatusCode)
 		if r.StatusCode >= 200 {
+			mu.Lock()
+			res.statuses = append(res.statuses, r.StatusCode)
 			res.final = r
+			mu.Unlock()
 		}
 		return nil
 	}})
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
 	var dr *sipgo.ErrDialogResponse
 	if err != nil && !errors.As(err, &dr) {
 		res.err = err

@@ -8,18 +8,12 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/sipstack"
 )
 
 // TokenHeader carries the OSP token from proxy to proxy (the header
 // OSP-aware proxies use).
 const TokenHeader = "P-OSP-Auth-Token"
-
-// maxForwardSize is the largest request the proxy forwards over UDP: sipgo
-// refuses datagrams above UDPMTUSize-200, and the proxy adds a Via and a
-// Record-Route (about 150 bytes). Larger requests get 513.
-// It is read at each request, not at init: the node's main may raise
-// sip.UDPMTUSize (OSP tokens make INVITEs ~2.5 kB; IP fragments carry them).
-func maxForwardSize() int { return sip.UDPMTUSize - 200 - 200 }
 
 // onInvite handles an initial INVITE: validate, then hand it to a new call
 // whose state machine holds it until the PDP decides. sipgo requires the
@@ -102,8 +96,6 @@ func validateInvite(req *sip.Request) (int, string) {
 		return 400, "missing Request-URI host"
 	case req.MaxForwards() != nil && req.MaxForwards().Val() == 0:
 		return 483, "Max-Forwards exhausted"
-	case len(req.String()) > maxForwardSize():
-		return 513, fmt.Sprintf("request larger than %d bytes", maxForwardSize())
 	}
 	ct := req.ContentType()
 	if len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
@@ -164,13 +156,15 @@ func reasonPhrase(status int) string {
 	return "Error"
 }
 
-// forwardInvite sends the held INVITE downstream with the granted token.
-// It returns the event to feed back when it cannot be sent.
+// forwardInvite sends the held INVITE downstream, with the granted token
+// when the next hop is the peer proxy: the terminating proxy never passes
+// P-OSP-Auth-Token on to the callee. It returns the event to feed back
+// when the INVITE cannot be sent.
 func (c *call) forwardInvite(token string) *Event {
 	p := c.p
 	fwd := c.invite.Clone()
 	fwd.RemoveHeader(TokenHeader)
-	if token != "" {
+	if token != "" && c.side == Originating {
 		fwd.AppendHeader(sip.NewHeader(TokenHeader, token))
 	}
 	p.popSelfRoute(fwd)
@@ -180,61 +174,106 @@ func (c *call) forwardInvite(token string) *Event {
 	}
 	fwd.MaxForwards().Dec()
 	fwd.SetDestination(c.dest)
-	tx, err := p.cli.TransactionRequest(p.ctx, fwd, p.forwardOptions(true)...)
-	if err != nil {
-		status, reason := 502, "cannot forward INVITE"
-		if errors.Is(err, sip.ErrUDPMTUCongestion) {
-			status, reason = 513, "request too large for UDP"
+	tp, err := p.finish(fwd, hop{in: c.invite.Transport(), recordRoute: true, addVia: true})
+	var tx sip.ClientTransaction
+	if err == nil {
+		// Watch before sending: the first response can come back before
+		// TransactionRequest returns.
+		c.wire = sipstack.NewResponses()
+		stop := p.st.Watch(sipstack.Branch(fwd), c.wire.Push)
+		if tx, err = p.cli.TransactionRequest(p.ctx, fwd, prebuilt); err != nil {
+			stop()
+		} else {
+			c.stopWire = stop
 		}
-		p.log.Warn("forward INVITE failed", "call", c.id, "to", c.dest, "err", err)
-		return &Event{Kind: EvTxGone, Status: status, Reason: reason}
 	}
-	c.fwd, c.fwdTx = fwd, tx
+	if err != nil {
+		p.log.Warn("forward INVITE failed", "call", c.id, "to", c.dest, "err", err)
+		return &Event{Kind: EvTxGone, Status: 502, Reason: "cannot forward INVITE"}
+	}
+	c.fwd, c.fwdTx, c.fwdTransport = fwd, tx, tp
 	p.logSIP(nodes.Sent, c.id, c.side, "INVITE", "INVITE", false, c.dest)
-	p.goOwned(func() { c.readResponses(tx) })
+	wire := c.wire
+	p.goOwned(func() { c.readResponses(tx, wire) })
 	return nil
 }
 
-// forwardOptions builds a forwarded request: our Via on top, and for an
-// INVITE our Record-Route so that the dialog's requests cross us.
-// ClientRequestBuild goes first: with WithClientConnectionAddr it makes the
-// request leave from the proxy's bound address.
-func (p *Proxy) forwardOptions(recordRoute bool) []sipgoOption {
-	opts := []sipgoOption{clientRequestBuild}
-	if recordRoute {
-		opts = append(opts, clientRequestAddRecordRoute)
-	}
-	return append(opts, clientRequestAddVia)
-}
-
-// readResponses feeds the downstream INVITE transaction's responses to the
-// call until the transaction ends. 100 Trying is hop-by-hop: not passed on.
-func (c *call) readResponses(tx sip.ClientTransaction) {
+// readResponses feeds the downstream INVITE's responses to the call until
+// its transaction ends, in the order they came off the wire: sipgo hands
+// each message to a goroutine of its own, so its transaction may see a
+// 200 before the 180 read just ahead of it, and then drops the 180 (the
+// provisional-loss of issue 13). The transaction is still drained (it
+// blocks until read) and still says when it is over; only its copy of a
+// final response is used, and only if the wire order never showed one (a
+// final over TCP can end the transaction before it is queued here).
+// 100 Trying is hop-by-hop: not passed on; provisional retransmissions are
+// absorbed, 2xx retransmissions passed on (the caller may have lost one).
+func (c *call) readResponses(tx sip.ClientTransaction, wire *sipstack.Responses) {
 	p := c.p
-	tx.OnRetransmission(func(res *sip.Response) {
-		// A retransmitted 2xx: the caller may have lost it, pass it on.
-		if res.IsSuccess() {
-			c.response(res)
-		}
-	})
-	gotFinal := false
+	defer c.stopWire()
+	var seen respSeen
+	var txFinal *sip.Response
 	for {
 		select {
+		case <-wire.Ready():
+			for _, res := range wire.Take() {
+				seen.handle(c, res)
+			}
 		case res := <-tx.Responses():
-			if res.StatusCode == 100 {
-				p.logSIP(nodes.Received, c.id, c.side, "100 Trying", "", false, res.Source())
-				continue
+			if res.StatusCode >= 200 && txFinal == nil {
+				txFinal = res
 			}
-			if res.StatusCode >= 200 {
-				gotFinal = true
-			}
-			c.response(res)
 		case <-tx.Done():
-			if !gotFinal {
+			for _, res := range wire.Take() {
+				seen.handle(c, res)
+			}
+			switch {
+			case seen.final:
+			case txFinal != nil:
+				seen.handle(c, txFinal)
+			default:
 				c.step(Event{Kind: EvTxGone}, nil)
 			}
 			return
+		case <-p.ctx.Done():
+			return
 		}
+	}
+}
+
+// respSeen is what readResponses has passed on already.
+type respSeen struct {
+	final       bool            // a final response went to the call
+	provisional map[string]bool // status and To tag of each 1xx
+}
+
+func (s *respSeen) handle(c *call, res *sip.Response) {
+	switch {
+	case res.StatusCode == 100:
+		c.p.logSIP(nodes.Received, c.id, c.side, "100 Trying", "", false, res.Source())
+	case res.IsProvisional():
+		tag := ""
+		if to := res.To(); to != nil {
+			tag, _ = to.Params.Get("tag")
+		}
+		k := fmt.Sprintf("%d %s", res.StatusCode, tag)
+		if s.provisional[k] || s.final {
+			return // a retransmission, or late
+		}
+		if s.provisional == nil {
+			s.provisional = map[string]bool{}
+		}
+		s.provisional[k] = true
+		c.response(res)
+	case res.IsSuccess():
+		s.final = true
+		c.response(res) // the first 2xx, or a retransmission of it
+	default:
+		if s.final {
+			return // a retransmitted refusal: sipgo's transaction ACKs it
+		}
+		s.final = true
+		c.response(res)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/sipstack"
 )
 
 // Defaults of the role parameters.
@@ -36,7 +36,7 @@ const (
 
 // Config is what a Proxy needs, independent of how a lab describes it.
 type Config struct {
-	Self netip.AddrPort // SIP UDP address to listen on and to Record-Route
+	Self netip.AddrPort // SIP address (UDP and TCP) to listen on and to Record-Route
 	Peer netip.AddrPort // the other side's proxy; invalid when there is none
 	// Local lists addresses reached on this proxy's own side: an INVITE
 	// for them is not sent to the peer proxy.
@@ -54,7 +54,7 @@ type Proxy struct {
 	log    *slog.Logger
 	policy Policy
 
-	ua  *sipgo.UserAgent
+	st  *sipstack.Stack
 	srv *sipgo.Server
 	cli *sipgo.Client
 
@@ -70,7 +70,8 @@ type Proxy struct {
 
 // Run is the proxy role: it reads its parameters from env (peer_proxy,
 // pdp, policy_timeout, local, sip_port, pdp_port), keeps a COPS connection
-// to its PDP, listens on UDP 5060 on env.Self() and serves until ctx ends.
+// to its PDP, listens on UDP and TCP 5060 on env.Self() and serves until
+// ctx ends.
 func Run(ctx context.Context, env nodes.Env) error {
 	cfg, pdp, err := configFromEnv(env)
 	if err != nil {
@@ -83,15 +84,11 @@ func Run(ctx context.Context, env nodes.Env) error {
 		return err
 	}
 	pep.attach(p)
-	conn, err := Listen(ctx, cfg.Self)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pepDone := make(chan error, 1)
 	go func() { pepDone <- pep.run(ctx) }()
-	err = p.Serve(ctx, conn, env.Ready)
+	err = p.Serve(ctx, env.Ready)
 	cancel()
 	if perr := <-pepDone; err == nil {
 		err = perr
@@ -170,28 +167,12 @@ func New(cfg Config, policy Policy, log *slog.Logger) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: log, policy: policy, calls: map[string]*call{}, byHandle: map[uint32]*call{}}
 
-	host := cfg.Self.Addr().String()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("qoslab-proxy"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(log.With("caller", "sipgo")),
-			sip.WithTransactionLayerUnhandledResponseHandler(p.onStrayResponse)))
+	st, err := sipstack.New(sipstack.Config{Name: "qoslab-proxy", Addr: cfg.Self, Log: log, Unhandled: p.onStrayResponse})
 	if err != nil {
-		return nil, fmt.Errorf("proxy: sip user agent: %w", err)
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("caller", "sipgo")))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("proxy: sip server: %w", err)
-	}
-	cli, err := sipgo.NewClient(ua,
-		sipgo.WithClientHostname(host),
-		sipgo.WithClientConnectionAddr(cfg.Self.String()),
-		sipgo.WithClientLogger(log.With("caller", "sipgo")))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("proxy: sip client: %w", err)
-	}
-	p.ua, p.srv, p.cli = ua, srv, cli
+	p.st, p.srv, p.cli = st, st.Server, st.Client
+	srv := st.Server
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(p.onAck)
 	srv.OnCancel(p.onStrayCancel)
@@ -200,63 +181,48 @@ func New(cfg Config, policy Policy, log *slog.Logger) (*Proxy, error) {
 	return p, nil
 }
 
-// Listen opens the proxy's UDP socket.
-func Listen(ctx context.Context, addr netip.AddrPort) (net.PacketConn, error) {
-	var lc net.ListenConfig
-	conn, err := lc.ListenPacket(ctx, "udp", addr.String())
-	if err != nil {
-		return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
-	}
-	return conn, nil
-}
-
-// Serve runs the proxy on conn until ctx ends, then closes conn and waits
-// for every goroutine it started. ready (may be nil) is called once conn
-// serves SIP.
-func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn, ready func()) error {
+// Serve runs the proxy on its sockets (UDP and TCP on cfg.Self, bound by
+// New) until ctx ends, then closes them and waits for every goroutine it
+// started. ready (may be nil) is called once the proxy serves SIP.
+func (p *Proxy) Serve(ctx context.Context, ready func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.ctx = ctx
 
-	var bg sync.WaitGroup
-	bg.Add(1)
-	serveErr := make(chan error, 1)
-	go func() {
-		defer bg.Done()
-		serveErr <- p.srv.ServeUDP(conn)
-	}()
-
-	var err error
-	if err = waitServing(ctx, p.srv.TransportLayer(), conn.LocalAddr().String(), serveErr); err == nil {
+	err := p.st.Serve(ctx)
+	if err == nil {
 		if ready != nil {
 			ready()
 		}
 		select {
 		case <-ctx.Done():
-		case err = <-serveErr:
+		case <-p.st.Stopped():
+			err = p.st.Err()
 		}
 	}
+	if err != nil && ctx.Err() != nil {
+		err = nil // stopped because we were told to
+	}
 	if err != nil {
-		err = fmt.Errorf("proxy: serve udp: %w", err)
+		err = fmt.Errorf("proxy: %w", err)
 	}
 	// Shutdown, in an order that leaves no socket behind: sipgo binds a
 	// fresh socket (and reads it forever) whenever it must send without a
 	// pooled one. So: calls stop acting (step drops events once p.ctx is
-	// done) and no new work starts; the listener closes and its reader
-	// ends; only then the UA closes, terminating every transaction, which
+	// done) and no new work starts; the listeners close and their readers
+	// end; only then the UA closes, terminating every transaction, which
 	// ends the goroutines waiting on them.
 	cancel()
 	p.mu.Lock()
 	p.closing = true
 	p.mu.Unlock()
-	conn.Close()
-	bg.Wait()
-	p.ua.Close()
+	p.st.CloseListeners()
+	p.st.Close()
 	p.wg.Wait()
 	// A handler that was already sending when the listener closed may
-	// have made sipgo bind a socket: closing the UA again (its transport
-	// pool) closes that one too, now that nothing of ours runs.
-	p.ua.Close()
+	// have made sipgo bind a socket: closing the stack again (its
+	// transport pool) closes that one too, now that nothing of ours runs.
+	p.st.Close()
 	return err
 }
 
@@ -372,25 +338,4 @@ func (p *Proxy) peerName(hostport string) string {
 // retransmissions after the transaction ended, or junk.
 func (p *Proxy) onStrayResponse(res *sip.Response) {
 	p.log.Debug("stray response", "call", callIDOf(res), "status", res.StatusCode, "from", res.Source())
-}
-
-// waitServing returns once sipgo has registered the listening socket in
-// its connection pool. Until then a request sent from our address would
-// make sipgo bind a second socket to it (and fail): so the proxy is not
-// ready before.
-func waitServing(ctx context.Context, tp *sip.TransportLayer, addr string, serveErr <-chan error) error {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		if c, err := tp.GetConnection("udp", addr); err == nil && c != nil {
-			return nil
-		}
-		select {
-		case err := <-serveErr:
-			return err
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
 }

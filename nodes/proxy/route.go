@@ -23,9 +23,10 @@ func (p *Proxy) isSelf(u sip.Uri) bool {
 	return err == nil && a == p.cfg.Self.Addr() && port == int(p.cfg.Self.Port())
 }
 
-// popSelfRoute removes this proxy's entry from the top of the Route set.
+// popSelfRoute removes this proxy's entries from the top of the Route
+// set: one, or two when it record-routed twice (RFC 5658).
 func (p *Proxy) popSelfRoute(req *sip.Request) {
-	if r := req.Route(); r != nil && p.isSelf(r.Address) {
+	for r := req.Route(); r != nil && p.isSelf(r.Address); r = req.Route() {
 		req.RemoveHeader("Route")
 	}
 }
@@ -76,18 +77,13 @@ func (p *Proxy) initialDest(req *sip.Request, terminating bool) (string, error) 
 	return uriAddr(req.Recipient)
 }
 
-// nextRoute is the first Route entry that does not name this proxy (a UA
-// with this proxy as outbound proxy pre-loads it as the top Route).
+// nextRoute is the first Route entry below this proxy's own at the top (a
+// UA with this proxy as outbound proxy pre-loads it as the top Route).
 func nextRoute(p *Proxy, req *sip.Request) *sip.Uri {
-	for i, h := range req.GetHeaders("Route") {
-		r, ok := h.(*sip.RouteHeader)
-		if !ok {
-			continue
+	for _, h := range req.GetHeaders("Route") {
+		if r, ok := h.(*sip.RouteHeader); ok && !p.isSelf(r.Address) {
+			return &r.Address
 		}
-		if i == 0 && p.isSelf(r.Address) {
-			continue
-		}
-		return &r.Address
 	}
 	return nil
 }

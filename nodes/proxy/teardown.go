@@ -76,7 +76,7 @@ func (c *call) byeDownstream(res *sip.Response, ack bool) {
 	if ack {
 		req, dest, err := inDialogRequest(sip.ACK, contact.Address, toCallee, from, to, callID, seq)
 		if err == nil {
-			err = p.cli.WriteRequest(req, clientRequestBuild)
+			err = p.write(req, hop{})
 		}
 		if err != nil {
 			p.log.Warn("ACK to callee failed", "call", c.id, "err", err)
@@ -118,7 +118,7 @@ func (c *call) sendOwn(req *sip.Request, dest string, err error) {
 	p := c.p
 	if err == nil {
 		var tx sip.ClientTransaction
-		if tx, err = p.cli.TransactionRequest(p.ctx, req, clientRequestBuild); err == nil {
+		if tx, err = p.send(req, hop{}); err == nil {
 			p.logSIP(nodes.Sent, c.id, c.side, string(req.Method), "", false, dest)
 			p.goOwned(func() { drain(tx) })
 			return

@@ -1,6 +1,7 @@
 // Package ua holds qoslab's SIP user agents: the UAC (role "uac"), which
 // places calls when told to over its control socket, and the UAS (role
-// "uas"), which answers them. Both run on emiago/sipgo over UDP, offer and
+// "uas"), which answers them. Both run on emiago/sipgo (nodes/sipstack:
+// UDP and TCP on one address, TCP for requests above 1300 bytes), offer and
 // answer G.711 (PCMU, PCMA, a=ptime:20) with pion/sdp, and carry real
 // media through traffic/rtp.
 //

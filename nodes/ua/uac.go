@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/sipstack"
 	"github.com/qoslab/qoslab/traffic/rtp"
 )
 
@@ -139,6 +140,17 @@ type uacCall struct {
 	release func() rtp.Report
 	// provisional is set once any 1xx arrived (CANCEL is allowed then).
 	provisional atomic.Bool
+	mu          sync.Mutex // res and answer: responses arrive on two goroutines
+	wireDone    bool       // onWire no longer looks (the INVITE has its answer)
+}
+
+// endWire stops watching the INVITE's responses on the wire; once it
+// returns, onWire changes nothing more.
+func (c *uacCall) endWire(stop func()) {
+	stop()
+	c.mu.Lock()
+	c.wireDone = true
+	c.mu.Unlock()
 }
 
 func (c *uacCall) fail(format string, args ...any) {
@@ -248,6 +260,15 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 		req.SetDestination(c.hop)
 	}
 
+	// Our own Via, so that its branch is known before sending: the
+	// provisional responses are read in wire order by that branch.
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: sipstack.UDP,
+		Host: u.p.self.String(), Port: int(u.p.sipPort)}
+	via.Params.Add("branch", sip.GenerateBranchN(16))
+	req.PrependHeader(via)
+	stopWatch := u.st.Watch(sipstack.Branch(req), c.onWire)
+	defer c.endWire(stopWatch)
+
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	u.sl.msg(nodes.Sent, "INVITE", c.res.CallID, flow.Setup, 1, c.hop)
@@ -258,6 +279,7 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 		return nil, false
 	}
 	err = dlg.WaitAnswer(c.answerContext(setupCtx), sipgo.AnswerOptions{OnResponse: c.onResponse})
+	c.endWire(stopWatch)
 	if err != nil {
 		switch res := dialogResponse(err); {
 		case res != nil:
@@ -303,39 +325,72 @@ func (c *uacCall) answerContext(ctx context.Context) context.Context {
 	return wctx
 }
 
-// onResponse sees every response to the INVITE, in order.
-func (c *uacCall) onResponse(res *sip.Response) error {
-	if res.IsProvisional() {
-		c.provisional.Store(true)
+// onWire sees the provisional responses to the INVITE in the order the
+// transport read them (sipstack.Watch, on its reading goroutine): sipgo's
+// transaction can be handed a 200 before the 180 read just ahead of it,
+// and then drops the 180. The final response comes through onResponse.
+func (c *uacCall) onWire(res *sip.Response) {
+	if !res.IsProvisional() {
+		return
 	}
-	now := time.Now()
+	c.provisional.Store(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wireDone {
+		return
+	}
 	step := 0
-	switch {
-	case res.StatusCode == 180 || res.StatusCode == 183:
+	if res.StatusCode == 180 || res.StatusCode == 183 {
 		if !c.res.Ringing {
 			c.res.Ringing = true
-			c.res.PostDialDelayMillis = millis(now.Sub(c.sent))
+			c.res.PostDialDelayMillis = millis(time.Since(c.sent))
 		}
 		step = 22
-	case res.IsSuccess():
-		c.res.SetupMillis = millis(now.Sub(c.sent))
-		step = 25
 	}
+	c.logResponse(res, step)
+	if res.StatusCode > 100 {
+		c.takeAnswer(res)
+	}
+}
+
+// onResponse sees the final response to the INVITE (provisional ones too,
+// but those are onWire's).
+func (c *uacCall) onResponse(res *sip.Response) error {
+	if res.IsProvisional() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	step := 0
+	if res.IsSuccess() {
+		c.res.SetupMillis = millis(time.Since(c.sent))
+		step = 25
+		c.takeAnswer(res)
+	}
+	c.logResponse(res, step)
+	return nil
+}
+
+func (c *uacCall) logResponse(res *sip.Response, step int) {
 	what := itoa(res.StatusCode)
 	if step == 0 {
 		c.u.sl.msg(nodes.Received, what, c.res.CallID, "", 0, res.Source())
 	} else {
 		c.u.sl.msg(nodes.Received, what, c.res.CallID, flow.Setup, step, res.Source())
 	}
-	if len(res.Body()) > 0 && (res.IsSuccess() || res.StatusCode > 100 && res.IsProvisional()) {
-		m, err := parseSDP(res.Body())
-		if err != nil {
-			c.u.log.Warn("ua: bad SDP answer", "call", c.res.CallID, "status", res.StatusCode, "err", err)
-			return nil
-		}
-		c.answer = &m
+}
+
+// takeAnswer keeps the SDP answer a 18x or 2xx carries.
+func (c *uacCall) takeAnswer(res *sip.Response) {
+	if len(res.Body()) == 0 {
+		return
 	}
-	return nil
+	m, err := parseSDP(res.Body())
+	if err != nil {
+		c.u.log.Warn("ua: bad SDP answer", "call", c.res.CallID, "status", res.StatusCode, "err", err)
+		return
+	}
+	c.answer = &m
 }
 
 func (c *uacCall) refused(res *sip.Response) {
@@ -380,7 +435,7 @@ func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
 		target = ct.Address // the remote target (RFC 3261 12.1.2)
 	}
 	bye := sip.NewRequest(sip.BYE, target)
-	c.u.st.fromListener(bye)
+	c.u.st.fromListener(bye, dlg.InviteRequest.Transport())
 	c.u.sl.msg(nodes.Sent, "BYE", c.res.CallID, flow.Teardown, 1, c.hop)
 	res, err := dlg.Do(ctx, bye)
 	if err != nil {

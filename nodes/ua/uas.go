@@ -209,8 +209,7 @@ func (u *UAS) talk(c *uasCall, callID string, o callOptions) {
 		early := c.sess.Report()
 		// ReadInvite guaranteed the INVITE has a Contact: the remote target.
 		bye := sip.NewRequest(sip.BYE, c.dlg.InviteRequest.Contact().Address)
-		bye.SetTransport(c.dlg.InviteRequest.Transport())
-		u.st.fromListener(bye)
+		u.st.fromListener(bye, c.dlg.InviteRequest.Transport())
 		bye.AppendHeader(sip.NewHeader(hdrRTP, formatMediaHeader(early.Received)))
 		u.sl.msg(nodes.Sent, "BYE", callID, flow.Teardown, 3, c.peer)
 		ctx, cancel := context.WithTimeout(u.ctx, 32*sip.T1)
