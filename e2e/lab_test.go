@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,5 +176,84 @@ links:
 		Expect(labNamespaces(lab)).To(BeEmpty())
 		Expect(pidAlive(st.CapturePID)).To(BeFalse(), "the capture of the killed up still runs")
 		Expect(filepath.Join(topology.RunRoot, lab)).NotTo(BeADirectory())
+	})
+})
+
+// netnsMounts lists the mount points under /run/netns of the calling
+// process's mount table that belong to a lab, hidden ones included.
+func netnsMounts(lab string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], "/run/netns/qoslab-"+lab+"-") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+var _ = Describe("a lab beside iproute2", Label("root"), func() {
+	BeforeEach(func() {
+		requireRoot()
+		if _, err := exec.LookPath("ip"); err != nil {
+			if os.Getenv("CI") != "" {
+				Fail("ip (iproute2) is not installed: scripts/install-deps.sh installs it")
+			}
+			Skip("ip (iproute2) is not installed")
+		}
+	})
+
+	It("comes down completely after ip netns add and del of another namespace while it is up", func(ctx context.Context) {
+		const lab = "e2e-iproute"
+		l := upLab(ctx, lab)
+		st, err := topology.ReadState(l.Dir)
+		Expect(err).NotTo(HaveOccurred())
+		// /run/netns is a shared mount of its own, as iproute2 makes it.
+		info, err := os.ReadFile("/proc/self/mountinfo")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(info)).To(MatchRegexp(`(?m)^\d+ \d+ \S+ \S+ /run/netns \S+ shared:`))
+
+		other := fmt.Sprintf("e2e-iproute2-%d", os.Getpid())
+		Expect(exec.CommandContext(ctx, "ip", "netns", "add", other).CombinedOutput()).Error().NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = exec.Command("ip", "netns", "del", other).Run() })
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", other, "ip", "link", "set", "lo", "up").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		out, err = exec.CommandContext(ctx, "ip", "netns", "list").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(string(out)).NotTo(ContainSubstring("invalid"))
+		Expect(string(out)).To(ContainSubstring("qoslab-" + lab + "-uac"))
+		Expect(exec.CommandContext(ctx, "ip", "netns", "del", other).CombinedOutput()).Error().NotTo(HaveOccurred())
+
+		out, err = exec.CommandContext(ctx, qoslabBin, "down", "--name", lab).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "qoslab down: %s", out)
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		Expect(netnsMounts(lab)).To(BeEmpty(), "namespace mounts left")
+		for name, pid := range st.NodePIDs {
+			Expect(pidAlive(pid)).To(BeFalse(), "node %s (pid %d) still runs", name, pid)
+		}
+	})
+
+	// The issue's reproduction, on a machine where /run/netns is no mount
+	// point yet, run in a mount namespace of its own so that unmounting
+	// /run/netns there cannot disturb other labs on this machine.
+	It("comes down completely when /run/netns was bound on itself after up", func(ctx context.Context) {
+		const lab = "e2e-stacked"
+		DeferCleanup(func(ctx context.Context) { _ = topology.Down(ctx, lab, topology.DownOptions{}) })
+		script := `set -u
+umount -l /run/netns 2>/dev/null
+"$Q" up --name "$LAB" >/dev/null || exit 3
+ip netns add "$OTHER" && ip netns del "$OTHER" || exit 4
+mount --bind /run/netns /run/netns || exit 5
+"$Q" down --name "$LAB" || exit 6
+echo "files=$(ls /run/netns | grep -c "^qoslab-$LAB-")"
+echo "mounts=$(grep -c " /run/netns/qoslab-$LAB-" /proc/self/mountinfo)"
+`
+		cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+		cmd.Env = append(os.Environ(), "Q="+qoslabBin, "LAB="+lab, fmt.Sprintf("OTHER=e2e-stacked-%d", os.Getpid()))
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(string(out)).To(ContainSubstring("files=0\n"))
+		Expect(string(out)).To(ContainSubstring("mounts=0\n"))
 	})
 })

@@ -38,6 +38,13 @@ func Down(ctx context.Context, lab string, opts DownOptions) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
+	// A mount of /run/netns stacked on it after the lab came up hides the
+	// lab's namespaces: make them reachable before anything else, so that
+	// their inodes below name the lab's processes and unmounting frees them.
+	if _, err := uncoverNamespaces(nss); err != nil {
+		errs = append(errs, err)
+	}
 	inodes := map[uint64]bool{}
 	for _, ns := range nss {
 		if ino, err := nsInode(filepath.Join(netnsDir, ns)); err == nil {
@@ -45,7 +52,6 @@ func Down(ctx context.Context, lab string, opts DownOptions) error {
 		}
 	}
 	st, _ := ReadState(dir) // may be missing after a crash: the namespaces still tell
-	var errs []error
 
 	// Nodes first, so their last words are still captured.
 	pids := processesIn(inodes)

@@ -162,6 +162,9 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 }
 
 func createNamespaces(ctx context.Context, plan *Plan, handles map[string]netns.NsHandle) error {
+	if err := ensureNetnsDir(); err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	g, _ := errgroup.WithContext(ctx)
 	for _, n := range plan.Nodes {

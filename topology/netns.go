@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netnsDir is where named namespaces are bind-mounted (as `ip netns` does).
@@ -87,18 +88,30 @@ func setSysctls(forward bool) error {
 }
 
 // deleteNamespace unmounts and removes a named namespace. Missing is fine:
-// teardown is idempotent.
+// teardown is idempotent. Every mount on the file goes, not only the top
+// one: a recursive bind of the directory (`ip netns add` on a directory
+// that was no mount point) stacks copies.
 func deleteNamespace(name string) error {
-	err := netns.DeleteNamed(name)
-	if err == nil || errors.Is(err, os.ErrNotExist) {
-		return nil
+	p := filepath.Join(netnsDir, name)
+	for i := 0; ; i++ {
+		err := unix.Unmount(p, unix.MNT_DETACH)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if errors.Is(err, unix.EINVAL) {
+			break // no mount (left) on the file: a crash between create and mount, or all unmounted
+		}
+		if err != nil {
+			return fmt.Errorf("topology: delete namespace %s: unmount: %w", name, err)
+		}
+		if i == 64 {
+			return fmt.Errorf("topology: delete namespace %s: still mounted after %d unmounts", name, i)
+		}
 	}
-	// EINVAL: the file exists but is not a mount point (a crash between
-	// create and mount); remove the file anyway.
-	if rmErr := os.Remove(filepath.Join(netnsDir, name)); rmErr == nil || errors.Is(rmErr, os.ErrNotExist) {
-		return nil
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("topology: delete namespace %s: %w", name, err)
 	}
-	return fmt.Errorf("topology: delete namespace %s: %w", name, err)
+	return nil
 }
 
 // labNamespaces lists the namespaces of one lab ("" = of every lab), found
