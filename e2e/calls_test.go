@@ -318,6 +318,40 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		}
 		noIPFragments(l)
 	})
+
+	// Issue 13: the UAS rings 1 ms, so SIP2 releases the 180 and the 200
+	// back to back once its LDP decision is in; neither proxy nor the UAC
+	// may lose or reorder the 180 (5 of 20 calls lost it before).
+	It("brings every caller the 180 before the 200 when the callee answers after 1 ms, 200 calls, each verified", func(ctx context.Context) {
+		l := upLab(ctx, "e2e-ring1ms")
+		const calls, inFlight = 200, 20
+		results := make([]ua.CallResult, calls)
+		sem := make(chan struct{}, inFlight)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer GinkgoRecover()
+				defer wg.Done()
+				defer func() { <-sem }()
+				results[i] = placeCall(ctx, l, ua.CallRequest{Ring: "1ms", Talk: "1s"})
+			}()
+		}
+		wg.Wait()
+		for _, res := range results {
+			Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
+			Expect(res.Ringing).To(BeTrue(), "call %s: no 180 before the 200", res.CallID)
+		}
+		rep := verifyLab(ctx, l, results...)
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		Expect(rep.Calls).To(HaveLen(calls))
+		for _, res := range results {
+			c := callReport(rep, res.CallID)
+			Expect(stepsSeen(c, flow.Setup)).To(ContainElements(17, 22, 24, 25), "call %s", res.CallID)
+		}
+		noIPFragments(l)
+	})
 })
 
 // noIPFragments checks with tshark that no capture of the lab holds an IP

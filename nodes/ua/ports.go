@@ -16,28 +16,32 @@ import (
 const maxRTPPorts = 500
 
 // portPool hands each call its own RTP port, counting up from the base
-// in steps of two (RTP on even ports, RFC 3550 section 11).
+// in steps of two (RTP on even ports, RFC 3550 section 11). It goes round
+// the range instead of taking the lowest free port: a port freed by a call
+// that just ended is not handed out again at once, so the last packets of
+// that call, still in flight or still marked by its gate, are never taken
+// for the next call's (its 5-tuple would be the same).
 type portPool struct {
 	mu   sync.Mutex
 	ip   netip.Addr
 	base uint16
 	used map[uint16]bool
+	next int // index of the port to try first
 }
 
 func newPortPool(ip netip.Addr, base uint16) *portPool {
 	return &portPool{ip: ip, base: base, used: make(map[uint16]bool)}
 }
 
-// open binds an RTP session on the lowest free port and returns it with
-// a release function that closes it and frees the port.
+// open binds an RTP session on the next free port and returns it with a
+// release function that closes it and frees the port.
 func (p *portPool) open(ctx context.Context, codec rtp.Codec, dscp uint8) (*rtp.Session, func() rtp.Report, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := 0; i < maxRTPPorts; i++ {
+	n := min(maxRTPPorts, (65535-int(p.base))/2+1)
+	for tried := 0; tried < n; tried++ {
+		i := (p.next + tried) % n
 		port := int(p.base) + 2*i
-		if port > 65535 {
-			break
-		}
 		if p.used[uint16(port)] {
 			continue
 		}
@@ -49,6 +53,7 @@ func (p *portPool) open(ctx context.Context, codec rtp.Codec, dscp uint8) (*rtp.
 			return nil, nil, err
 		}
 		p.used[uint16(port)] = true
+		p.next = (i + 1) % n
 		var once sync.Once
 		var rep rtp.Report
 		return s, func() rtp.Report {
