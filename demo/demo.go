@@ -6,6 +6,8 @@
 package demo
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +17,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/qoslab/qoslab/nodes/ua"
+	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/topology"
 	"github.com/qoslab/qoslab/traffic/ladder"
 	"github.com/qoslab/qoslab/traffic/trace"
@@ -69,7 +73,11 @@ func (o *Options) defaults() {
 }
 
 // Run runs the demo. The lab is taken down whatever happens; the error is
-// about running the demo, a failed verification is in Result.OK.
+// about running the demo, a failed verification is in Result.OK. A run
+// that fails or is cancelled (a signal) after the lab came up still stops
+// the captures and collects them, the node logs and the usage records into
+// the run directory before the lab goes; run.json says how the run ended
+// either way.
 func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err error) {
 	opts.defaults()
 	res := &Result{Dir: opts.OutDir, want: ua.OutcomeAnswered}
@@ -79,13 +87,23 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	rec := runRecord{Lab: opts.Lab, Started: time.Now().UTC()}
+	defer func() {
+		if werr := rec.write(ctx, opts.OutDir, res, err); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}()
 	fmt.Fprintf(opts.Progress, "qoslab run: lab %q, run directory %s\n", opts.Lab, opts.OutDir)
 	n, total := 0, 9
 	step := func(what string, fn func() (string, error)) error {
 		n++
+		rec.Step = what
 		fmt.Fprintf(opts.Progress, "[%d/%d] %-34s", n, total, what)
 		start := time.Now()
 		note, err := fn()
+		if err == nil && ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			fmt.Fprintf(opts.Progress, " failed after %v\n", time.Since(start).Round(time.Millisecond))
 			return err
@@ -98,24 +116,36 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	}
 
 	var lab *topology.Lab
-	if err := step("lab up (9 nodes, captures)", func() (string, error) {
+	if err := step(fmt.Sprintf("lab up (%d nodes, captures)", len(spec.Nodes)), func() (string, error) {
 		lab, err = topology.Up(ctx, spec, opts.Lab, opts.Up)
 		return "", err
 	}); err != nil {
-		return nil, err
+		return res, err
 	}
-	down := false // the last step takes the lab down; a failed run here
+	caller, callee := endpoints(lab.Plan)
+	// The last step takes the lab down. Before that, a failed or
+	// interrupted run keeps what it captured, then takes the lab down.
+	collected, down := false, false
 	defer func() {
 		if down {
 			return
 		}
-		if derr := lab.Down(context.WithoutCancel(ctx), topology.DownOptions{}); derr != nil {
+		bg := context.WithoutCancel(ctx)
+		if !collected {
+			if cerr := topology.StopCapture(bg, lab.Plan.Lab, filepath.Dir(lab.Dir)); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			files, cerr := collect(bg, lab.Dir, opts.OutDir)
+			res.Files = append(res.Files, files...)
+			err = errors.Join(err, cerr)
+		}
+		if derr := lab.Down(bg, topology.DownOptions{}); derr != nil {
 			err = errors.Join(err, fmt.Errorf("demo: take the lab down: %w", derr))
 		}
 	}()
 
-	if err := step(fmt.Sprintf("call uac -> uas, talk %v", opts.Talk), func() (string, error) {
-		res.Call, err = ua.PlaceCall(ctx, topology.ControlSocket(lab.Dir, "uac"), ua.CallRequest{Talk: opts.Talk.String(), Ring: opts.Ring})
+	if err := step(fmt.Sprintf("call %s -> %s, talk %v", caller, callee, opts.Talk), func() (string, error) {
+		res.Call, err = ua.PlaceCall(ctx, topology.ControlSocket(lab.Dir, caller), ua.CallRequest{Talk: opts.Talk.String(), Ring: opts.Ring})
 		if err != nil {
 			return "", err
 		}
@@ -132,7 +162,7 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 		if opts.Probes == 0 || res.Call.Outcome != ua.OutcomeAnswered {
 			return "skipped: no media to probe", nil
 		}
-		return "after teardown: must stay DSCP 0", sendProbes(lab.Plan.Lab, res.Call, opts.Probes)
+		return "after teardown: must stay DSCP 0", sendProbes(ctx, lab.Plan.Lab, caller, res.Call, opts.Probes)
 	}); err != nil {
 		return res, err
 	}
@@ -141,9 +171,10 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	}); err != nil {
 		return res, err
 	}
-	if err := step("collect pcaps and node logs", func() (string, error) {
-		files, err := collect(lab.Dir, opts.OutDir)
+	if err := step("collect pcaps, logs, usage records", func() (string, error) {
+		files, err := collect(ctx, lab.Dir, opts.OutDir)
 		res.Files = append(res.Files, files...)
+		collected = err == nil
 		return fmt.Sprintf("%d files", len(files)), err
 	}); err != nil {
 		return res, err
@@ -178,6 +209,24 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	})
 }
 
+// endpoints names the call's caller and callee for the progress lines:
+// the first UAC of the plan and the callee it calls by default (its
+// "callee" parameter, else the first UAS).
+func endpoints(p *topology.Plan) (caller, callee string) {
+	caller, callee = "uac", "uas"
+	for _, n := range slices.Backward(p.Nodes) {
+		if n.Role == "uas" {
+			callee = n.Name
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Role == "uac" {
+			return n.Name, cmp.Or(n.Params["callee"], callee)
+		}
+	}
+	return caller, callee
+}
+
 func callNote(c ua.CallResult) string {
 	if c.Outcome != ua.OutcomeAnswered {
 		return fmt.Sprintf("%s: %d %s %s", c.Outcome, c.Status, c.ReasonPhrase, c.Reason)
@@ -193,7 +242,7 @@ func callNote(c ua.CallResult) string {
 // sendProbes sends RTP-shaped packets from the UAC's media address to the
 // UAS's after the call ended: with the gates removed, the routers must
 // leave them unmarked, and the verifier checks that they did.
-func sendProbes(lab string, c ua.CallResult, n int) error {
+func sendProbes(ctx context.Context, lab, caller string, c ua.CallResult, n int) error {
 	if c.Media == nil || c.Media.Remote == "" {
 		return fmt.Errorf("demo: the call has no media addresses to probe")
 	}
@@ -206,7 +255,7 @@ func sendProbes(lab string, c ua.CallResult, n int) error {
 		return fmt.Errorf("demo: media address %q: %w", c.Media.Remote, err)
 	}
 	var conn *net.UDPConn
-	if err := topology.RunIn(lab, "uac", func() error {
+	if err := topology.RunIn(lab, caller, func() error {
 		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
 		return err
 	}); err != nil {
@@ -224,13 +273,19 @@ func sendProbes(lab string, c ua.CallResult, n int) error {
 		if _, err := conn.WriteToUDPAddrPort(b, remote); err != nil {
 			return fmt.Errorf("demo: probe: %w", err)
 		}
-		time.Sleep(20 * time.Millisecond) // the RTP pace, so probes look like media
+		select { // the RTP pace, so probes look like media
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return nil
 }
 
-// collect copies the captures, node logs and lab.json into the run directory.
-func collect(labDir, out string) ([]string, error) {
+// collect copies the captures, node logs and lab.json into the run
+// directory, and a snapshot of every usage store (the CDRs), taken with
+// the store in use so that `qoslab cdr <run dir>` reads them later.
+func collect(ctx context.Context, labDir, out string) ([]string, error) {
 	var files []string
 	copyOne := func(rel string) error {
 		b, err := os.ReadFile(filepath.Join(labDir, rel))
@@ -251,7 +306,63 @@ func collect(labDir, out string) ([]string, error) {
 			return files, fmt.Errorf("demo: collect %s: %w", rel, err)
 		}
 	}
+	stores, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", usage.FileName))
+	for _, p := range stores {
+		rel, _ := filepath.Rel(labDir, p)
+		if err := usage.Snapshot(ctx, p, filepath.Join(out, rel)); err != nil {
+			return files, fmt.Errorf("demo: collect %s: %w", rel, err)
+		}
+		files = append(files, rel)
+	}
 	return files, nil
+}
+
+// runRecord is run.json: how a run ended, written whatever happened, so
+// that a run directory never looks like a finished run when it is not.
+type runRecord struct {
+	Lab      string    `json:"lab"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Outcome: "pass" (the call ended as expected and verified), "fail"
+	// (it did not, or a check failed), "interrupted" (a signal ended the
+	// run at Step), "error" (the run could not go on at Step).
+	Outcome string   `json:"outcome"`
+	Step    string   `json:"step,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	CallID  string   `json:"call_id,omitempty"`
+	Call    string   `json:"call,omitempty"` // the call's outcome
+	Files   []string `json:"files"`
+}
+
+func (r *runRecord) write(ctx context.Context, dir string, res *Result, err error) error {
+	r.Finished = time.Now().UTC()
+	switch {
+	case ctx.Err() != nil:
+		r.Outcome, r.Error = "interrupted", context.Cause(ctx).Error()
+	case err != nil:
+		r.Outcome, r.Error = "error", err.Error()
+	case res.OK():
+		r.Outcome, r.Step = "pass", ""
+	default:
+		r.Outcome, r.Step = "fail", ""
+	}
+	if res != nil {
+		r.CallID, r.Call, r.Files = res.Call.CallID, res.Call.Outcome, res.Files
+	}
+	if r.Files == nil {
+		r.Files = []string{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "uac -> uas" as written
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("demo: run.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }
 
 // verify checks the merged capture and the node logs, and writes the

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,7 +73,7 @@ var _ = Describe("the default lab", Label("root"), Ordered, func() {
 		for _, n := range st.Nodes {
 			Expect(n.State).To(Equal("running"), "node %s", n.Name)
 		}
-		Expect(st.Health()).To(Equal("up"))
+		Expect(st.Health).To(Equal("up"))
 	})
 
 	It("lets every node reach every other node through the routers", func() {
@@ -255,5 +256,37 @@ echo "mounts=$(grep -c " /run/netns/qoslab-$LAB-" /proc/self/mountinfo)"
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		Expect(string(out)).To(ContainSubstring("files=0\n"))
 		Expect(string(out)).To(ContainSubstring("mounts=0\n"))
+	})
+})
+
+var _ = Describe("a lab taken down with --keep", Label("root"), func() {
+	BeforeEach(func() { requireRoot() })
+
+	It("is shown as down, and up with its name refuses to wipe what it kept", func(ctx context.Context) {
+		const lab = "e2e-keep"
+		upLab(ctx, lab)
+		dir := topology.RunDir(lab)
+		out, err := exec.CommandContext(ctx, qoslabBin, "down", "--name", lab, "--keep").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		Expect(filepath.Join(dir, "capture", "lab.pcapng")).To(BeAnExistingFile())
+
+		out, err = exec.CommandContext(ctx, qoslabBin, "status", "--name", lab, "--json").Output()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		var sts []topology.Status
+		Expect(json.Unmarshal(out, &sts)).To(Succeed(), "%s", out)
+		Expect(sts).To(HaveLen(1))
+		Expect(sts[0].Phase).To(Equal(topology.PhaseKept))
+		Expect(sts[0].Health).To(HavePrefix("down, run directory kept"))
+		for _, n := range sts[0].Nodes {
+			Expect(n.State).To(Equal("down"), "node %s", n.Name)
+		}
+
+		out, err = exec.CommandContext(ctx, qoslabBin, "up", "--name", lab).CombinedOutput()
+		Expect(err).To(HaveOccurred(), "up over a kept run directory: %s", out)
+		Expect(string(out)).To(ContainSubstring("down --keep"))
+		Expect(labNamespaces(lab)).To(BeEmpty())
+		Expect(filepath.Join(dir, "capture", "lab.pcapng")).To(BeAnExistingFile(), "up wiped the kept captures")
+		// upLab's cleanup (down without --keep) removes it.
 	})
 })

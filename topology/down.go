@@ -71,9 +71,17 @@ func Down(ctx context.Context, lab string, opts DownOptions) error {
 		}
 	}
 	errs = append(errs, deleteNamespaces(nss))
-	if !opts.Keep {
+	switch {
+	case !opts.Keep:
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("topology: remove %s: %w", dir, err))
+		}
+	case st != nil && st.Phase != PhaseKept:
+		// Say so in lab.json: status shows a kept lab as down, and `up`
+		// refuses to wipe it.
+		st.Phase, st.Downed = PhaseKept, time.Now().UTC()
+		if err := writeState(dir, st); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -89,8 +89,12 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 		return nil, fmt.Errorf("topology: lab %q: %w (namespaces %v); run `qoslab down --name %s` first", lab, ErrLabExists, existing, lab)
 	}
 	dir := filepath.Join(opts.RunRoot, lab)
-	// A run directory without namespaces is the remains of a lab that is
-	// down (kept for its captures): start afresh.
+	// What `down --keep` kept is somebody's data: never wipe it. Any other
+	// run directory without namespaces is the remains of a crashed `up`.
+	if old, err := ReadState(dir); err == nil && old.Phase == PhaseKept {
+		return nil, fmt.Errorf("topology: lab %q: %s holds what the lab left when `down --keep` took it down at %s (captures, logs, usage records); copy what you need, then `qoslab down --name %s` removes it, or choose another --name",
+			lab, dir, old.Downed.Format(time.RFC3339), lab)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("topology: clear %s: %w", dir, err)
 	}
@@ -100,7 +104,7 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 		}
 	}
 	l := &Lab{Plan: plan, Dir: dir}
-	st := &State{Lab: lab, Spec: spec.File(), Phase: "building", Created: time.Now().UTC(), Plan: plan, NodePIDs: map[string]int{}}
+	st := &State{Lab: lab, Spec: spec.File(), Phase: PhaseBuilding, Created: time.Now().UTC(), Plan: plan, NodePIDs: map[string]int{}}
 	if err := writeState(dir, st); err != nil {
 		return nil, err
 	}
@@ -154,7 +158,7 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 	if err := phase("nodes", func() error { return l.startNodes(ctx, opts, handles, st) }); err != nil {
 		return nil, err
 	}
-	st.Phase = "up"
+	st.Phase = PhaseUp
 	if err := writeState(dir, st); err != nil {
 		return nil, err
 	}

@@ -13,14 +13,25 @@ import (
 type State struct {
 	Lab        string         `json:"lab"`
 	Spec       string         `json:"spec"`  // where the topology came from
-	Phase      string         `json:"phase"` // "building", "up"
+	Phase      string         `json:"phase"` // PhaseBuilding, PhaseUp, PhaseKept
 	Created    time.Time      `json:"created"`
+	Downed     time.Time      `json:"downed,omitzero"` // when `down --keep` took it down
 	Plan       *Plan          `json:"plan"`
 	CapturePID int            `json:"capture_pid,omitempty"`
 	NodePIDs   map[string]int `json:"node_pids,omitempty"`
 }
 
 const stateFile = "lab.json"
+
+// Phases of a lab as lab.json records them.
+const (
+	PhaseBuilding = "building" // `up` is running (or crashed)
+	PhaseUp       = "up"
+	// PhaseKept: taken down with --keep. The run directory holds what
+	// the lab left (captures, logs, usage records) and no namespace,
+	// process or kernel object remains.
+	PhaseKept = "down, kept"
+)
 
 func writeState(dir string, st *State) error {
 	b, err := json.MarshalIndent(st, "", "  ")

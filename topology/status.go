@@ -14,24 +14,31 @@ import (
 
 // Status is what `qoslab status` shows of one lab.
 type Status struct {
-	Lab     string
-	Dir     string
-	Phase   string // from lab.json; "" when the run directory is gone
-	Nodes   []NodeStatus
-	Capture string // "running (pid N)", "stopped", or "" when not captured
+	Lab     string       `json:"lab"`
+	Dir     string       `json:"dir"`
+	Phase   string       `json:"phase"` // from lab.json; "" when the run directory is gone
+	Health  string       `json:"health"`
+	Nodes   []NodeStatus `json:"nodes"`
+	Capture string       `json:"capture,omitempty"` // "running (pid N) -> dir", "stopped", or "" when not captured
 }
 
 // NodeStatus is one node of a lab.
 type NodeStatus struct {
-	Name, Role, Addr, Namespace string
-	PID                         int
-	State                       string // "running", "exited", "no namespace"
+	Name      string `json:"name"`
+	Role      string `json:"role,omitempty"`
+	Addr      string `json:"addr,omitempty"`
+	Namespace string `json:"namespace"`
+	PID       int    `json:"pid,omitempty"`
+	State     string `json:"state"` // "running", "exited (see <log>)", "not started", "no namespace", "orphaned", "down"
 }
 
-// Health sums a lab up in a word or three.
-func (s *Status) Health() string {
-	if s.Phase == "" {
+// health sums a lab up in a word or three.
+func (s *Status) health() string {
+	switch s.Phase {
+	case "":
 		return "stale (no run directory; `qoslab down --all` removes it)"
+	case PhaseKept:
+		return fmt.Sprintf("down, run directory kept (`qoslab down --name %s` removes it)", s.Lab)
 	}
 	for _, n := range s.Nodes {
 		if n.State != "running" {
@@ -58,12 +65,15 @@ func LabStatus(lab, runRoot string) (*Status, error) {
 			_, node, _ := parseNamespaceName(ns)
 			st.Nodes = append(st.Nodes, NodeStatus{Name: node, Namespace: ns, State: "orphaned"})
 		}
+		st.Health = st.health()
 		return st, nil
 	}
 	st.Phase = state.Phase
 	for _, n := range state.Plan.Nodes {
 		ns := NodeStatus{Name: n.Name, Role: n.Role, Addr: n.Addr().String(), Namespace: n.Namespace, PID: state.NodePIDs[n.Name]}
 		switch {
+		case state.Phase == PhaseKept:
+			ns.State, ns.PID = "down", 0
 		case !exists(filepath.Join(netnsDir, n.Namespace)):
 			ns.State = "no namespace"
 		case ns.PID > 0 && alive(ns.PID):
@@ -76,11 +86,14 @@ func LabStatus(lab, runRoot string) (*Status, error) {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	switch {
+	case state.Phase == PhaseKept:
+		st.Capture = "stopped, files in " + filepath.Join(dir, "capture")
 	case state.CapturePID > 0 && alive(state.CapturePID):
 		st.Capture = fmt.Sprintf("running (pid %d) -> %s", state.CapturePID, filepath.Join(dir, "capture"))
 	case state.CapturePID > 0:
 		st.Capture = "stopped"
 	}
+	st.Health = st.health()
 	return st, nil
 }
 

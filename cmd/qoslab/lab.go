@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -85,14 +88,26 @@ func newUpCmd() *cobra.Command {
 			if hangAfter != "" {
 				// Test hook: stop half-way so that a test can kill -9 us
 				// and check that `down --all` still removes everything.
+				// A signal ends the hang, as it would end a slow phase.
 				opts.AfterPhase = func(phase string) {
 					if phase == hangAfter {
 						fmt.Fprintf(os.Stderr, "hanging after phase %s\n", phase)
-						select {}
+						<-cmd.Context().Done()
 					}
 				}
 			}
 			l, err := topology.Up(cmd.Context(), spec, lab, opts)
+			if sig, ok := interrupted(cmd.Context()); ok {
+				// A signal before up returned means no lab: Up rolled back
+				// what it made, or it had just finished.
+				if err == nil {
+					err = l.Down(context.WithoutCancel(cmd.Context()), topology.DownOptions{})
+				}
+				if gone, _ := topology.Labs(""); err == nil || !slices.Contains(gone, lab) {
+					return fmt.Errorf("up: %s during bring-up: lab %s rolled back", sig, lab)
+				}
+				return err
+			}
 			if err != nil {
 				return err
 			}
@@ -138,35 +153,52 @@ func newDownCmd() *cobra.Command {
 }
 
 func newStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "List labs and their nodes",
+	var name string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "status [--name lab] [--json]",
+		Short: "List labs (or one lab) with their nodes, pids and capture",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			labs, err := topology.Labs("")
-			if err != nil {
-				return err
+			labs := []string{name}
+			if name == "" {
+				var err error
+				if labs, err = topology.Labs(""); err != nil {
+					return err
+				}
 			}
-			if len(labs) == 0 {
-				fmt.Println("no labs")
-				return nil
-			}
+			var all []*topology.Status
 			for _, lab := range labs {
 				st, err := topology.LabStatus(lab, "")
 				if err != nil {
-					fmt.Printf("lab %s: %v\n", lab, err)
-					continue
+					return fmt.Errorf("status: lab %s: %w", lab, err)
 				}
-				printStatus(st)
+				if name != "" && st.Phase == "" && len(st.Nodes) == 0 {
+					return fmt.Errorf("status: no lab %q on this machine%s", name, labList())
+				}
+				all = append(all, st)
+			}
+			out := cmd.OutOrStdout()
+			if jsonOut {
+				return writeJSON(out, all)
+			}
+			if len(all) == 0 {
+				fmt.Fprintln(out, "no labs")
+			}
+			for _, st := range all {
+				printStatus(out, st)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&name, "name", "", "show only this lab (default: every lab on the machine)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the status as JSON (a list of labs)")
+	return cmd
 }
 
-func printStatus(st *topology.Status) {
-	fmt.Printf("lab %s: %s (run directory %s)\n", st.Lab, st.Health(), st.Dir)
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+func printStatus(w io.Writer, st *topology.Status) {
+	fmt.Fprintf(w, "lab %s: %s (run directory %s)\n", st.Lab, st.Health, st.Dir)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NODE\tROLE\tADDRESS\tNAMESPACE\tPID\tSTATE")
 	for _, n := range st.Nodes {
 		pid := "-"
@@ -177,8 +209,25 @@ func printStatus(st *topology.Status) {
 	}
 	tw.Flush()
 	if st.Capture != "" {
-		fmt.Printf("  capture: %s\n", st.Capture)
+		fmt.Fprintf(w, "  capture: %s\n", st.Capture)
 	}
+}
+
+// labList names the labs on the machine, for errors about a missing one.
+func labList() string {
+	labs, err := topology.Labs("")
+	if err != nil || len(labs) == 0 {
+		return " (there is none; `qoslab up` starts one)"
+	}
+	return fmt.Sprintf(" (labs here: %s)", strings.Join(labs, ", "))
+}
+
+// writeJSON prints v indented, as every --json output is.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // keep "->" readable
+	return enc.Encode(v)
 }
 
 func newExecCmd() *cobra.Command {

@@ -5,24 +5,34 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, stop := signalContext()
 	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
+	cmd, err := root.ExecuteContextC(ctx)
+	// Nodes and the capture (hidden commands) end on SIGTERM by design:
+	// that is `down`, not an interruption.
+	if sig, ok := interrupted(ctx); ok && !cmd.Hidden {
+		// The command has cleaned up: say so, with the shell's status
+		// for a signal (130 for Ctrl-C, 141 for a closed pipe).
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "qoslab:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "qoslab:", sig)
+		}
+		stop()
+		os.Exit(sig.exitStatus())
+	}
+	stop()
+	if err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintln(os.Stderr, "qoslab:", msg)
 		}
-		stop()
 		os.Exit(exitCode(err))
 	}
 }

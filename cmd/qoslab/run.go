@@ -37,6 +37,9 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 			opts.Up = upOptions(false)
 			opts.Progress = cmd.OutOrStdout()
 			res, err := demo.Run(cmd.Context(), spec, opts)
+			if sig, ok := interrupted(cmd.Context()); ok && res != nil {
+				return fmt.Errorf("run: %s: lab %s taken down; what the run captured is in %s (run.json says where it stopped)", sig, opts.Lab, res.Dir)
+			}
 			if res != nil && res.Report != nil {
 				fmt.Println()
 				_ = res.Report.WriteText(os.Stdout)
@@ -49,6 +52,8 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 			fmt.Printf("  capture/lab.pcapng     all links, one interface per link (wireshark -r it)\n")
 			fmt.Printf("  capture/<link>.pcapng  one file per link\n")
 			fmt.Printf("  report.txt, report.json, ladders.html, ladder-1.svg, topology.dot, nodes/*/node.log\n")
+			fmt.Printf("  nodes/*/usage.db       the usage records (qoslab cdr %s)\n", res.Dir)
+			fmt.Printf("  run.json               how the run ended\n")
 			if !res.OK() {
 				return &exitError{code: 1, err: fmt.Errorf("run: verification failed or the call did not end as expected (see %s)", filepath.Join(abs, "report.txt"))}
 			}

@@ -288,3 +288,39 @@ func BenchmarkInsert(b *testing.B) {
 		}
 	}
 }
+
+// A snapshot taken while the store is open, with records still in its
+// write-ahead log, holds every committed record and opens as a store.
+func TestSnapshotOfOpenStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tx := range []string{"1", "2"} {
+		if _, err := s.Insert(ctx, sample(tx, "source")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(dir, "run", "nodes", "ch", FileName)
+	if err := Snapshot(ctx, s.Path(), dst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Insert(ctx, sample("3", "source")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	recs, err := c.List(ctx)
+	if err != nil || len(recs) != 2 || recs[1].TransactionID != "2" || recs[1].Packets != 1500 {
+		t.Fatalf("snapshot holds %+v, %v; want the two records committed before it", recs, err)
+	}
+	if err := Snapshot(ctx, filepath.Join(dir, "missing.db"), filepath.Join(dir, "x.db")); err == nil {
+		t.Fatal("a snapshot of a missing store succeeded")
+	}
+}
