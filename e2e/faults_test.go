@@ -59,6 +59,10 @@ var _ = Describe("faults", Label("root"), func() {
 		Expect(res.Outcome).To(Equal(ua.OutcomeRefused), "%+v", res)
 		Expect(res.Status).To(Equal(503))
 		Expect(res.RetryAfter).NotTo(BeEmpty())
+		// The caller hears why in a word, not the policy server's error
+		// chain (URLs, addresses, Go errors stay in its log).
+		Expect(res.Reason).To(ContainSubstring(`text="clearinghouse unreachable"`))
+		Expect(res.Reason).NotTo(ContainSubstring("198.18."))
 		Expect(logged(l, "sip2", "rx", "sip", "INVITE")).To(BeZero(), "no INVITE crossed SIP1")
 
 		Expect(topology.StartNode(ctx, l.Name, "ch", topology.Options{Binary: qoslabBin})).To(Succeed())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -21,8 +22,9 @@ type call struct {
 	p      *Proxy
 	id     string // Call-ID
 	side   Side
-	handle uint32 // COPS handle of this call and side
-	dest   string // next hop of the INVITE
+	handle uint32   // COPS handle of this call and side
+	dest   string   // next hop of the INVITE
+	target *sip.Uri // new Request-URI (a registered contact), nil to keep it
 
 	invite   *sip.Request          // as received
 	inviteTx sip.ServerTransaction // upstream
@@ -59,9 +61,9 @@ type byeLeg struct {
 	err      error // forwarding failed
 }
 
-func (p *Proxy) newCall(callID string, side Side, req *sip.Request, tx sip.ServerTransaction, offer media, dest string) *call {
+func (p *Proxy) newCall(callID string, side Side, req *sip.Request, tx sip.ServerTransaction, offer media, next nextHop) *call {
 	c := &call{
-		p: p, id: callID, side: side, dest: dest,
+		p: p, id: callID, side: side, dest: next.dest, target: next.target,
 		invite: req, inviteTx: tx, final: make(chan struct{}),
 		offer: offer, resps: map[int]*sip.Response{},
 		handle: p.nextHandle.Add(1),
@@ -245,7 +247,7 @@ func (c *call) forwardResponse(id int) {
 // Reason, RFC 3326), PDP trouble (503 with Retry-After), 487, 408, 5xx.
 func (c *call) respond(status int, reason string, retryAfter int) {
 	res := sip.NewResponseFromRequest(c.invite, status, reasonPhrase(status), nil)
-	if reason != "" {
+	if reason = publicReason(status, reason); reason != "" {
 		res.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP ;cause=%d ;text=%q", status, reason)))
 	}
 	if retryAfter > 0 {
@@ -304,4 +306,28 @@ func drain(tx sip.ClientTransaction) {
 			return
 		}
 	}
+}
+
+// maxReasonText bounds the text of a Reason header the proxy sends.
+const maxReasonText = 100
+
+// publicReason is what the caller is told of why: a refusal's reason as
+// policy gave it, but for a 5xx (the policy server could not decide) only
+// its summary, the text before the first ": " of an error chain. URLs,
+// addresses and library errors stay in the node logs. Control characters
+// go, and the text is cut at maxReasonText.
+func publicReason(status int, reason string) string {
+	if status >= 500 {
+		reason, _, _ = strings.Cut(reason, ": ")
+	}
+	reason = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(reason))
+	if len(reason) > maxReasonText {
+		reason = strings.ToValidUTF8(reason[:maxReasonText], "")
+	}
+	return reason
 }

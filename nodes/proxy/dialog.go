@@ -246,15 +246,20 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		p.reject(req, tx, side, 400, "missing Call-ID, From or To")
 		return
 	}
-	dest := "" // in a dialog: along the route set
+	dest, out := "", req // in a dialog: along the route set
 	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
-		var err error
-		if dest, err = p.initialDest(req, side == Terminating); err != nil {
-			p.reject(req, tx, side, 416, err.Error())
+		next, rerr := p.initialDest(req, side == Terminating)
+		if rerr != nil {
+			p.reject(req, tx, side, rerr.status, rerr.why)
 			return
 		}
+		dest = next.dest
+		if next.target != nil {
+			out = req.Clone()
+			out.Recipient = *next.target
+		}
 	}
-	ctx, dest, err := p.sendTo(req, dest)
+	ctx, dest, err := p.sendTo(out, dest)
 	if err != nil {
 		p.reject(req, tx, side, 502, err.Error())
 		return

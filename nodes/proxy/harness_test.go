@@ -106,6 +106,12 @@ type lab struct {
 
 // startLab runs both proxies with dialers for their PDPs and both UAs.
 func startLab(t testing.TB, pdp1, pdp2 *scriptedPDP, timeout time.Duration) *lab {
+	return startLabWith(t, pdp1, pdp2, timeout, nil)
+}
+
+// startLabWith is startLab with each proxy's Config adjusted by edit
+// (side 1 is SIP1, 2 is SIP2) before it starts.
+func startLabWith(t testing.TB, pdp1, pdp2 *scriptedPDP, timeout time.Duration, edit func(l *lab, side int, cfg *Config)) *lab {
 	t.Helper()
 	a, b, c, d := labAddrs()
 	l := &lab{
@@ -118,8 +124,14 @@ func startLab(t testing.TB, pdp1, pdp2 *scriptedPDP, timeout time.Duration) *lab
 	names := map[netip.Addr]string{a: "uac", b: "sip1", c: "sip2", d: "uas"}
 	nameOf := func(x netip.Addr) string { return names[x] }
 	l.log1, l.log2 = newRecorder("sip1"), newRecorder("sip2")
-	l.sip1 = startProxy(t, Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol1"}, pdp1.addr, slog.New(l.log1))
-	l.sip2 = startProxy(t, Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol2"}, pdp2.addr, slog.New(l.log2))
+	cfg1 := Config{Self: l.sip1Addr, Peer: l.sip2Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol1"}
+	cfg2 := Config{Self: l.sip2Addr, Peer: l.sip1Addr, PolicyTimeout: timeout, NameOf: nameOf, PDPName: "pol2"}
+	if edit != nil {
+		edit(l, 1, &cfg1)
+		edit(l, 2, &cfg2)
+	}
+	l.sip1 = startProxy(t, cfg1, pdp1.addr, slog.New(l.log1))
+	l.sip2 = startProxy(t, cfg2, pdp2.addr, slog.New(l.log2))
 	l.uac = startUA(t, l.uacAddr)
 	l.uas = startUA(t, l.uasAddr)
 	return l

@@ -51,13 +51,13 @@ func (p *Proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	dest, err := p.initialDest(req, side == Terminating)
-	if err != nil {
-		p.reject(req, tx, side, 416, err.Error())
+	next, rerr := p.initialDest(req, side == Terminating)
+	if rerr != nil {
+		p.reject(req, tx, side, rerr.status, rerr.why)
 		return
 	}
 
-	c := p.newCall(callID, side, req, tx, offer, dest)
+	c := p.newCall(callID, side, req, tx, offer, next)
 	if c == nil {
 		p.reject(req, tx, side, 482, "call already in progress (loop)")
 		return
@@ -126,12 +126,22 @@ func reasonPhrase(status int) string {
 	switch status {
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 403:
 		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 407:
+		return "Proxy Authentication Required"
 	case 408:
 		return "Request Timeout"
 	case 416:
 		return "Unsupported URI Scheme"
+	case 423:
+		return "Interval Too Brief"
+	case 480:
+		return "Temporarily Unavailable"
 	case 481:
 		return "Call/Transaction Does Not Exist"
 	case 482:
@@ -168,6 +178,9 @@ func (c *call) forwardInvite(token string) *Event {
 		fwd.AppendHeader(sip.NewHeader(TokenHeader, token))
 	}
 	p.popSelfRoute(fwd)
+	if c.target != nil {
+		fwd.Recipient = *c.target // the contact the callee registered (RFC 3261 16.5)
+	}
 	if fwd.MaxForwards() == nil {
 		mf := sip.MaxForwardsHeader(70)
 		fwd.AppendHeader(&mf)

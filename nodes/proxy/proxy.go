@@ -37,7 +37,16 @@ const (
 // Config is what a Proxy needs, independent of how a lab describes it.
 type Config struct {
 	Self netip.AddrPort // SIP address (UDP and TCP) to listen on and to Record-Route
-	Peer netip.AddrPort // the other side's proxy; invalid when there is none
+	// Domain is the domain this proxy is the registrar of ("" for none):
+	// INVITEs for it go to the contacts registered in it.
+	Domain string
+	// Routes is the static routing table (RFC 3263 lookups are out of
+	// scope in a lab): the proxy of each other domain, by lower-case
+	// domain. Requests from these addresses arrive from peer proxies.
+	Routes map[string]netip.AddrPort
+	// Peer is the default peer proxy, for Request-URIs that name an
+	// address instead of a domain; invalid when there is none.
+	Peer netip.AddrPort
 	// Local lists addresses reached on this proxy's own side: an INVITE
 	// for them is not sent to the peer proxy.
 	Local         map[netip.Addr]bool
@@ -61,6 +70,8 @@ type Proxy struct {
 	ctx context.Context // lifetime of Serve; set before the first request
 	wg  sync.WaitGroup  // goroutines the proxy started for calls
 
+	reg *location // the registrar's bindings (Domain's address-of-records)
+
 	mu         sync.Mutex
 	closing    bool             // Serve is waiting for the owned goroutines
 	calls      map[string]*call // by Call-ID
@@ -68,8 +79,8 @@ type Proxy struct {
 	nextHandle atomic.Uint32
 }
 
-// Run is the proxy role: it reads its parameters from env (peer_proxy,
-// pdp, policy_timeout, local, sip_port, pdp_port), keeps a COPS connection
+// Run is the proxy role: it reads its parameters from env (domain, routes,
+// peer_proxy, pdp, policy_timeout, local, sip_port, pdp_port), keeps a COPS connection
 // to its PDP, listens on UDP and TCP 5060 on env.Self() and serves until
 // ctx ends.
 func Run(ctx context.Context, env nodes.Env) error {
@@ -126,6 +137,10 @@ func configFromEnv(env nodes.Env) (Config, netip.AddrPort, error) {
 		}
 		cfg.Peer = netip.AddrPortFrom(peer, sipPort)
 	}
+	cfg.Domain = strings.ToLower(strings.TrimSpace(env.Param("domain", "")))
+	if cfg.Routes, err = routesParam(env, sipPort); err != nil {
+		return Config{}, netip.AddrPort{}, err
+	}
 	for _, name := range strings.Split(env.Param("local", ""), ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -137,6 +152,28 @@ func configFromEnv(env nodes.Env) (Config, netip.AddrPort, error) {
 		cfg.Local[a] = true
 	}
 	return cfg, netip.AddrPortFrom(pdpAddr, copsPort), nil
+}
+
+// routesParam reads the routing table: "routes: b.qoslab.test=sip2,
+// c.qoslab.test=sip3" (domain=proxy node, comma separated).
+func routesParam(env nodes.Env, sipPort uint16) (map[string]netip.AddrPort, error) {
+	out := map[string]netip.AddrPort{}
+	for _, e := range strings.Split(env.Param("routes", ""), ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		domain, node, ok := strings.Cut(e, "=")
+		domain, node = strings.ToLower(strings.TrimSpace(domain)), strings.TrimSpace(node)
+		if !ok || domain == "" || node == "" {
+			return nil, fmt.Errorf("proxy: parameter routes: %q is not domain=proxy", e)
+		}
+		a, err := env.Addr(node)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: parameter routes: %s: %w", domain, err)
+		}
+		out[domain] = netip.AddrPortFrom(a, sipPort)
+	}
+	return out, nil
 }
 
 func portParam(env nodes.Env, key string, def uint16) (uint16, error) {
@@ -165,7 +202,7 @@ func New(cfg Config, policy Policy, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, log: log, policy: policy, calls: map[string]*call{}, byHandle: map[uint32]*call{}}
+	p := &Proxy{cfg: cfg, log: log, policy: policy, calls: map[string]*call{}, byHandle: map[uint32]*call{}, reg: newLocation(nil)}
 
 	st, err := sipstack.New(sipstack.Config{Name: "qoslab-proxy", Addr: cfg.Self, Log: log, Unhandled: p.onStrayResponse})
 	if err != nil {
@@ -177,6 +214,7 @@ func New(cfg Config, policy Policy, log *slog.Logger) (*Proxy, error) {
 	srv.OnAck(p.onAck)
 	srv.OnCancel(p.onStrayCancel)
 	srv.OnBye(p.onBye)
+	srv.OnRegister(p.onRegister)
 	srv.OnNoRoute(p.onOther)
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -52,29 +53,81 @@ func inDialogDest(req *sip.Request) (string, error) {
 	return uriAddr(req.Recipient)
 }
 
-// fromPeerProxy says whether a request arrived from the peer proxy, which
-// makes this proxy the terminating side.
+// fromPeerProxy says whether a request arrived from a peer proxy (the
+// default peer or one of the routing table's), which makes this proxy the
+// terminating side.
 func (p *Proxy) fromPeerProxy(req *sip.Request) bool {
-	if !p.cfg.Peer.IsValid() {
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
 		return false
 	}
-	src, err := netip.ParseAddrPort(req.Source())
-	return err == nil && src.Addr() == p.cfg.Peer.Addr()
-}
-
-// initialDest is the next hop of an initial INVITE. The originating side
-// sends it to the peer proxy unless the callee is local; the terminating
-// side sends it to the Request-URI.
-func (p *Proxy) initialDest(req *sip.Request, terminating bool) (string, error) {
-	if r := nextRoute(p, req); r != nil {
-		return uriAddr(*r) // pre-loaded route beyond us: obey it
+	if p.cfg.Peer.IsValid() && src.Addr() == p.cfg.Peer.Addr() {
+		return true
 	}
-	if !terminating && p.cfg.Peer.IsValid() {
-		if a, err := netip.ParseAddr(req.Recipient.Host); err != nil || !p.cfg.Local[a] {
-			return p.cfg.Peer.String(), nil
+	for _, peer := range p.cfg.Routes {
+		if src.Addr() == peer.Addr() {
+			return true
 		}
 	}
-	return uriAddr(req.Recipient)
+	return false
+}
+
+// nextHop is where an initial request goes: dest (host:port), and target,
+// the Request-URI it takes there when the location service retargets it.
+type nextHop struct {
+	dest   string
+	target *sip.Uri
+}
+
+// routeError is a request the proxy cannot route: the status it answers.
+type routeError struct {
+	status int
+	why    string
+}
+
+// initialDest is the next hop of an initial request (RFC 3261 16.5, with
+// a static table instead of RFC 3263 lookups):
+//   - a pre-loaded Route beyond this proxy is obeyed;
+//   - a Request-URI in this proxy's domain goes to the contact its
+//     address-of-record registered (the Request-URI becomes that
+//     contact), 480 when none is registered;
+//   - a Request-URI in another domain goes to that domain's proxy from
+//     the routing table, 404 for a domain the table does not know;
+//   - a Request-URI naming an address (the lab without domains) goes to
+//     the default peer proxy on the originating side unless the address
+//     is local, otherwise to the address itself.
+func (p *Proxy) initialDest(req *sip.Request, terminating bool) (nextHop, *routeError) {
+	if r := nextRoute(p, req); r != nil {
+		dest, err := uriAddr(*r) // pre-loaded route beyond us: obey it
+		if err != nil {
+			return nextHop{}, &routeError{416, err.Error()}
+		}
+		return nextHop{dest: dest}, nil
+	}
+	host := req.Recipient.Host
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !terminating && p.cfg.Peer.IsValid() && !p.cfg.Local[a] && a != p.cfg.Self.Addr() {
+			return nextHop{dest: p.cfg.Peer.String()}, nil
+		}
+		dest, _ := uriAddr(req.Recipient)
+		return nextHop{dest: dest}, nil
+	}
+	if p.ownDomain(host) {
+		bs := p.reg.lookup(req.Recipient)
+		if len(bs) == 0 {
+			return nextHop{}, &routeError{480, req.Recipient.User + "@" + host + " is not registered"}
+		}
+		contact := bs[len(bs)-1].Contact // the newest registration
+		dest, err := uriAddr(contact)
+		if err != nil {
+			return nextHop{}, &routeError{480, "registered contact: " + err.Error()}
+		}
+		return nextHop{dest: dest, target: &contact}, nil
+	}
+	if peer, ok := p.cfg.Routes[strings.ToLower(host)]; ok {
+		return nextHop{dest: peer.String()}, nil
+	}
+	return nextHop{}, &routeError{404, "no route to domain " + host}
 }
 
 // nextRoute is the first Route entry below this proxy's own at the top (a

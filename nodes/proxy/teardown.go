@@ -108,7 +108,7 @@ func (c *call) tearDown(reason string) {
 	req, dest, err := inDialogRequest(sip.BYE, contact.Address, toCaller, &from, &to,
 		sip.HeaderClone(c.invite.CallID()).(*sip.CallIDHeader), c.invite.CSeq().SeqNo+1)
 	if err == nil {
-		req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP ;cause=503 ;text=%q", reason)))
+		req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP ;cause=503 ;text=%q", publicReason(503, reason))))
 	}
 	c.sendOwn(req, dest, err)
 }

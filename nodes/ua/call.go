@@ -49,8 +49,12 @@ type CallResult struct {
 	SetupMillis         float64 `json:"setup_ms"`
 	PostDialDelayMillis float64 `json:"post_dial_delay_ms,omitempty"`
 	TalkMillis          float64 `json:"talk_ms,omitempty"`
-	HangupBy            string  `json:"hangup_by,omitempty"`
-	ByeStatus           int     `json:"bye_status,omitempty"`
+	// HangupBy names the node that ended the call: the caller, the
+	// callee, or a proxy that ended it for policy (HangupReason then
+	// holds its Reason header, RFC 3326).
+	HangupBy     string `json:"hangup_by,omitempty"`
+	HangupReason string `json:"hangup_reason,omitempty"`
+	ByeStatus    int    `json:"bye_status,omitempty"`
 
 	// Media is the UAC's RTP report: what it sent to the UAS and what it
 	// received from it. PeerMedia is what the UAS said it received.

@@ -82,6 +82,9 @@ func (r CallResult) WriteText(w io.Writer) error {
 		}
 		if r.HangupBy != "" {
 			fmt.Fprintf(&b, ", talk %.0f ms, hung up by %s", r.TalkMillis, r.HangupBy)
+			if r.HangupReason != "" {
+				fmt.Fprintf(&b, " (%s)", r.HangupReason)
+			}
 		}
 		b.WriteByte('\n')
 	}

@@ -12,11 +12,22 @@
 // unless the UAS was told to hang up itself. Each side stops sending
 // before it sends BYE and closes its RTP socket once the BYE is answered.
 //
+// A UA whose proxy has a domain registers its address-of-record,
+// sip:<node>@<domain>, with that proxy at start (it is ready once
+// registered) and refreshes it at half the granted time; the UAC calls a
+// callee node by its address-of-record (sip:uas@b.qoslab.test), found from
+// the callee's proxy's domain, and by address when there is none. A callee
+// that is not a user agent is refused. CallResult.HangupBy names the node
+// whose BYE ended the call: the caller, the callee, or a proxy ending it
+// for policy (HangupReason then holds its Reason header).
+//
 // Role parameters (all optional): sip_port, proxy (a node name; requests
 // then go to that proxy, which is expected to Record-Route), proxy_port,
 // callee, callee_port, rtp_port (first of the per-call even ports), ring,
 // talk and hangup (UAS defaults for calls that do not say), dscp (a
-// marking the UA sets on its own RTP, for bleaching tests).
+// marking the UA sets on its own RTP, for bleaching tests), user and
+// domain (the address-of-record, default the node name and the proxy's
+// domain), expires (registration time asked for, 600 s).
 //
 // Per-call behaviour travels in headers the UAC adds, because the CLI
 // drives only the UAC: X-Qoslab-Ring (ring time), X-Qoslab-Hangup ("uac"

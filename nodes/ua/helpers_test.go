@@ -22,8 +22,8 @@ func TestMain(m *testing.M) {
 
 var lo = netip.MustParseAddr("127.0.0.1")
 
-// freePort finds a UDP port nobody uses right now on loopback (and, for
-// RTP bases, the next one too). Tests run side by side with other
+// freePort finds a port nobody uses right now on loopback, over UDP and
+// TCP (a SIP stack listens on both). Tests run side by side with other
 // engineers' tests, so nothing is hard-coded.
 func freePort(t testing.TB) uint16 {
 	t.Helper()
@@ -34,7 +34,11 @@ func freePort(t testing.TB) uint16 {
 		}
 		p := uint16(c.LocalAddr().(*net.UDPAddr).Port)
 		c.Close()
-		if p%2 == 0 && p < 65000 {
+		if p%2 != 0 || p >= 65000 {
+			continue
+		}
+		if l, err := net.Listen("tcp", netip.AddrPortFrom(lo, p).String()); err == nil {
+			l.Close()
 			return p
 		}
 	}

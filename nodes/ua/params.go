@@ -30,6 +30,10 @@ const (
 //	talk         UAS: talk time before it hangs up when hangup=uas (3s)
 //	hangup       UAS: "uas" makes the UAS hang up every call
 //	dscp         DSCP the UA sets on its own RTP (0; for bleaching tests)
+//	user         user part of the address-of-record (the node's name)
+//	domain       domain of the address-of-record (default: the proxy's
+//	             domain parameter); with a domain the UA registers
+//	expires      registration lifetime asked for, seconds (600)
 type params struct {
 	self       netip.Addr
 	sipPort    uint16
@@ -42,6 +46,7 @@ type params struct {
 	talk       time.Duration
 	hangupUAS  bool
 	dscp       uint8
+	expires    int // seconds a registration asks for
 }
 
 func readParams(env nodes.Env, defaultRTP uint16) (params, error) {
@@ -88,6 +93,11 @@ func readParams(env nodes.Env, defaultRTP uint16) (params, error) {
 		return p, fmt.Errorf("ua: %s: parameter dscp=%q: want 0-63", env.Name, env.Param("dscp", ""))
 	}
 	p.dscp = uint8(d)
+	e, err := strconv.Atoi(env.Param("expires", strconv.Itoa(defaultExpires)))
+	if err != nil || e < 60 {
+		return p, fmt.Errorf("ua: %s: parameter expires=%q: want seconds, at least 60", env.Name, env.Param("expires", ""))
+	}
+	p.expires = e
 	return p, nil
 }
 

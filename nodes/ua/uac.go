@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +51,14 @@ type UAC struct {
 }
 
 type remoteBye struct {
-	done chan struct{}
-	peer *PeerMedia
+	done   chan struct{}
+	peer   *PeerMedia
+	by     string // node that sent the BYE (its Via is the bottom one)
+	reason string // the BYE's Reason header (RFC 3326), if any
+	// callee is the remote target the 200 named (host:port): a BYE whose
+	// bottom Via is that came from the callee.
+	callee string
+	name   string // the callee's node name
 }
 
 // NewUAC binds the UAC's SIP socket; it then accepts Call.
@@ -76,6 +84,11 @@ func NewUAC(ctx context.Context, env nodes.Env) (*UAC, error) {
 	u.st.srv.OnCancel(noTransaction)
 	if err := u.st.serve(); err != nil {
 		u.cancel()
+		return nil, err
+	}
+	if err := registerSelf(u.ctx, env, p, u.st, u.sl, &u.wg); err != nil {
+		u.cancel()
+		u.st.close()
 		return nil, err
 	}
 	return u, nil
@@ -111,6 +124,9 @@ func (u *UAC) Call(ctx context.Context, r CallRequest) (CallResult, error) {
 	calleeIP, err := u.env.Addr(spec.to)
 	if err != nil {
 		return CallResult{}, fmt.Errorf("ua: callee: %w", err)
+	}
+	if role := u.env.Nodes[spec.to].Role; role != "uas" && role != "uac" {
+		return CallResult{}, fmt.Errorf("ua: callee %q is a %s, not a user agent", spec.to, role)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -190,6 +206,15 @@ func (c *uacCall) run(ctx context.Context) {
 		return
 	}
 	defer dlg.Close()
+	if ct := dlg.InviteResponse.Contact(); ct != nil {
+		port := ct.Address.Port
+		if port == 0 {
+			port = defaultSIPPort
+		}
+		u.mu.Lock()
+		bye.callee, bye.name = net.JoinHostPort(ct.Address.Host, strconv.Itoa(port)), c.spec.to
+		u.mu.Unlock()
+	}
 	if err := sess.Send(c.answer.Addr, c.answer.Codecs[0]); err != nil {
 		c.fail("%v", err)
 		c.hangup(dlg)
@@ -215,15 +240,15 @@ func (c *uacCall) run(ctx context.Context) {
 	c.res.TalkMillis = millis(time.Since(start))
 	select {
 	case <-bye.done:
-		c.res.HangupBy = "uas"
 		u.mu.Lock()
 		c.res.PeerMedia = bye.peer
+		c.res.HangupBy, c.res.HangupReason = bye.by, bye.reason
 		u.mu.Unlock()
 	default:
 		c.hangup(dlg)
 	}
-	if c.spec.hangup == "uas" && c.res.HangupBy != "uas" {
-		c.fail("the UAS did not hang up within talk time + %v", setupTimeout)
+	if c.spec.hangup == "uas" && c.res.HangupBy != c.spec.to {
+		c.fail("the callee did not hang up within talk time + %v (hung up by %s)", setupTimeout, c.res.HangupBy)
 	}
 }
 
@@ -231,7 +256,19 @@ func (c *uacCall) run(ctx context.Context) {
 // the confirmed dialog (ACK sent) or false with the outcome filled in.
 func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClientSession, bool) {
 	u := c.u
-	req := sip.NewRequest(sip.INVITE, sipURI(c.spec.to, c.callee))
+	// The callee's address-of-record when its proxy is a registrar (the
+	// proxies find it by its registration), else its address.
+	target, ok := aor(u.env.Config, c.spec.to)
+	if !ok {
+		target = sipURI(c.spec.to, c.callee)
+	}
+	req := sip.NewRequest(sip.INVITE, target)
+	from := &sip.FromHeader{Address: sipURI(u.env.Name, u.p.sipAddr()), Params: sip.NewParams()}
+	if me, ok := aor(u.env.Config, u.env.Name); ok {
+		from.Address = me
+	}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
 	cid := sip.CallIDHeader(c.res.CallID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -419,7 +456,7 @@ func (c *uacCall) ack(dlg *sipgo.DialogClientSession) bool {
 // hangup sends BYE and waits for its final response. The UAS's 200 may
 // carry its receive statistics.
 func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
-	c.res.HangupBy = "uac"
+	c.res.HangupBy = c.u.env.Name
 	// Stop sending first, so that the UAS's figures cover everything
 	// sent; keep receiving until the BYE is answered, so that the UAS's
 	// last packets find an open port. The deferred release in run closes.
@@ -469,13 +506,17 @@ func (u *UAC) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	b := u.byes[callID]
 	u.mu.Unlock()
 	if b != nil {
+		u.mu.Lock()
+		b.by, b.reason = u.byeSender(req, b), ""
+		if h := req.GetHeader("Reason"); h != nil {
+			b.reason = h.Value()
+		}
 		if h := req.GetHeader(hdrRTP); h != nil {
 			if pm, err := parseMediaHeader(h.Value()); err == nil {
-				u.mu.Lock()
 				b.peer = &pm
-				u.mu.Unlock()
 			}
 		}
+		u.mu.Unlock()
 	}
 	if err := u.calls.ReadBye(req, tx); err != nil {
 		u.sl.msg(nodes.Sent, "481", callID, flow.Teardown, 0, src)
@@ -492,6 +533,37 @@ func (u *UAC) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		u.mu.Unlock()
 	}
+}
+
+// byeSender names the node that sent a BYE: the one whose Via is at the
+// bottom (every proxy on the way put its own above it). The callee when it
+// hung up; a proxy when policy ended the call.
+func (u *UAC) byeSender(req *sip.Request, b *remoteBye) string {
+	vias := req.GetHeaders("Via")
+	if len(vias) == 0 {
+		return ""
+	}
+	v, ok := vias[len(vias)-1].(*sip.ViaHeader)
+	if !ok {
+		return ""
+	}
+	port := v.Port
+	if port == 0 {
+		port = defaultSIPPort
+	}
+	if b.callee != "" && net.JoinHostPort(v.Host, strconv.Itoa(port)) == b.callee {
+		return b.name
+	}
+	host := v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if n := u.env.NameOf(a); n != "" {
+			return n
+		}
+	}
+	return host
 }
 
 func newCallID() string {

@@ -68,6 +68,11 @@ func NewUAS(ctx context.Context, env nodes.Env) (*UAS, error) {
 		u.cancel()
 		return nil, err
 	}
+	if err := registerSelf(u.ctx, env, p, u.st, u.sl, &u.wg); err != nil {
+		u.cancel()
+		u.st.close()
+		return nil, err
+	}
 	return u, nil
 }
 

@@ -240,6 +240,12 @@ func (a *analyzer) onSIP(m *Message, data []byte) error {
 	}
 	m.sip = &s
 	m.What, m.Kind, m.CallID = s.what(), s.kind(), s.CallID
+	if s.CSeqMethod == "REGISTER" {
+		// A registration (RFC 3261 section 10) is no call: its Call-ID
+		// names the UA's binding, which every refresh reuses.
+		m.CallID = ""
+		return nil
+	}
 	if s.Media.IsValid() {
 		c := a.calls.get(s.CallID)
 		switch {
