@@ -136,7 +136,10 @@ func TestProvisionalNeverOvertaken(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"))
-			if fmt.Sprint(res.statuses) != "[180 200]" {
+			// A 100 Trying (sent by the stack when the proxy takes more
+			// than 200 ms, as on a loaded machine) is hop-by-hop and may
+			// come first; what must hold is 180, then 200.
+			if fmt.Sprint(withoutTrying(res.statuses)) != "[180 200]" {
 				bad <- res.String()
 			}
 			if res.dialog != nil && res.final != nil && res.final.StatusCode == 200 {
@@ -157,4 +160,15 @@ func TestProvisionalNeverOvertaken(t *testing.T) {
 		t.Errorf("%d of %d calls without 180 before 200", n, calls)
 	}
 	l.settled(pdp1, pdp2)
+}
+
+// withoutTrying drops 100 Trying from a caller's list of statuses.
+func withoutTrying(statuses []int) []int {
+	var out []int
+	for _, c := range statuses {
+		if c != 100 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
