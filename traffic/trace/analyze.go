@@ -11,7 +11,7 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Well-known ports of the lab's legs (FLOW.md, docs/CONTRACTS.md).
+// Well-known ports of the lab's legs (docs/FLOW.md, docs/CONTRACTS.md).
 const (
 	PortSIP        = 5060
 	PortCOPS       = 3288 // SIP proxy <-> policy server, client-type 0x5153
@@ -59,7 +59,6 @@ type analyzer struct {
 	calls    *callIndex
 	cops     copsState
 	osp      ospState
-	labels   labels
 }
 
 func newAnalyzer(t *Topology) *analyzer {
@@ -72,7 +71,6 @@ func newAnalyzer(t *Topology) *analyzer {
 		calls:   newCallIndex(),
 		cops:    newCOPSState(),
 		osp:     newOSPState(),
-		labels:  newLabels(),
 	}
 }
 
@@ -270,10 +268,10 @@ func isRTP(b []byte) bool {
 	return err == nil
 }
 
-// addrRole is the FLOW.md role of the node owning an address port.
+// addrRole is the docs/FLOW.md role of the node owning an address port.
 func (a *analyzer) addrRole(ap netip.AddrPort) string { return a.topo.Role(ap.Addr()) }
 
-// roleOf is the FLOW.md role of a message's sender (from) or receiver.
+// roleOf is the docs/FLOW.md role of a message's sender (from) or receiver.
 func (a *analyzer) roleOf(m *Message, from bool) string {
 	if from {
 		return a.addrRole(m.Tuple.Src)

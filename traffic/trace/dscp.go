@@ -13,16 +13,18 @@ import (
 // applies there.
 type gate struct {
 	set, ack, del, delAck *Message
-	setStep, ackStep      int // FLOW.md setup steps
-	delStep, delAckStep   int // FLOW.md teardown steps
+	setStep, ackStep      int // docs/FLOW.md setup steps
+	delStep, delAckStep   int // docs/FLOW.md teardown steps
 }
 
-// The two gates of a call: R1's marks what the UAC sends, R2's what the
-// UAS sends.
+// The two gates of a call (flow.Gates): R1's marks what the UAC sends,
+// R2's what the UAS sends.
 func callGates(setup, teardown steps) (fromUAC, fromUAS gate) {
-	fromUAC = gate{setup[19], setup[20], teardown[5], teardown[6], 19, 20, 5, 6}
-	fromUAS = gate{setup[14], setup[15], teardown[14], teardown[15], 14, 15, 14, 15}
-	return fromUAC, fromUAS
+	of := func(g flow.Gate) gate {
+		return gate{setup[g.Set], setup[g.Installed], teardown[g.Delete], teardown[g.Removed], g.Set, g.Installed, g.Delete, g.Removed}
+	}
+	gs := flow.Gates()
+	return of(gs[0]), of(gs[1])
 }
 
 // rule says which DSCP a packet at number no must carry on the core:

@@ -4,38 +4,6 @@ import (
 	"github.com/qoslab/qoslab/flow"
 )
 
-// labelKey finds a FLOW.md step from what a message is and who sent it to
-// whom. Within a phase the triple is unique, except for the COPS DECs that
-// answer different REQs on one handle; those are labelled by the REQ they
-// answer (see nextDEC).
-type labelKey struct {
-	kind     flow.Kind
-	from, to string
-}
-
-// labels holds the lookup tables of the three step tables.
-type labels struct {
-	setup, teardown, teardownCallee map[labelKey]int
-}
-
-func newLabels() labels {
-	table := func(steps []flow.Step) map[labelKey]int {
-		m := map[labelKey]int{}
-		for _, s := range steps {
-			if s.Kind == flow.COPSDecInstall || s.Kind == flow.COPSDecRemove {
-				continue
-			}
-			m[labelKey{s.Kind, s.From, s.To}] = s.N
-		}
-		return m
-	}
-	return labels{
-		setup:          table(flow.SetupSteps),
-		teardown:       table(flow.TeardownSteps),
-		teardownCallee: table(flow.TeardownStepsCalleeHangsUp),
-	}
-}
-
 // phaseOf tells which FIG. a message kind belongs to.
 func phaseOf(m *Message) flow.Phase {
 	switch m.Kind {
@@ -49,7 +17,7 @@ func phaseOf(m *Message) flow.Phase {
 	return flow.Setup
 }
 
-// label gives m its FLOW.md phase and step, when it has one.
+// label gives m its docs/FLOW.md phase and step, when it has one.
 func (a *analyzer) label(m *Message, c *Call) {
 	if m.Step != 0 {
 		return
@@ -64,40 +32,32 @@ func (a *analyzer) label(m *Message, c *Call) {
 	if m.Kind == "" {
 		return
 	}
+	if m.Kind == flow.COPSDecInstall || m.Kind == flow.COPSDecRemove {
+		return // labelled by the REQ it answers (nextDEC)
+	}
 	from, to := a.topo.Role(m.Tuple.Src.Addr()), a.topo.Role(m.Tuple.Dst.Addr())
 	phase := phaseOf(m)
-	table := a.labels.setup
+	var v flow.Variant
 	if phase == flow.Teardown {
 		if m.Kind == flow.SIPBye && c != nil && !c.byeSeen {
 			c.byeSeen = true
 			c.CalleeHangsUp = from == flow.UAS || from == flow.SIP2 && to == flow.SIP1
 		}
-		table = a.labels.teardown
 		if c != nil && c.CalleeHangsUp {
-			table = a.labels.teardownCallee
+			v = flow.CalleeHangsUp
 		}
 	}
-	if n, ok := table[labelKey{m.Kind, from, to}]; ok {
-		m.Phase, m.Step = phase, n
+	if s, ok := flow.Lookup(phase, v, flow.Msg{Kind: m.Kind, From: from, To: to}); ok {
+		m.Phase, m.Step = phase, s.N
 	}
 }
 
 // nextDEC returns the step of the DEC that answers a REQ labelled
-// (phase, req): the first later step of the same phase that is a DEC going
-// the other way.
+// (phase, req).
 func nextDEC(phase flow.Phase, req int) (int, bool) {
-	steps := flow.SetupSteps
-	if phase == flow.Teardown {
-		steps = flow.TeardownSteps
-	}
-	r, ok := flow.StepByN(phase, req)
-	if !ok {
+	s, ok := flow.Of(phase, 0).AnswerTo(req)
+	if !ok || (s.Kind != flow.COPSDecInstall && s.Kind != flow.COPSDecRemove) {
 		return 0, false
 	}
-	for _, s := range steps {
-		if s.N > req && s.From == r.To && s.To == r.From && (s.Kind == flow.COPSDecInstall || s.Kind == flow.COPSDecRemove) {
-			return s.N, true
-		}
-	}
-	return 0, false
+	return s.N, true
 }
