@@ -1,7 +1,7 @@
 // Package demo is `qoslab run`: the whole story of the patent on the
 // built-in lab in one command. It brings the lab up, places one call with
 // RTP both ways, hangs up, sends probe packets on the call's 5-tuple after
-// teardown, stops the captures, verifies them against FLOW.md, draws the
+// teardown, stops the captures, verifies them against docs/FLOW.md, draws the
 // ladders and takes the lab down, leaving everything in a run directory.
 package demo
 
@@ -183,7 +183,7 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	if err != nil {
 		return res, err
 	}
-	if err := step("verify against FLOW.md", func() (string, error) {
+	if err := step("verify against docs/FLOW.md", func() (string, error) {
 		res.Report, err = verify(ctx, opts.OutDir, topo)
 		if err != nil {
 			return "", err

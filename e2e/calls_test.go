@@ -88,7 +88,7 @@ func callReport(rep *trace.Report, id string) *trace.CallReport {
 	return c
 }
 
-// stepsSeen lists the FLOW.md steps of a phase the verifier labelled.
+// stepsSeen lists the docs/FLOW.md steps of a phase the verifier labelled.
 func stepsSeen(c *trace.CallReport, phase flow.Phase) []int {
 	seen := map[int]bool{}
 	var out []int

@@ -19,7 +19,7 @@ var _ = Describe("qoslab run, the demo", Label("root"), func() {
 		cmd := exec.CommandContext(ctx, qoslabBin, "run", "--name", "e2e-demo", "--talk", "500ms", "--out", out)
 		b, err := cmd.CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "qoslab run: %s", b)
-		Expect(string(b)).To(ContainSubstring("PASS: every FLOW.md order and DSCP rule holds"))
+		Expect(string(b)).To(ContainSubstring("PASS: every docs/FLOW.md order and DSCP rule holds"))
 		for _, f := range []string{
 			"capture/lab.pcapng", "capture/r1-r2.pcapng", "capture/r1-uac.pcapng", "report.txt", "report.json",
 			"ladder-1.svg", "ladder-1.mmd", "ladders.html", "topology.dot", "lab.json", "nodes/pol1/node.log",

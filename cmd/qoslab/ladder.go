@@ -23,7 +23,7 @@ func newLadderCmd() *cobra.Command {
 		Short: "Draw a capture's calls as ladder diagrams (SVG, HTML or Mermaid)",
 		Long: `ladder rebuilds the calls of a capture as qoslab verify does and draws one as
 a ladder: nine lanes (UAC SIP1 POL1 R1 CH R2 POL2 SIP2 UAS), one arrow per
-message labelled with its FLOW.md step, failed steps in red. Without --call
+message labelled with its docs/FLOW.md step, failed steps in red. Without --call
 it draws the first call (HTML: every call). The format follows the -o
 extension (.svg, .html, .mmd/.md) unless --format says otherwise.
 --topology-dot writes a Graphviz picture of the topology as well.`,

@@ -19,7 +19,7 @@ func newRunCmd() *cobra.Command {
 		Short: "The demo: lab up, one call with RTP, teardown, probes, verify, ladders, lab down",
 		Long: `run brings up the built-in FIG. 5 lab, places a call from uac to uas with RTP
 both ways, hangs up, sends probe packets on the call's 5-tuple after teardown,
-stops the captures, verifies them against FLOW.md (message order and DSCP per
+stops the captures, verifies them against docs/FLOW.md (message order and DSCP per
 link and phase), draws the ladders and takes the lab down. Everything lands in
 the run directory: per-link pcaps, the merged pcapng, node logs, report.txt and
 report.json, ladder SVG/HTML/Mermaid and the topology as DOT.

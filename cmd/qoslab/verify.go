@@ -14,7 +14,7 @@ import (
 	"github.com/qoslab/qoslab/traffic/trace"
 )
 
-// newVerifyCmd is `qoslab verify`: check a capture against FLOW.md. Exit
+// newVerifyCmd is `qoslab verify`: check a capture against docs/FLOW.md. Exit
 // status 0 when every rule holds, 1 when a check failed, 2 when the
 // capture or topology could not be read.
 func newVerifyCmd() *cobra.Command {
@@ -28,10 +28,10 @@ func newVerifyCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "verify <pcapng or lab dir> [--json] [--topology file]",
-		Short: "Verify a capture: rebuild every call, check FLOW.md order and DSCP marking",
+		Short: "Verify a capture: rebuild every call, check docs/FLOW.md order and DSCP marking",
 		Long: `verify reads a pcapng capture (or a lab / run directory: capture/lab.pcapng,
 else the per-link capture/*.pcapng merged by time), decodes SIP, COPS (0x5153 and
-PCMM), OSP and RTP, rebuilds every call, labels each message with its FLOW.md
+PCMM), OSP and RTP, rebuilds every call, labels each message with its docs/FLOW.md
 step and checks every order constraint and DSCP rule. Each failure names the
 call, the step, what was expected and seen, the packet number and the link.
 

@@ -1,4 +1,4 @@
-// Package clearinghouse is the OSP clearinghouse node (CH in FLOW.md): it
+// Package clearinghouse is the OSP clearinghouse node (CH in docs/FLOW.md): it
 // authorises calls for both policy servers by policy (package authz),
 // issues PKCS#7-signed tokens, validates the tokens the terminating side
 // presents, and records usage durably (package usage, <node dir>/usage.db).

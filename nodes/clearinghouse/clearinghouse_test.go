@@ -1,10 +1,8 @@
 package clearinghouse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,48 +14,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/protocol/osp"
 	"go.uber.org/goleak"
 )
-
-// syncBuffer collects log output from the server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // testLab is a lab directory with a PKI and a clearinghouse config; the
 // policy servers pol1 and pol2 are both 127.0.0.1 peers here.
 type testLab struct {
 	cfg nodes.Config
 	pki string
-	log *syncBuffer
+	log *nodestest.Log
 }
 
 func newTestLab(t testing.TB, params map[string]string) *testLab {
@@ -83,7 +55,7 @@ func newTestLab(t testing.TB, params map[string]string) *testLab {
 			},
 		},
 		pki: pki,
-		log: &syncBuffer{},
+		log: &nodestest.Log{},
 	}
 }
 
@@ -204,9 +176,9 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	}
 	stop()
 
-	// The log holds the FLOW.md steps, named by the peer.
+	// The log holds the docs/FLOW.md steps, named by the peer.
 	var steps []string
-	for _, l := range lab.log.lines() {
+	for _, l := range lab.log.Records() {
 		if l["msg"] == "msg" && l["call"] == "call-1" {
 			steps = append(steps, l["dir"].(string)+" "+l["what"].(string)+" "+l["flow"].(string)+" "+
 				strconv.Itoa(int(l["step"].(float64)))+" "+l["peer"].(string))
@@ -427,7 +399,7 @@ func TestValidateTokenAndRefusedBodies(t *testing.T) {
 	if err != nil || cnf.Status.Code != osp.StatusUnauthorized {
 		t.Fatalf("second validation: %+v %v", cnf, err)
 	}
-	// A malformed request is answered 400 and logged without a FLOW.md step.
+	// A malformed request is answered 400 and logged without a docs/FLOW.md step.
 	resp, err := http.Post(url, osp.ContentType, strings.NewReader(`<Message><AuthorisationRequest><Timestamp>soon</Timestamp></AuthorisationRequest></Message>`))
 	if err != nil {
 		t.Fatal(err)
@@ -441,11 +413,11 @@ func TestValidateTokenAndRefusedBodies(t *testing.T) {
 	}
 	stop()
 	found := false
-	for _, l := range lab.log.lines() {
+	for _, l := range lab.log.Records() {
 		if l["msg"] == "msg" && l["call"] == "" && l["what"] == "AuthorizationRequest" {
 			found = true
 			if l["step"].(float64) != 0 || l["flow"] != "" {
-				t.Errorf("refused body logged as a FLOW.md step: %v", l)
+				t.Errorf("refused body logged as a docs/FLOW.md step: %v", l)
 			}
 		}
 	}

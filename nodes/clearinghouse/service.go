@@ -45,19 +45,19 @@ func (s *service) peerName(peer string) string {
 	return host
 }
 
-func (s *service) logMsg(dir string, req osp.Kind, side, callID, peer string) {
-	phase, rx, tx := stepsFor(req, side)
-	what, step := req, rx
+func (s *service) logMsg(dir string, req osp.Kind, role, callID, peer string) {
+	what := req
 	if dir == nodes.Sent {
-		what, step = answerKind(req), tx
+		what = answerKind(req)
 	}
+	step, _ := stepOf(dir, req, role)
 	nodes.LogMessage(s.log, nodes.Message{
 		Dir: dir, Proto: "osp", What: what.String(), CallID: callID,
-		Flow: string(phase), Step: step, Peer: peer,
+		Flow: string(step.Phase), Step: step.N, Peer: peer,
 	})
 }
 
-// Authorize implements osp.Responder (FLOW.md setup 3/4 and 8/9).
+// Authorize implements osp.Responder (docs/FLOW.md setup 3/4 and 8/9).
 func (s *service) Authorize(_ context.Context, peer string, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
 	side, callID, who := req.Side(), string(req.CallID), s.peerName(peer)
 	s.logMsg(nodes.Received, osp.KindAuthorizationRequest, side, callID, who)
@@ -143,7 +143,7 @@ func destinationAddress(req *osp.AuthorizationRequest) osp.Party {
 }
 
 // ValidateToken implements osp.Responder (online token validation; not a
-// FLOW.md step). A token validated here is consumed.
+// docs/FLOW.md step). A token validated here is consumed.
 func (s *service) ValidateToken(_ context.Context, peer string, ind *osp.AuthorizationIndication) *osp.AuthorizationConfirmation {
 	callID, who := string(ind.CallID), s.peerName(peer)
 	s.logMsg(nodes.Received, osp.KindAuthorizationIndication, ind.Role, callID, who)
@@ -159,7 +159,7 @@ func (s *service) ValidateToken(_ context.Context, peer string, ind *osp.Authori
 	return cnf
 }
 
-// ReportUsage implements osp.Responder (FLOW.md teardown 8/9 and 17/18).
+// ReportUsage implements osp.Responder (docs/FLOW.md teardown 8/9 and 17/18).
 // The confirmation is sent only once the record is durable; a repeated
 // indication is confirmed again but stored once.
 func (s *service) ReportUsage(ctx context.Context, peer string, ind *osp.UsageIndication) *osp.UsageConfirmation {
@@ -215,7 +215,7 @@ func recordOf(reporter string, ind *osp.UsageIndication, now time.Time) usage.Re
 func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 // refused logs a body the handler refused before it reached the service.
-// Its side is unknown, so it carries no FLOW.md step.
+// Its side is unknown, so it carries no docs/FLOW.md step.
 func (s *service) refused(peer string, kind osp.Kind, st osp.Status) {
 	who := s.peerName(peer)
 	if kind != osp.KindUnknown {

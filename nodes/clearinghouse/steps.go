@@ -2,29 +2,45 @@ package clearinghouse
 
 import (
 	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
-// stepsFor returns the FLOW.md phase and the step numbers of a request and
-// its answer, from the requester's side: the originating policy server
-// (POL1) is setup 3/4 and teardown 8/9, the terminating one (POL2) setup
-// 8/9 and teardown 17/18. Token validation (AuthorizationIndication) is not
-// a FLOW.md step.
-func stepsFor(kind osp.Kind, side string) (phase flow.Phase, rx, tx int) {
-	dest := side == osp.RoleDestination
-	switch kind {
-	case osp.KindAuthorizationRequest:
-		if dest {
-			return flow.Setup, 8, 9
-		}
-		return flow.Setup, 3, 4
-	case osp.KindUsageIndication:
-		if dest {
-			return flow.Teardown, 17, 18
-		}
-		return flow.Teardown, 8, 9
+// stepOf is the step of an OSP message at the clearinghouse
+// (docs/FLOW.md): a request a policy server sends it (dir rx) or the
+// answer it sends back (tx). The requester's OSP role names its side:
+// source is POL1, destination POL2. Token validation
+// (AuthorizationIndication) is no step.
+func stepOf(dir string, req osp.Kind, role string) (flow.Step, bool) {
+	pol := sideOf(role).PolicyServer()
+	if pol == "" {
+		return flow.Step{}, false
 	}
-	return "", 0, 0
+	ask, answer := flow.Msg{From: pol, To: flow.CH}, flow.Msg{From: flow.CH, To: pol}
+	var phase flow.Phase
+	switch req {
+	case osp.KindAuthorizationRequest:
+		phase, ask.Kind, answer.Kind = flow.Setup, flow.OSPAuthReq, flow.OSPAuthResp
+	case osp.KindUsageIndication:
+		phase, ask.Kind, answer.Kind = flow.Teardown, flow.OSPUsageInd, flow.OSPUsageConf
+	default:
+		return flow.Step{}, false
+	}
+	if dir == nodes.Sent {
+		return flow.Lookup(phase, 0, answer)
+	}
+	return flow.Lookup(phase, 0, ask)
+}
+
+// sideOf is the side of an OSP role.
+func sideOf(role string) flow.Side {
+	switch role {
+	case osp.RoleSource:
+		return flow.Originating
+	case osp.RoleDestination:
+		return flow.Terminating
+	}
+	return flow.SideUnknown
 }
 
 // answerKind is the component that answers a request kind.

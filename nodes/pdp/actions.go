@@ -56,7 +56,7 @@ type SendGateDelete struct {
 }
 
 // SendGateInfo asks the router for a gate's counters so far (PCMM
-// Gate-Info); not a FLOW.md step.
+// Gate-Info); not a docs/FLOW.md step.
 type SendGateInfo struct {
 	TransID uint16
 	CallID  string
@@ -117,7 +117,7 @@ func (ForgetGate) isAction()      {}
 func (SendGateInfo) isAction()    {}
 
 // The String methods render actions as one trace line each; the tests
-// compare these traces with FLOW.md.
+// compare these traces with docs/FLOW.md.
 
 // String renders the action as one trace line.
 func (a SendAuthRequest) String() string {
@@ -158,14 +158,6 @@ func (a Unspool) String() string { return "unspool " + a.RecordID }
 
 // String renders the action as one trace line.
 func (a Warn) String() string { return fmt.Sprintf("warn call=%s %s", a.CallID, a.Msg) }
-
-// String renders "phase/step", or "-" outside FLOW.md.
-func (l Label) String() string {
-	if l.Step == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%s/%d", l.Phase, l.Step)
-}
 
 // String renders the action as one trace line.
 func (a RecordGate) String() string { return fmt.Sprintf("record gate %d call=%s", a.GateID, a.CallID) }

@@ -11,7 +11,7 @@ import (
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
-// ospClearinghouse is the clearinghouse over OSP (FLOW.md setup 3-4 / 8-9,
+// ospClearinghouse is the clearinghouse over OSP (docs/FLOW.md setup 3-4 / 8-9,
 // teardown 8-9 / 17-18).
 type ospClearinghouse struct {
 	c *osp.Client
@@ -100,7 +100,7 @@ func ospRole(s Side) string {
 func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
 
 // localClearinghouse does the clearinghouse's work inside the policy server
-// (FLOW.md variant "no clearinghouse"): the same policy rules as the
+// (docs/FLOW.md variant "no clearinghouse"): the same policy rules as the
 // clearinghouse (nodes/authz) and the same usage store (nodes/usage), with
 // nothing on the wire.
 type localClearinghouse struct {

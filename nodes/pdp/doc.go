@@ -1,4 +1,4 @@
-// Package pdp is the policy server role (POL1, POL2 in FLOW.md): a COPS PDP
+// Package pdp is the policy server role (POL1, POL2 in docs/FLOW.md): a COPS PDP
 // for its SIP proxy, a PacketCable Multimedia policy server for its edge
 // router and an OSP client of the clearinghouse.
 //
@@ -6,7 +6,7 @@
 //
 // The per-call logic is the pure state machine Machine (machine.go; events
 // in events.go, actions in actions.go), in the style of etcd/raft's RawNode:
-// it owns no goroutines, clocks or randomness, so every FLOW.md path is a
+// it owns no goroutines, clocks or randomness, so every docs/FLOW.md path is a
 // unit test (machine_test.go) and a fuzz target (fuzz_test.go). Run
 // (run.go) is the driver: one loop goroutine (loop.go) steps the machine
 // and performs its actions against
@@ -26,7 +26,7 @@
 //   - Side: the REQ's session information says which side the call is on.
 //     The originating side gates the caller's media, the terminating side
 //     the callee's, both with the DSCP of the class the clearinghouse
-//     granted (EF by default). Every logged message carries its FLOW.md
+//     granted (EF by default). Every logged message carries its docs/FLOW.md
 //     step for that side.
 //   - Fail closed: a clearinghouse that does not answer makes the AAA a
 //     DEC Remove with result 503; a refusal carries the clearinghouse's

@@ -6,7 +6,7 @@ import "time"
 // it happened (At), so the machine never reads a clock.
 type Event interface{ isEvent() }
 
-// ReqAAA is the proxy's admission request (FLOW.md setup 2 / 7).
+// ReqAAA is the proxy's admission request (docs/FLOW.md setup 2 / 7).
 type ReqAAA struct {
 	Key     CallKey
 	At      time.Time

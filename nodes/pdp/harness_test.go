@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/osp"
@@ -39,47 +39,17 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// messages returns the logged protocol messages.
-func (s *syncBuffer) messages(t testing.TB) []nodes.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []nodes.Message
-	for _, line := range bytes.Split(s.b.Bytes(), []byte("\n")) {
-		var rec struct {
-			Msg, Dir, Proto, What, Call, Flow, Peer string
-			Step                                    int
-		}
-		if len(line) == 0 || json.Unmarshal(line, &rec) != nil || rec.Msg != "msg" {
-			continue
-		}
-		out = append(out, nodes.Message{Dir: rec.Dir, Proto: rec.Proto, What: rec.What, CallID: rec.Call, Flow: rec.Flow, Step: rec.Step, Peer: rec.Peer})
-	}
-	return out
-}
-
 // bench is one policy server with its peers' addresses.
 type bench struct {
 	name                      string
 	dir                       string
 	copsPort, rtrPort, chPort int
 	params                    map[string]string
-	logs                      *syncBuffer
+	logs                      *nodestest.Log
 }
 
 func newBench(t testing.TB, withCH bool) *bench {
-	b := &bench{name: "pol1", dir: t.TempDir(), copsPort: freePort(t), rtrPort: freePort(t), chPort: freePort(t), logs: &syncBuffer{}}
+	b := &bench{name: "pol1", dir: t.TempDir(), copsPort: freePort(t), rtrPort: freePort(t), chPort: freePort(t), logs: &nodestest.Log{}}
 	b.params = map[string]string{
 		"router": "r1", "router-port": strconv.Itoa(b.rtrPort),
 		"cops-port":       strconv.Itoa(b.copsPort),

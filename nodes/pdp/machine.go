@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // MachineConfig configures a Machine.
@@ -55,7 +57,6 @@ type Machine struct {
 type call struct {
 	key        CallKey
 	sess       Session
-	steps      Steps
 	start      time.Time
 	alert      time.Time // the first REQ LDP sent on a 18x (zero: no alerting)
 	connect    time.Time
@@ -209,7 +210,7 @@ func (m *Machine) Step(ev Event) []Action {
 				continue
 			}
 			m.usage[r.ID] = &pendingUsage{rec: r}
-			m.emit(SendUsage{Record: r, Label: teardownAt(StepsFor(r.Side).UsageInd)})
+			m.emit(SendUsage{Record: r, Label: sent(r.Side, flow.InTeardown(flow.OSPUsageInd))})
 		}
 	default:
 		panic(fmt.Sprintf("pdp: unknown event %T", ev))
@@ -230,9 +231,9 @@ func (m *Machine) reqAAA(ev ReqAAA) {
 			Reason: "session information names no side"})
 		return
 	}
-	c := &call{key: ev.Key, sess: ev.Session, steps: StepsFor(ev.Session.Side), start: ev.At}
+	c := &call{key: ev.Key, sess: ev.Session, start: ev.At}
 	m.calls[ev.Key] = c
-	m.emit(SendAuthRequest{Key: ev.Key, Label: setupAt(c.steps.AuthReq), Session: ev.Session})
+	m.emit(SendAuthRequest{Key: ev.Key, Label: c.sent(flow.InSetup(flow.OSPAuthReq)), Session: ev.Session})
 }
 
 func (m *Machine) authAnswered(ev AuthAnswered) {
@@ -261,7 +262,7 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 		return
 	}
 	if ok {
-		m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+		m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
 			Install: true, Token: ev.Token, Status: ev.Status})
 		return
 	}
@@ -291,7 +292,7 @@ func (m *Machine) authFailed(ev AuthFailed) {
 // deny answers the AAA with DEC Remove and forgets the call: a refused
 // call never has gates or usage.
 func (m *Machine) deny(c *call, status int, reason string) {
-	m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: setupAt(c.steps.DecAAA),
+	m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
 		Status: status, Reason: reason})
 	delete(m.calls, c.key)
 }
@@ -303,7 +304,7 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 		return
 	}
 	refuse := func(status int, reason string) {
-		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
 			Status: status, Reason: reason})
 	}
 	if ev.Alerting && c.alert.IsZero() && c.release == nil {
@@ -322,14 +323,14 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 		c.ldpOwed++
 		return
 	}
-	flow, ok := enteringFlow(c.sess.Side, ev.Media)
+	entering, ok := enteringFlow(c.sess.Side, ev.Media)
 	if !ok {
 		refuse(400, fmt.Sprintf("no media flow enters the network at the %s side", c.sess.Side))
 		return
 	}
-	gate := Gate{Classifier: flow, DSCP: c.dscp, Bandwidth: c.bandwidth}
+	gate := Gate{Classifier: entering, DSCP: c.dscp, Bandwidth: c.bandwidth}
 	if c.gateID != 0 && gate == c.gate {
-		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
 		return
 	}
 	if !m.routerUp {
@@ -340,7 +341,7 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 	c.reinstall = false
 	c.ldpOwed = 1
 	c.setTxn = m.newTxn(txn{op: opSet, key: c.key})
-	m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: setupAt(c.steps.GateSet),
+	m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.GateSet)),
 		GateID: c.gateID, Gate: gate})
 }
 
@@ -393,7 +394,7 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 	}
 	if t.op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP), Install: true})
+			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
 		}
 	}
 }
@@ -438,7 +439,7 @@ func (m *Machine) setFailed(c *call, op txnOp, reason string) {
 	}
 	if op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: setupAt(c.steps.DecLDP),
+			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
 				Status: 503, Reason: "router refused the gate: " + reason})
 		}
 	}
@@ -482,20 +483,15 @@ func (m *Machine) tryRelease(c *call) {
 	if c.gateID != 0 {
 		if m.routerUp {
 			c.delTxn = m.newTxn(txn{op: opDelete, key: c.key, gateID: c.gateID})
-			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.GateDelete), GateID: c.gateID, Gate: c.gate})
+			// After a DRQ or a lost proxy connection too: on the wire it is
+			// the Gate-Delete of a noLDP.
+			m.emit(SendGateDelete{TransID: c.delTxn, CallID: c.sess.CallID, Label: c.sent(flow.InTeardown(flow.GateDelete)), GateID: c.gateID, Gate: c.gate})
 			return
 		}
 		c.gateID = 0
 		c.lost = true
 	}
 	m.finish(c, r)
-}
-
-// teardownLabel labels a teardown message by what it is and who sends it,
-// as the capture verifier does: a Gate-Delete after a DRQ or a lost proxy
-// connection is on the wire exactly like one after a noLDP.
-func (m *Machine) teardownLabel(c *call, step int) Label {
-	return teardownAt(step)
 }
 
 // finish spools the call's usage (if it was authorised), answers the proxy
@@ -516,10 +512,10 @@ func (m *Machine) finish(c *call, r *release) {
 		m.emit(SpoolUsage{Record: u})
 	}
 	if r.answer {
-		m.emit(SendDecision{Key: c.key, For: KindNoLDP, CallID: c.sess.CallID, Label: m.teardownLabel(c, c.steps.DecNoLDP), Reason: r.reason})
+		m.emit(SendDecision{Key: c.key, For: KindNoLDP, CallID: c.sess.CallID, Label: c.sent(flow.InTeardown(flow.COPSDecRemove).Answers(flow.COPSReqNoLDP)), Reason: r.reason})
 	}
 	if rec != nil {
-		m.emit(SendUsage{Record: *rec, Label: m.teardownLabel(c, c.steps.UsageInd)})
+		m.emit(SendUsage{Record: *rec, Label: c.sent(flow.InTeardown(flow.OSPUsageInd))})
 	}
 }
 
@@ -640,7 +636,7 @@ func (m *Machine) routerUpEv() {
 		}
 		c.reinstall = false
 		c.setTxn = m.newTxn(txn{op: opReinstall, key: c.key})
-		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: setupAt(c.steps.GateSet), GateID: c.lostID, Gate: c.gate})
+		m.emit(SendGateSet{TransID: c.setTxn, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.GateSet)), GateID: c.lostID, Gate: c.gate})
 	}
 	ids := make([]uint32, 0, len(m.orphans))
 	for id, t := range m.orphans {
@@ -683,7 +679,7 @@ func (m *Machine) usageFailed(ev UsageFailed) {
 		return
 	}
 	p.attempts++
-	m.emit(SendUsage{Record: p.rec, Label: teardownAt(StepsFor(p.rec.Side).UsageInd), Delay: m.backoff(p.attempts)})
+	m.emit(SendUsage{Record: p.rec, Label: sent(p.rec.Side, flow.InTeardown(flow.OSPUsageInd)), Delay: m.backoff(p.attempts)})
 }
 
 // backoff is the delay before attempt n+1 after n failures: doubling from
@@ -721,7 +717,7 @@ func (m *Machine) sortedCalls() []*call {
 }
 
 // Describe says which call an incoming event belongs to and where it sits
-// in FLOW.md, for the driver's message log. Call it before Step: the event
+// in docs/FLOW.md, for the driver's message log. Call it before Step: the event
 // may end the call.
 func (m *Machine) Describe(ev Event) (callID string, l Label) {
 	byKey := func(k CallKey) *call { return m.calls[k] }
@@ -734,10 +730,10 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 	}
 	switch ev := ev.(type) {
 	case ReqAAA:
-		return ev.Session.CallID, setupAt(StepsFor(ev.Session.Side).ReqAAA)
+		return ev.Session.CallID, received(ev.Session.Side, flow.InSetup(flow.COPSReqAAA))
 	case AuthAnswered:
 		if c := byKey(ev.Key); c != nil {
-			return c.sess.CallID, setupAt(c.steps.AuthResp)
+			return c.sess.CallID, c.received(flow.InSetup(flow.OSPAuthResp))
 		}
 	case AuthFailed:
 		if c := byKey(ev.Key); c != nil {
@@ -745,11 +741,11 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 		}
 	case ReqLDP:
 		if c := byKey(ev.Key); c != nil {
-			return c.sess.CallID, setupAt(c.steps.ReqLDP)
+			return c.sess.CallID, c.received(flow.InSetup(flow.COPSReqLDP))
 		}
 	case ReqNoLDP:
 		if c := byKey(ev.Key); c != nil {
-			return c.sess.CallID, teardownAt(c.steps.ReqNoLDP)
+			return c.sess.CallID, c.received(flow.InTeardown(flow.COPSReqNoLDP))
 		}
 	case Deleted:
 		if c := byKey(ev.Key); c != nil {
@@ -758,7 +754,7 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 	case GateSetAcked:
 		if c, op := byTxn(ev.TransID); c != nil {
 			if op == opSet || op == opReinstall {
-				return c.sess.CallID, setupAt(c.steps.GateSetAck)
+				return c.sess.CallID, c.received(flow.InSetup(flow.GateSetAck))
 			}
 			return c.sess.CallID, Label{}
 		}
@@ -768,7 +764,7 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 		}
 	case GateDeleteAcked:
 		if c, _ := byTxn(ev.TransID); c != nil {
-			return c.sess.CallID, m.teardownLabel(c, c.steps.GateDeleteAck)
+			return c.sess.CallID, c.received(flow.InTeardown(flow.GateDeleteAck))
 		}
 	case GateDeleteFailed:
 		if c, _ := byTxn(ev.TransID); c != nil {
@@ -780,7 +776,7 @@ func (m *Machine) Describe(ev Event) (callID string, l Label) {
 		}
 	case UsageConfirmed:
 		if p := m.usage[ev.RecordID]; p != nil {
-			return p.rec.CallID, teardownAt(StepsFor(p.rec.Side).UsageConf)
+			return p.rec.CallID, received(p.rec.Side, flow.InTeardown(flow.OSPUsageConf))
 		}
 	}
 	return "", Label{}

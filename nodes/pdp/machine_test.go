@@ -76,7 +76,7 @@ func newUpMachine(t *testing.T) *Machine {
 // gateID; the router transaction of the Gate-Set is txn.
 func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn uint16, gateID uint32) {
 	t.Helper()
-	st := StepsFor(side)
+	st := stepsOf(side)
 	run(t, m, ReqAAA{Key: k, At: at(0), Session: session(id, side)},
 		fmt.Sprintf("setup/%d AuthorizationRequest call=%s token=false", st.AuthReq, id))
 	run(t, m, AuthAnswered{Key: k, At: at(0.1), Status: 200, Token: []byte("tok"), TransactionID: "osp-" + id},

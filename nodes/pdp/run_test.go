@@ -22,10 +22,10 @@ func TestMain(m *testing.M) {
 }
 
 // stepTrace renders the logged protocol messages of one call that carry a
-// FLOW.md step, as "dir what flow/step".
+// docs/FLOW.md step, as "dir what flow/step".
 func stepTrace(b *bench, t *testing.T, call string) []string {
 	var out []string
-	for _, m := range b.logs.messages(t) {
+	for _, m := range b.logs.Messages("") {
 		if m.CallID == call && m.Step != 0 {
 			out = append(out, fmt.Sprintf("%s %s %s/%d", m.Dir, m.What, m.Flow, m.Step))
 		}
@@ -84,12 +84,6 @@ func TestCallThroughPolicyServer(t *testing.T) {
 	if got := stepTrace(b, t, "call-1"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("message log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The clearinghouse refuses: DEC Remove with its status; unreachable: DEC
@@ -294,7 +288,7 @@ func TestNoClearinghouseMode(t *testing.T) {
 		!rs[0].CountersKnown || rs[0].Packets != 10 || rs[0].Octets != 1720 || rs[0].CountersLost {
 		t.Fatalf("local usage: %+v", rs)
 	}
-	for _, m := range b.logs.messages(t) {
+	for _, m := range b.logs.Messages("") {
 		if m.Proto == "osp" {
 			t.Fatalf("OSP message logged in no-clearinghouse mode: %+v", m)
 		}

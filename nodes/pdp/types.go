@@ -129,7 +129,7 @@ const (
 	KindNoLDP
 )
 
-// String names the REQ kind as FLOW.md writes it for logs.
+// String names the REQ kind as docs/FLOW.md writes it for logs.
 func (k ReqKind) String() string {
 	switch k {
 	case KindAAA:

@@ -170,7 +170,7 @@ func (c *call) sendREQ(kind ReqKind, token string) {
 	p := c.p
 	sess := c.session(kind, token)
 	c.asked = true
-	p.logCOPS(nodes.Sent, c.id, c.side, "REQ "+kind.String(), "REQ "+kind.String())
+	p.logCOPS(nodes.Sent, c.id, c.side, "REQ "+kind.String(), reqRef(kind))
 	p.goOwned(func() {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PolicyTimeout)
 		defer cancel()
@@ -194,7 +194,7 @@ func (c *call) sendREQ(kind ReqKind, token string) {
 				what = "DEC Install"
 				ev = Event{Kind: EvDecInstall, Req: kind, Token: dec.Token}
 			}
-			p.logCOPS(nodes.Received, c.id, c.side, what, "DEC "+kind.String())
+			p.logCOPS(nodes.Received, c.id, c.side, what, decRef(kind))
 			c.step(ev, nil)
 		}
 	})
@@ -206,7 +206,7 @@ func (c *call) sendDRQ() {
 	if !c.asked {
 		return // no REQ ever went out
 	}
-	p.logCOPS(nodes.Sent, c.id, c.side, "DRQ", "")
+	p.logCOPS(nodes.Sent, c.id, c.side, "DRQ", noStep)
 	p.goOwned(func() {
 		if err := p.policy.Delete(c.handle); err != nil {
 			p.log.Warn("DRQ not sent", "call", c.id, "err", err)
@@ -229,7 +229,7 @@ func (c *call) forwardResponse(id int) {
 	// Logged before sending: the next hop's answer can be logged before
 	// Respond returns.
 	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason),
-		strconv.Itoa(res.StatusCode), false, c.invite.Source())
+		responseRef(sip.INVITE, res.StatusCode), false, c.invite.Source())
 	if err := c.inviteTx.Respond(out); err != nil {
 		// The caller's transaction is gone (it cancelled): nothing to tell it.
 		c.p.log.Warn("forward response failed", "call", c.id, "status", res.StatusCode, "err", err)
@@ -259,7 +259,7 @@ func (c *call) respond(status int, reason string, retryAfter int) {
 		c.p.log.Debug("respond failed", "call", c.id, "status", status, "err", err)
 		return
 	}
-	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", status, reasonPhrase(status)), "", false, c.invite.Source())
+	c.p.logSIP(nodes.Sent, c.id, c.side, fmt.Sprintf("%d %s", status, reasonPhrase(status)), noStep, false, c.invite.Source())
 }
 
 // cancelDownstream sends CANCEL for the forwarded INVITE (RFC 3261 9.1:
@@ -289,7 +289,7 @@ func (c *call) cancelDownstream() {
 		p.log.Warn("CANCEL failed", "call", c.id, "err", err)
 		return
 	}
-	p.logSIP(nodes.Sent, c.id, c.side, "CANCEL", "CANCEL", false, c.dest)
+	p.logSIP(nodes.Sent, c.id, c.side, "CANCEL", noStep, false, c.dest)
 	p.goOwned(func() { drain(tx) })
 }
 

@@ -13,7 +13,7 @@ import "fmt"
 // handle per call (docs/CONTRACTS.md).
 type ReqKind int
 
-// The REQ kinds of FLOW.md: admission (AAA), resource allocation (LDP) and
+// The REQ kinds of docs/FLOW.md: admission (AAA), resource allocation (LDP) and
 // release (noLDP).
 const (
 	ReqAAA ReqKind = iota + 1
@@ -21,7 +21,7 @@ const (
 	ReqNoLDP
 )
 
-// String names the kind as FLOW.md and the logs write it.
+// String names the kind as docs/FLOW.md and the logs write it.
 func (k ReqKind) String() string {
 	switch k {
 	case ReqAAA:

@@ -400,39 +400,3 @@ func parseEvent(s string) (Event, error) {
 	}
 	return Event{}, fmt.Errorf("unknown event %q", s)
 }
-
-func TestStepNumbers(t *testing.T) {
-	cases := []struct {
-		side     Side
-		dir      string
-		what     string
-		byCallee bool
-		flow     string
-		step     int
-	}{
-		{Originating, "rx", "INVITE", false, "setup", 1},
-		{Terminating, "tx", "INVITE", false, "setup", 11},
-		{Terminating, "tx", "REQ LDP", false, "setup", 13},
-		{Originating, "tx", "200", false, "setup", 25},
-		{Terminating, "tx", "ACK", false, "setup", 28},
-		{Originating, "rx", "BYE", false, "teardown", 1},
-		{Terminating, "tx", "BYE", false, "teardown", 3},
-		{Originating, "tx", "BYE 200", false, "teardown", 12},
-		{Terminating, "tx", "REQ noLDP", false, "teardown", 13},
-		{Originating, "rx", "DEC noLDP", false, "teardown", 7},
-		// The callee hangs up: hops keep their numbers (UAS-SIP2 is 3/10).
-		{Terminating, "rx", "BYE", true, "teardown", 3},
-		{Terminating, "tx", "BYE", true, "teardown", 2},
-		{Originating, "tx", "BYE", true, "teardown", 1},
-		{Originating, "rx", "BYE 200", true, "teardown", 12},
-		{Terminating, "tx", "BYE 200", true, "teardown", 10},
-		{Terminating, "tx", "REQ noLDP", true, "teardown", 13},
-		{Originating, "tx", "DRQ", false, "", 0},
-	}
-	for _, c := range cases {
-		fl, n := stepOf(c.side, c.dir, c.what, c.byCallee)
-		if fl != c.flow || n != c.step {
-			t.Errorf("%s %s %s (callee hangs up: %v) = %s %d, want %s %d", c.side, c.dir, c.what, c.byCallee, fl, n, c.flow, c.step)
-		}
-	}
-}

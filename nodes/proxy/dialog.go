@@ -6,6 +6,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 )
 
@@ -47,7 +48,7 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	callID := callIDOf(req)
 	c := p.lookup(callID)
 	side := p.sideOf(c, req)
-	p.logSIP(nodes.Received, callID, side, "ACK", "ACK", false, req.Source())
+	p.logSIP(nodes.Received, callID, side, "ACK", flow.InSetup(flow.SIPAck), false, req.Source())
 	dest := ""
 	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
 		// No Route naming us: the hop-by-hop ACK of a non-2xx (dropped),
@@ -67,7 +68,7 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 		p.log.Warn("ACK not forwarded", "call", callID, "err", err)
 		return
 	}
-	p.logSIP(nodes.Sent, callID, side, "ACK", "ACK", false, dest)
+	p.logSIP(nodes.Sent, callID, side, "ACK", flow.InSetup(flow.SIPAck), false, dest)
 }
 
 // prepareInDialog clones a request that follows a route set and points it
@@ -117,7 +118,7 @@ func (p *Proxy) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		byCallee = tag != c.fromTag
 	}
-	p.logSIP(nodes.Received, callID, side, "BYE", "BYE", byCallee, req.Source())
+	p.logSIP(nodes.Received, callID, side, "BYE", flow.InTeardown(flow.SIPBye), byCallee, req.Source())
 
 	leg := &byeLeg{req: req}
 	if c != nil {
@@ -128,7 +129,7 @@ func (p *Proxy) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		// proxy, so the BYE goes on along its route set.
 		leg.clientTx, leg.dest, leg.err = p.sendTo(req, c.hopFor(req, false))
 		if leg.err == nil {
-			p.logSIP(nodes.Sent, callID, side, "BYE", "", byCallee, leg.dest)
+			p.logSIP(nodes.Sent, callID, side, "BYE", noStep, byCallee, leg.dest)
 		}
 	}
 	if leg.err != nil {
@@ -150,7 +151,7 @@ func (c *call) forwardBye() {
 	c.byCallee = c.byCallee || !leg.fromCaller(c)
 	leg.clientTx, leg.dest, leg.err = c.p.sendTo(leg.req, c.hopFor(leg.req, false))
 	if leg.err == nil {
-		c.p.logSIP(nodes.Sent, c.id, c.side, "BYE", "BYE", !leg.fromCaller(c), leg.dest)
+		c.p.logSIP(nodes.Sent, c.id, c.side, "BYE", flow.InTeardown(flow.SIPBye), !leg.fromCaller(c), leg.dest)
 	}
 }
 
@@ -189,7 +190,7 @@ func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.C
 	for {
 		select {
 		case res := <-ctx.Responses():
-			p.logSIP(nodes.Received, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), stepName(req, res), byCallee, res.Source())
+			p.logSIP(nodes.Received, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), responseRef(req.Method, res.StatusCode), byCallee, res.Source())
 			if res.StatusCode == 100 {
 				continue
 			}
@@ -199,7 +200,7 @@ func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.C
 			if err := tx.Respond(out); err != nil {
 				p.log.Debug("relay response failed", "call", callID, "err", err)
 			} else {
-				p.logSIP(nodes.Sent, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), stepName(req, res), byCallee, req.Source())
+				p.logSIP(nodes.Sent, callID, side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), responseRef(req.Method, res.StatusCode), byCallee, req.Source())
 			}
 			if res.StatusCode >= 200 {
 				return
@@ -213,14 +214,6 @@ func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.C
 	}
 }
 
-// stepName is the FLOW.md name of a response to a request.
-func stepName(req *sip.Request, res *sip.Response) string {
-	if req.Method == sip.BYE && res.StatusCode == 200 {
-		return "BYE 200"
-	}
-	return ""
-}
-
 // onStrayCancel answers a CANCEL that matches no INVITE transaction (sipgo
 // handles the ones that match, see onInvite).
 func (p *Proxy) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
@@ -228,7 +221,7 @@ func (p *Proxy) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	defer p.exit()
-	p.logSIP(nodes.Received, callIDOf(req), p.sideOf(nil, req), "CANCEL", "", false, req.Source())
+	p.logSIP(nodes.Received, callIDOf(req), p.sideOf(nil, req), "CANCEL", noStep, false, req.Source())
 	p.reject(req, tx, p.sideOf(nil, req), 481, "no such transaction")
 }
 
@@ -241,7 +234,7 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	defer p.exit()
 	callID := callIDOf(req)
 	side := p.sideOf(p.lookup(callID), req)
-	p.logSIP(nodes.Received, callID, side, string(req.Method), "", false, req.Source())
+	p.logSIP(nodes.Received, callID, side, string(req.Method), noStep, false, req.Source())
 	if req.CallID() == nil || req.From() == nil || req.To() == nil {
 		p.reject(req, tx, side, 400, "missing Call-ID, From or To")
 		return
@@ -264,7 +257,7 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		p.reject(req, tx, side, 502, err.Error())
 		return
 	}
-	p.logSIP(nodes.Sent, callID, side, string(req.Method), "", false, dest)
+	p.logSIP(nodes.Sent, callID, side, string(req.Method), noStep, false, dest)
 	p.relayFinal(req, tx, ctx, side, false)
 }
 

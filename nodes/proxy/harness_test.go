@@ -19,6 +19,7 @@ import (
 
 	"github.com/qoslab/qoslab/nodes/sipstack"
 
+	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -37,12 +38,13 @@ func labAddrs() (uac, sip1, sip2, uas netip.Addr) {
 }
 
 // msgRecorder keeps the nodes.LogMessage lines of one proxy ("tx sip 180
-// Ringing") and passes everything on to stderr when QOSLAB_PROXY_TESTLOG
-// is set.
+// Ringing", and whole in full) and passes everything on to stderr when
+// QOSLAB_PROXY_TESTLOG is set.
 type msgRecorder struct {
 	next slog.Handler
 	mu   *sync.Mutex
 	msgs *[]string
+	full *[]nodes.Message
 }
 
 func newRecorder(name string) *msgRecorder {
@@ -50,7 +52,7 @@ func newRecorder(name string) *msgRecorder {
 	if os.Getenv("QOSLAB_PROXY_TESTLOG") != "" {
 		next = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}).WithAttrs([]slog.Attr{slog.String("node", name)})
 	}
-	return &msgRecorder{next: next, mu: &sync.Mutex{}, msgs: new([]string)}
+	return &msgRecorder{next: next, mu: &sync.Mutex{}, msgs: new([]string), full: new([]nodes.Message)}
 }
 
 // Enabled keeps Info (the message log) and, when printing, Debug.
@@ -58,33 +60,55 @@ func (r *msgRecorder) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelInfo || r.next.Enabled(ctx, l)
 }
 func (r *msgRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &msgRecorder{next: r.next.WithAttrs(as), mu: r.mu, msgs: r.msgs}
+	return &msgRecorder{next: r.next.WithAttrs(as), mu: r.mu, msgs: r.msgs, full: r.full}
 }
 func (r *msgRecorder) WithGroup(g string) slog.Handler {
-	return &msgRecorder{next: r.next.WithGroup(g), mu: r.mu, msgs: r.msgs}
+	return &msgRecorder{next: r.next.WithGroup(g), mu: r.mu, msgs: r.msgs, full: r.full}
 }
 func (r *msgRecorder) Handle(ctx context.Context, rec slog.Record) error {
 	if rec.Message == "msg" {
-		var dir, proto, what string
+		var m nodes.Message
 		rec.Attrs(func(a slog.Attr) bool {
 			switch a.Key {
 			case "dir":
-				dir = a.Value.String()
+				m.Dir = a.Value.String()
 			case "proto":
-				proto = a.Value.String()
+				m.Proto = a.Value.String()
 			case "what":
-				what = a.Value.String()
+				m.What = a.Value.String()
+			case "call":
+				m.CallID = a.Value.String()
+			case "flow":
+				m.Flow = a.Value.String()
+			case "step":
+				m.Step = int(a.Value.Int64())
+			case "peer":
+				m.Peer = a.Value.String()
 			}
 			return true
 		})
 		r.mu.Lock()
-		*r.msgs = append(*r.msgs, dir+" "+proto+" "+what)
+		*r.msgs = append(*r.msgs, m.Dir+" "+m.Proto+" "+m.What)
+		*r.full = append(*r.full, m)
 		r.mu.Unlock()
 	}
 	if r.next.Enabled(ctx, rec.Level) {
 		return r.next.Handle(ctx, rec)
 	}
 	return nil
+}
+
+// messages returns the message lines of one call.
+func (r *msgRecorder) messages(call string) []nodes.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []nodes.Message
+	for _, m := range *r.full {
+		if m.CallID == call {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (r *msgRecorder) lines() []string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
 )
@@ -31,7 +32,7 @@ func (p *Proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if p.fromPeerProxy(req) {
 		side = Terminating
 	}
-	p.logSIP(nodes.Received, callID, side, "INVITE", "INVITE", false, req.Source())
+	p.logSIP(nodes.Received, callID, side, "INVITE", flow.InSetup(flow.SIPInvite), false, req.Source())
 
 	if status, why := validateInvite(req); status != 0 {
 		p.reject(req, tx, side, status, why)
@@ -118,7 +119,7 @@ func (p *Proxy) reject(req *sip.Request, tx sip.ServerTransaction, side Side, st
 		p.log.Warn("respond failed", "call", callID, "status", status, "err", err)
 	}
 	what := fmt.Sprintf("%d %s", status, reasonPhrase(status))
-	p.logSIP(nodes.Sent, callID, side, what, "", false, req.Source())
+	p.logSIP(nodes.Sent, callID, side, what, noStep, false, req.Source())
 	p.log.Info("request rejected", "call", callID, "method", req.Method, "status", status, "why", why)
 }
 
@@ -205,7 +206,7 @@ func (c *call) forwardInvite(token string) *Event {
 		return &Event{Kind: EvTxGone, Status: 502, Reason: "cannot forward INVITE"}
 	}
 	c.fwd, c.fwdTx, c.fwdTransport = fwd, tx, tp
-	p.logSIP(nodes.Sent, c.id, c.side, "INVITE", "INVITE", false, c.dest)
+	p.logSIP(nodes.Sent, c.id, c.side, "INVITE", flow.InSetup(flow.SIPInvite), false, c.dest)
 	wire := c.wire
 	p.goOwned(func() { c.readResponses(tx, wire) })
 	return nil
@@ -263,7 +264,7 @@ type respSeen struct {
 func (s *respSeen) handle(c *call, res *sip.Response) {
 	switch {
 	case res.StatusCode == 100:
-		c.p.logSIP(nodes.Received, c.id, c.side, "100 Trying", "", false, res.Source())
+		c.p.logSIP(nodes.Received, c.id, c.side, "100 Trying", noStep, false, res.Source())
 	case res.IsProvisional():
 		tag := ""
 		if to := res.To(); to != nil {
@@ -292,8 +293,7 @@ func (s *respSeen) handle(c *call, res *sip.Response) {
 
 // response hands one downstream response to the call.
 func (c *call) response(res *sip.Response) {
-	what := fmt.Sprintf("%d", res.StatusCode)
-	c.p.logSIP(nodes.Received, c.id, c.side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), what, false, res.Source())
+	c.p.logSIP(nodes.Received, c.id, c.side, fmt.Sprintf("%d %s", res.StatusCode, res.Reason), responseRef(sip.INVITE, res.StatusCode), false, res.Source())
 	ev := Event{Kind: EvResponse, Status: res.StatusCode}
 	if len(res.Body()) > 0 && res.StatusCode >= 180 && res.StatusCode < 300 {
 		if ans, err := parseMedia(res.Body()); err == nil {

@@ -1,5 +1,5 @@
 // Package proxy is the policy-enforcing SIP proxy of WO 01/35294 (SIP1 and
-// SIP2 in FLOW.md): a stateful, record-routing SIP proxy on UDP that is a
+// SIP2 in docs/FLOW.md): a stateful, record-routing SIP proxy on UDP that is a
 // COPS PEP towards its policy server. Every call is held at each step until
 // the PDP decides: the INVITE until the DEC for "REQ AAA", the first
 // answer (and everything after it) until the DEC for "REQ LDP"; a BYE is
@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
 )
@@ -319,7 +320,7 @@ func (p *Proxy) Unsolicited(handle uint32, d Decision) {
 	if c == nil || d.Install {
 		return
 	}
-	p.logCOPS(nodes.Received, c.id, c.side, "DEC Remove", "")
+	p.logCOPS(nodes.Received, c.id, c.side, "DEC Remove", noStep)
 	p.goOwned(func() { c.step(Event{Kind: EvDecRemove, Reason: d.Reason, Status: d.Status}, nil) })
 }
 
@@ -346,18 +347,20 @@ func (p *Proxy) lookup(callID string) *call {
 }
 
 // logSIP writes one SIP message to the node's message log.
-func (p *Proxy) logSIP(dir, callID string, side Side, what, stepWhat string, byCallee bool, peer string) {
-	fl, n := stepOf(side, dir, stepWhat, byCallee)
+// at names it as the step tables do (noStep: none); byCallee selects the
+// numbering of a teardown the callee started.
+func (p *Proxy) logSIP(dir, callID string, side Side, what string, at flow.Ref, byCallee bool, peer string) {
+	s, _ := stepOf(side, dir, at, byCallee)
 	nodes.LogMessage(p.log, nodes.Message{
-		Dir: dir, Proto: "sip", What: what, CallID: callID, Flow: fl, Step: n, Peer: p.peerName(peer),
+		Dir: dir, Proto: "sip", What: what, CallID: callID, Flow: string(s.Phase), Step: s.N, Peer: p.peerName(peer),
 	})
 }
 
 // logCOPS writes one COPS message to the node's message log.
-func (p *Proxy) logCOPS(dir, callID string, side Side, what, stepWhat string) {
-	fl, n := stepOf(side, dir, stepWhat, false)
+func (p *Proxy) logCOPS(dir, callID string, side Side, what string, at flow.Ref) {
+	s, _ := stepOf(side, dir, at, false)
 	nodes.LogMessage(p.log, nodes.Message{
-		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: fl, Step: n, Peer: p.cfg.PDPName,
+		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: string(s.Phase), Step: s.N, Peer: p.cfg.PDPName,
 	})
 }
 

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 )
 
-// Side is which of FLOW.md's two proxies this one plays for a call.
+// Side is which of the two proxies this one plays for a call.
 type Side int
 
 // SIP1 serves the caller (originating), SIP2 the callee (terminating).
@@ -22,75 +24,57 @@ func (s Side) String() string {
 	return "originating"
 }
 
-// stepKey names one message as this proxy sees it.
-type stepKey struct {
-	side Side
-	dir  string // nodes.Sent or nodes.Received
-	what string // "INVITE", "180", "200", "ACK", "REQ AAA", "DEC AAA", ...
+// role is the proxy's role on this side: SIP1 or SIP2.
+func (s Side) role() string {
+	if s == Terminating {
+		return flow.SIP2
+	}
+	return flow.SIP1
 }
 
-// setupSteps maps the messages of FIG. 5 to their step numbers.
-var setupSteps = map[stepKey]int{
-	{Originating, nodes.Received, "INVITE"}:  1,
-	{Originating, nodes.Sent, "REQ AAA"}:     2,
-	{Originating, nodes.Received, "DEC AAA"}: 5,
-	{Originating, nodes.Sent, "INVITE"}:      6,
-	{Terminating, nodes.Received, "INVITE"}:  6,
-	{Terminating, nodes.Sent, "REQ AAA"}:     7,
-	{Terminating, nodes.Received, "DEC AAA"}: 10,
-	{Terminating, nodes.Sent, "INVITE"}:      11,
-	{Terminating, nodes.Received, "180"}:     12,
-	{Terminating, nodes.Sent, "REQ LDP"}:     13,
-	{Terminating, nodes.Received, "DEC LDP"}: 16,
-	{Terminating, nodes.Sent, "180"}:         17,
-	{Originating, nodes.Received, "180"}:     17,
-	{Originating, nodes.Sent, "REQ LDP"}:     18,
-	{Originating, nodes.Received, "DEC LDP"}: 21,
-	{Originating, nodes.Sent, "180"}:         22,
-	{Terminating, nodes.Received, "200"}:     23,
-	{Terminating, nodes.Sent, "200"}:         24,
-	{Originating, nodes.Received, "200"}:     24,
-	{Originating, nodes.Sent, "200"}:         25,
-	{Originating, nodes.Received, "ACK"}:     26,
-	{Originating, nodes.Sent, "ACK"}:         27,
-	{Terminating, nodes.Received, "ACK"}:     27,
-	{Terminating, nodes.Sent, "ACK"}:         28,
+// noStep names a message of no table: DRQ, 100 Trying, CANCEL, an error.
+var noStep flow.Ref
+
+// responseRef names a response by the request it answers: a 180 or 200
+// to an INVITE (setup), a 200 to a BYE (teardown); others are no step.
+func responseRef(method sip.RequestMethod, status int) flow.Ref {
+	switch {
+	case method == sip.INVITE && status == 180:
+		return flow.InSetup(flow.SIPRinging)
+	case method == sip.INVITE && status == 200:
+		return flow.InSetup(flow.SIPOK)
+	case method == sip.BYE && status == 200:
+		return flow.InTeardown(flow.SIPOK)
+	}
+	return noStep
 }
 
-// teardownSteps maps FIG. 6 with the caller hanging up. When the callee
-// hangs up the BYE and its 200 run the other way: stepOf flips them.
-var teardownSteps = map[stepKey]int{
-	{Originating, nodes.Received, "BYE"}:       1,
-	{Originating, nodes.Sent, "BYE"}:           2,
-	{Terminating, nodes.Received, "BYE"}:       2,
-	{Terminating, nodes.Sent, "BYE"}:           3,
-	{Originating, nodes.Sent, "REQ noLDP"}:     4,
-	{Originating, nodes.Received, "DEC noLDP"}: 7,
-	{Terminating, nodes.Received, "BYE 200"}:   10,
-	{Terminating, nodes.Sent, "BYE 200"}:       11,
-	{Originating, nodes.Received, "BYE 200"}:   11,
-	{Originating, nodes.Sent, "BYE 200"}:       12,
-	{Terminating, nodes.Sent, "REQ noLDP"}:     13,
-	{Terminating, nodes.Received, "DEC noLDP"}: 16,
+// reqRef names the REQ of a kind: AAA and LDP in the setup, noLDP in the
+// teardown.
+func reqRef(k ReqKind) flow.Ref {
+	switch k {
+	case ReqAAA:
+		return flow.InSetup(flow.COPSReqAAA)
+	case ReqLDP:
+		return flow.InSetup(flow.COPSReqLDP)
+	case ReqNoLDP:
+		return flow.InTeardown(flow.COPSReqNoLDP)
+	}
+	return noStep
 }
 
-// stepOf returns the FLOW.md phase and step of a message ("" and 0 when it
-// is not one of the patent's). byCallee flips the BYE chain.
-func stepOf(side Side, dir, what string, byCallee bool) (string, int) {
-	if n, ok := setupSteps[stepKey{side, dir, what}]; ok {
-		return string(flow.Setup), n
+// decRef names the decision that answers the REQ of a kind.
+func decRef(k ReqKind) flow.Ref {
+	r := reqRef(k)
+	return flow.Ref{Phase: r.Phase, Kind: flow.COPSDecInstall}.Answers(r.Kind)
+}
+
+// stepOf returns the step of a message this proxy (SIP1 or SIP2) sends
+// (dir tx) or receives (rx). byCallee selects the numbering of a teardown
+// the callee started (flow.CalleeHangsUp).
+func stepOf(side Side, dir string, r flow.Ref, byCallee bool) (flow.Step, bool) {
+	if byCallee {
+		r = r.In(flow.CalleeHangsUp)
 	}
-	if byCallee && (what == "BYE" || what == "BYE 200") {
-		// The callee's BYE and its 200 keep the numbers of the hops they
-		// cross (as nodes/ua logs them): the same hops, the other way.
-		if dir == nodes.Sent {
-			dir = nodes.Received
-		} else {
-			dir = nodes.Sent
-		}
-	}
-	if n, ok := teardownSteps[stepKey{side, dir, what}]; ok {
-		return string(flow.Teardown), n
-	}
-	return "", 0
+	return r.StepAt(side.role(), dir == nodes.Sent)
 }

@@ -81,7 +81,7 @@ func (c *call) byeDownstream(res *sip.Response, ack bool) {
 		if err != nil {
 			p.log.Warn("ACK to callee failed", "call", c.id, "err", err)
 		} else {
-			p.logSIP(nodes.Sent, c.id, c.side, "ACK", "", false, dest)
+			p.logSIP(nodes.Sent, c.id, c.side, "ACK", noStep, false, dest)
 		}
 	}
 	req, dest, err := inDialogRequest(sip.BYE, contact.Address, toCallee,
@@ -119,7 +119,7 @@ func (c *call) sendOwn(req *sip.Request, dest string, err error) {
 	if err == nil {
 		var tx sip.ClientTransaction
 		if tx, err = p.send(req, hop{}); err == nil {
-			p.logSIP(nodes.Sent, c.id, c.side, string(req.Method), "", false, dest)
+			p.logSIP(nodes.Sent, c.id, c.side, string(req.Method), noStep, false, dest)
 			p.goOwned(func() { drain(tx) })
 			return
 		}

@@ -6,30 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 )
-
-// Side is which end of the call a router serves; it decides the FLOW.md
-// step numbers of its gate messages.
-type Side int
-
-// Sides of a call.
-const (
-	SideUnknown     Side = iota
-	SideOriginating      // R1: the caller's edge router
-	SideTerminating      // R2: the callee's edge router
-)
-
-// String names the side as the logs do.
-func (s Side) String() string {
-	switch s {
-	case SideOriginating:
-		return "originating"
-	case SideTerminating:
-		return "terminating"
-	}
-	return "unknown"
-}
 
 // Defaults of the role parameters.
 const (
@@ -43,8 +22,8 @@ type roleConfig struct {
 	Access  []string
 	Core    []string
 	Trusted []netip.Addr
-	Side    Side
-	PDP     string // node name of the policy server, for logs ("" if none is adjacent)
+	Side    flow.Side // decides the steps of its gate messages
+	PDP     string    // node name of the policy server, for logs ("" if none is adjacent)
 	// Queuing is nil when param core_rate is "off".
 	Queuing *QueuingConfig
 }
@@ -98,25 +77,25 @@ func configFrom(env nodes.Config) (roleConfig, error) {
 	return rc, nil
 }
 
-func sideOf(env nodes.Config) (Side, error) {
+func sideOf(env nodes.Config) (flow.Side, error) {
 	switch v := env.Param("side", ""); v {
 	case "originating", "orig", "r1":
-		return SideOriginating, nil
+		return flow.Originating, nil
 	case "terminating", "term", "r2":
-		return SideTerminating, nil
+		return flow.Terminating, nil
 	case "":
 	default:
-		return SideUnknown, fmt.Errorf("router: parameter side=%q: want originating or terminating", v)
+		return flow.SideUnknown, fmt.Errorf("router: parameter side=%q: want originating or terminating", v)
 	}
 	for _, ifc := range env.Ifaces {
 		switch ifc.PeerRole {
 		case "uac":
-			return SideOriginating, nil
+			return flow.Originating, nil
 		case "uas":
-			return SideTerminating, nil
+			return flow.Terminating, nil
 		}
 	}
-	return SideUnknown, nil
+	return flow.SideUnknown, nil
 }
 
 func splitList(s string) []string {

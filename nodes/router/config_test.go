@@ -2,12 +2,10 @@ package router
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
-	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // r1Config is router r1 of the default topology as the launcher describes it.
@@ -45,7 +43,7 @@ func TestConfigFromDefaultTopology(t *testing.T) {
 	if len(rc.Trusted) != 3 || rc.Trusted[1] != netip.MustParseAddr("198.18.3.2") {
 		t.Fatalf("trusted %v", rc.Trusted)
 	}
-	if rc.Side != SideOriginating || rc.PDP != "pol1" {
+	if rc.Side != flow.Originating || rc.PDP != "pol1" {
 		t.Fatalf("side %s pdp %q", rc.Side, rc.PDP)
 	}
 	if q := rc.Queuing; q == nil || q.Iface != "core" || q.LinkRate != 100e6 || q.EFRate != 30e6 {
@@ -69,7 +67,7 @@ func TestConfigErrors(t *testing.T) {
 	c := r1Config()
 	c.Params = map[string]string{"core_rate": "off", "side": "terminating"}
 	rc, err := configFrom(c)
-	if err != nil || rc.Queuing != nil || rc.Side != SideTerminating {
+	if err != nil || rc.Queuing != nil || rc.Side != flow.Terminating {
 		t.Fatalf("core_rate=off side=terminating: %+v, %v", rc, err)
 	}
 }
@@ -87,39 +85,3 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
-
-func TestGateMessageLabels(t *testing.T) {
-	cases := []struct {
-		side  Side
-		cmd   cops.GateCommand
-		phase flow.Phase
-		step  int
-	}{
-		{SideOriginating, cops.GateSet, flow.Setup, 19},
-		{SideOriginating, cops.GateSetAck, flow.Setup, 20},
-		{SideOriginating, cops.GateSetErr, flow.Setup, 20},
-		{SideTerminating, cops.GateSet, flow.Setup, 14},
-		{SideTerminating, cops.GateSetAck, flow.Setup, 15},
-		{SideOriginating, cops.GateDelete, flow.Teardown, 5},
-		{SideOriginating, cops.GateDeleteAck, flow.Teardown, 6},
-		{SideTerminating, cops.GateDelete, flow.Teardown, 14},
-		{SideTerminating, cops.GateDeleteAck, flow.Teardown, 15},
-		{SideOriginating, cops.GateInfo, "", 0},
-		{SideUnknown, cops.GateSet, "", 0},
-	}
-	for _, c := range cases {
-		phase, step := labelOf(c.side, c.cmd)
-		if phase != c.phase || step != c.step {
-			t.Errorf("%s %s: %s step %d, want %s step %d", c.side, c.cmd, phase, step, c.phase, c.step)
-		}
-	}
-	for cmd, k := range map[cops.GateCommand]flow.Kind{cops.GateSet: flow.GateSet, cops.GateSetAck: flow.GateSetAck, cops.GateDelete: flow.GateDelete, cops.GateDeleteAck: flow.GateDeleteAck} {
-		if whatOf(cmd) != trimProto(k) {
-			t.Errorf("whatOf(%s) = %q, FLOW.md says %q", cmd, whatOf(cmd), trimProto(k))
-		}
-	}
-}
-
-// trimProto drops the protocol prefix of a flow.Kind ("COPS DEC Gate-Set"
-// -> "DEC Gate-Set"), to check that whatOf agrees with FLOW.md.
-func trimProto(k flow.Kind) string { return strings.TrimPrefix(string(k), "COPS ") }

@@ -50,7 +50,7 @@
 // Gate-Info-Ack with the octets (Gate Usage Info) and packets (qoslab's
 // Opaque Data) the gate marked and the seconds since it was committed, and
 // ...-Err with a PacketCable Error. Every gate message is logged with
-// nodes.LogMessage and its FLOW.md step (R1: setup 19/20, teardown 5/6;
+// nodes.LogMessage and its docs/FLOW.md step (R1: setup 19/20, teardown 5/6;
 // R2: setup 14/15, teardown 14/15). When the Gate-Set carries the SIP
 // Call-ID as NUL-padded text in Opaque Data, the router logs it with the
 // gate's messages.

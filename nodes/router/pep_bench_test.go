@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkPEPGateSet(b *testing.B) {
 			}
 			quiet := slog.New(slog.DiscardHandler)
 			srv := cops.NewGateServer(cops.GateServerConfig{PEPID: "r1",
-				Handler: copsHandler(newPEP(d, time.Now), quiet, SideOriginating, "pol1")})
+				Handler: copsHandler(newPEP(d, time.Now), quiet, flow.Originating, "pol1")})
 			srvDone := make(chan error, 1)
 			go func() { srvDone <- srv.Serve(ctx, ln) }()
 			defer func() { cancel(); <-srvDone }()

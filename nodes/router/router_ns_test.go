@@ -1,14 +1,11 @@
 package router
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,33 +14,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
-
-// syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(l, &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // routerEnv describes the lab's router as the launcher would: r1, with the
 // sender as its UAC, a core link, and the policy server pol1.
@@ -135,7 +108,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs nodestest.Log
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	routerDone := startRouter(t, ctx, l, log)
 
@@ -201,7 +174,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 		}
 	}
 
-	// Every gate message is logged with its FLOW.md step (R1: setup 19/20,
+	// Every gate message is logged with its docs/FLOW.md step (R1: setup 19/20,
 	// teardown 5/6) and the policy server as peer.
 	want := []struct {
 		dir, what, flow string
@@ -216,7 +189,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 		{nodes.Sent, "RPT Gate-Delete-Err", "teardown", 6, ""},
 	}
 	var got []map[string]any
-	for _, m := range logs.lines() {
+	for _, m := range logs.Records() {
 		if m["msg"] == "msg" && m["proto"] == "cops" {
 			got = append(got, m)
 		}

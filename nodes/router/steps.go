@@ -9,47 +9,26 @@ import (
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
-// flowKindOf is the FLOW.md message kind of a gate command as it crosses
-// the wire: requests travel in a DEC, replies in an RPT. Errors share the
-// step of the Ack they replace.
-func flowKindOf(c cops.GateCommand) (flow.Kind, bool) {
+// stepOf is the step of a gate message at this router (docs/FLOW.md): a
+// command its policy server sends it, or the reply it sends back. An
+// error reply stands at the step of the Ack it replaces. The gate steps
+// are the same in every variant.
+func stepOf(side flow.Side, c cops.GateCommand) (flow.Step, bool) {
+	me, pol := side.Router(), side.PolicyServer()
+	if me == "" {
+		return flow.Step{}, false
+	}
 	switch c {
 	case cops.GateSet:
-		return flow.GateSet, true
+		return flow.Lookup(flow.Setup, 0, flow.Msg{Kind: flow.GateSet, From: pol, To: me})
 	case cops.GateSetAck, cops.GateSetErr:
-		return flow.GateSetAck, true
+		return flow.Lookup(flow.Setup, 0, flow.Msg{Kind: flow.GateSetAck, From: me, To: pol})
 	case cops.GateDelete:
-		return flow.GateDelete, true
+		return flow.Lookup(flow.Teardown, 0, flow.Msg{Kind: flow.GateDelete, From: pol, To: me})
 	case cops.GateDeleteAck, cops.GateDeleteErr:
-		return flow.GateDeleteAck, true
+		return flow.Lookup(flow.Teardown, 0, flow.Msg{Kind: flow.GateDeleteAck, From: me, To: pol})
 	}
-	return "", false
-}
-
-// labelOf finds the FLOW.md phase and step of a gate message at this
-// router: the step of that kind whose sender or receiver is R1 (the
-// originating side) or R2 (the terminating side).
-func labelOf(side Side, c cops.GateCommand) (flow.Phase, int) {
-	kind, ok := flowKindOf(c)
-	if !ok {
-		return "", 0
-	}
-	me := flow.R1
-	switch side {
-	case SideTerminating:
-		me = flow.R2
-	case SideOriginating:
-	default:
-		return "", 0
-	}
-	for _, steps := range [][]flow.Step{flow.SetupSteps, flow.TeardownSteps} {
-		for _, s := range steps {
-			if s.Kind == kind && (s.From == me || s.To == me) {
-				return s.Phase, s.N
-			}
-		}
-	}
-	return "", 0
+	return flow.Step{}, false
 }
 
 // whatOf names a gate message as the logs do: "DEC Gate-Set",
@@ -62,18 +41,18 @@ func whatOf(c cops.GateCommand) string {
 }
 
 // logGate logs one gate message received or sent.
-func logGate(log *slog.Logger, dir string, side Side, peer, call string, p *cops.PCMM) {
-	phase, step := labelOf(side, p.Command)
+func logGate(log *slog.Logger, dir string, side flow.Side, peer, call string, p *cops.PCMM) {
+	s, _ := stepOf(side, p.Command)
 	nodes.LogMessage(log, nodes.Message{
 		Dir: dir, Proto: "cops", What: whatOf(p.Command), CallID: call,
-		Flow: string(phase), Step: step, Peer: peer,
+		Flow: string(s.Phase), Step: s.N, Peer: peer,
 	})
 }
 
 // copsHandler is the gate command handler the COPS connection calls: it
 // logs the command, runs it and logs the reply that the connection sends
 // next. A refused command is also logged with its reason.
-func copsHandler(p *pep, log *slog.Logger, side Side, peer string) func(context.Context, *cops.PCMM) cops.PCMM {
+func copsHandler(p *pep, log *slog.Logger, side flow.Side, peer string) func(context.Context, *cops.PCMM) cops.PCMM {
 	return func(_ context.Context, cmd *cops.PCMM) cops.PCMM {
 		// The call is looked up before the command runs: a Gate-Delete
 		// forgets its gate's call.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
 // TestControlSocketPlacesCall runs the uac role as the node launcher
@@ -17,7 +19,7 @@ import (
 // unix control socket, exactly as `qoslab call` does.
 func TestControlSocketPlacesCall(t *testing.T) {
 	l := newLab(t, map[string]string{"ring": "50ms"})
-	env := testEnv(t, "uac2", "uac", &logBuf{}, map[string]string{
+	env := testEnv(t, "uac2", "uac", &nodestest.Log{}, map[string]string{
 		"sip_port":    strconv.Itoa(int(freePort(t))),
 		"rtp_port":    strconv.Itoa(int(freePort(t))),
 		"callee":      "uas",

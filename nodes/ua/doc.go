@@ -39,9 +39,8 @@
 // a CallRequest answers a CallResult; PlaceCall is its client.
 //
 // Every SIP message sent or received is logged with nodes.LogMessage and
-// its FLOW.md step: the UAC's setup 1, 22, 25, 26 and teardown 1, 12; the
-// UAS's setup 11, 12, 23, 28 and teardown 3, 10. When the UAS hangs up,
-// the BYE and its 200 keep the numbers of the hop they cross (UAS: BYE 3,
-// 200 10; UAC: BYE 1, 200 12). Each side logs the start of its RTP once as
-// proto "rtp", setup step 29.
+// the step package flow gives it (docs/FLOW.md), asked with the UA's role
+// and the variant: when the UAS hangs up, the BYE and its 200 keep the
+// numbers of the hops they cross (flow.CalleeHangsUp). Each side logs the
+// start of its RTP once as proto "rtp", setup step 29.
 package ua

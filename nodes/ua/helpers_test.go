@@ -1,18 +1,16 @@
 package ua
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/nodestest"
 	"go.uber.org/goleak"
 )
 
@@ -44,38 +42,11 @@ func freePort(t testing.TB) uint16 {
 	}
 }
 
-// logBuf collects a node's JSON log lines.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-type logLine struct {
-	Msg  string `json:"msg"`
-	Dir  string `json:"dir"`
-	What string `json:"what"`
-	Call string `json:"call"`
-	Flow string `json:"flow"`
-	Step int    `json:"step"`
-}
-
 // messages returns "dir what flow/step" for every logged message of a call.
-func (l *logBuf) messages(call string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func messages(l *nodestest.Log, call string) []string {
 	var out []string
-	for _, line := range bytes.Split(l.buf.Bytes(), []byte("\n")) {
-		var ll logLine
-		if json.Unmarshal(line, &ll) != nil || ll.Msg != "msg" || ll.Call != call {
-			continue
-		}
-		out = append(out, ll.Dir+" "+ll.What+" "+ll.Flow+"/"+strconv.Itoa(ll.Step))
+	for _, m := range l.Messages(call) {
+		out = append(out, m.Dir+" "+m.What+" "+m.Flow+"/"+strconv.Itoa(m.Step))
 	}
 	return out
 }
@@ -84,11 +55,11 @@ func (l *logBuf) messages(call string) []string {
 type lab struct {
 	uac, uas       *UAC
 	uasNode        *UAS
-	uacLog, uasLog *logBuf
+	uacLog, uasLog *nodestest.Log
 	uasSIP         uint16
 }
 
-func testEnv(t testing.TB, name, role string, logs *logBuf, params map[string]string) nodes.Env {
+func testEnv(t testing.TB, name, role string, logs *nodestest.Log, params map[string]string) nodes.Env {
 	return nodes.Env{
 		Config: nodes.Config{
 			Lab: "t", Name: name, Role: role, Dir: t.TempDir(),
@@ -107,7 +78,7 @@ func newBenchLab(b *testing.B) *lab { return newLab(b, map[string]string{"ring":
 
 func newLab(t testing.TB, uasParams map[string]string) *lab {
 	t.Helper()
-	l := &lab{uacLog: &logBuf{}, uasLog: &logBuf{}, uasSIP: freePort(t)}
+	l := &lab{uacLog: &nodestest.Log{}, uasLog: &nodestest.Log{}, uasSIP: freePort(t)}
 	if uasParams == nil {
 		uasParams = map[string]string{}
 	}

@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
 func TestReadParams(t *testing.T) {
-	env := testEnv(t, "uac", "uac", &logBuf{}, map[string]string{
+	env := testEnv(t, "uac", "uac", &nodestest.Log{}, map[string]string{
 		"proxy": "uas", "proxy_port": "5070", "callee": "uas", "ring": "1s", "hangup": "UAS", "dscp": "0x2e",
 	})
 	p, err := readParams(env, 20000)
@@ -18,7 +20,7 @@ func TestReadParams(t *testing.T) {
 		p.ring != time.Second || p.talk != defaultTalk || !p.hangupUAS || p.dscp != 46 || p.callee != "uas" {
 		t.Fatalf("params %+v", p)
 	}
-	if p, err := readParams(testEnv(t, "uac", "uac", &logBuf{}, nil), 30000); err != nil || p.proxy.IsValid() || p.rtpBase != 30000 || p.ring != defaultRing {
+	if p, err := readParams(testEnv(t, "uac", "uac", &nodestest.Log{}, nil), 30000); err != nil || p.proxy.IsValid() || p.rtpBase != 30000 || p.ring != defaultRing {
 		t.Fatalf("defaults: %+v %v", p, err)
 	}
 	for _, bad := range []map[string]string{
@@ -31,7 +33,7 @@ func TestReadParams(t *testing.T) {
 		{"hangup": "both"},
 		{"dscp": "64"},
 	} {
-		if _, err := readParams(testEnv(t, "uac", "uac", &logBuf{}, bad), 20000); err == nil || !strings.HasPrefix(err.Error(), "ua: ") {
+		if _, err := readParams(testEnv(t, "uac", "uac", &nodestest.Log{}, bad), 20000); err == nil || !strings.HasPrefix(err.Error(), "ua: ") {
 			t.Errorf("params %v: err %v, want a ua: error", bad, err)
 		}
 	}

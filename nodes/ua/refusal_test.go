@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/nodes/nodestest"
+
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -54,7 +56,7 @@ func TestCallRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strconv.Itoa(c.code), func(t *testing.T) {
 			proxyPort := refuser(t, c.code, c.phrase, sip.NewHeader(c.hdr, c.value))
-			logs := &logBuf{}
+			logs := &nodestest.Log{}
 			env := testEnv(t, "uac", "uac", logs, map[string]string{
 				"sip_port":   strconv.Itoa(int(freePort(t))),
 				"rtp_port":   strconv.Itoa(int(freePort(t))),

@@ -155,12 +155,12 @@ func (r *registration) once(ctx context.Context, wait time.Duration) (time.Durat
 	req.SetDestination(r.proxy.String())
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	r.sl.msg(nodes.Sent, "REGISTER", r.callID, "", 0, r.proxy.String())
+	r.sl.msg(nodes.Sent, "REGISTER", r.callID, noStep, r.proxy.String())
 	res, err := r.st.cli.Do(wctx, req)
 	if err != nil {
 		return 0, err
 	}
-	r.sl.msg(nodes.Received, itoa(res.StatusCode), r.callID, "", 0, res.Source())
+	r.sl.msg(nodes.Received, itoa(res.StatusCode), r.callID, noStep, res.Source())
 	if !res.IsSuccess() {
 		return 0, &refusedError{res}
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
 // sipp runs Debian's sip-tester with one of its built-in scenarios on
@@ -66,7 +68,7 @@ func TestInteropUACCallsSippUAS(t *testing.T) {
 	// this, and the UAC's INVITE retransmits (Timer A) if it is not.
 	time.Sleep(300 * time.Millisecond)
 
-	logs := &logBuf{}
+	logs := &nodestest.Log{}
 	uac, err := NewUAC(context.Background(), testEnv(t, "uac", "uac", logs, map[string]string{
 		"sip_port":    strconv.Itoa(int(freePort(t))),
 		"rtp_port":    strconv.Itoa(int(freePort(t))),
@@ -117,17 +119,15 @@ func TestInteropSippUACCallsUAS(t *testing.T) {
 		}
 	}
 	if !ended {
-		t.Errorf("UAS never logged the end of the call:\n%s", l.uasLog.buf.String())
+		t.Errorf("UAS never logged the end of the call:\n%s", l.uasLog.String())
 	}
 }
 
 // eventuallyLog waits up to a second for a log message to appear.
-func eventuallyLog(l *logBuf, msg string) []byte {
+func eventuallyLog(l *nodestest.Log, msg string) []byte {
 	deadline := time.Now().Add(time.Second)
 	for {
-		l.mu.Lock()
-		b := bytes.Clone(l.buf.Bytes())
-		l.mu.Unlock()
+		b := []byte(l.String())
 		if bytes.Contains(b, []byte(msg)) || time.Now().After(deadline) {
 			return b
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
 func mustCall(t *testing.T, u *UAC, r CallRequest) CallResult {
@@ -58,11 +60,11 @@ func TestCallRingsThenAnswers(t *testing.T) {
 	checkMedia(t, res, 15) // 600 ms is 30 packets; a loaded machine may not have sent the last due ones
 
 	wantUAC := []string{"tx INVITE setup/1", "rx 180 setup/22", "rx 200 setup/25", "tx ACK setup/26", "tx RTP setup/29", "tx BYE teardown/1", "rx 200 teardown/12"}
-	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, wantUAC) {
+	if got := withoutTrying(messages(l.uacLog, res.CallID)); !slices.Equal(got, wantUAC) {
 		t.Errorf("UAC log\n got %q\nwant %q", got, wantUAC)
 	}
 	wantUAS := []string{"rx INVITE setup/11", "tx 180 setup/12", "tx 200 setup/23", "rx ACK setup/28", "tx RTP setup/29", "rx BYE teardown/3", "tx 200 teardown/10"}
-	if got := eventually(func() []string { return l.uasLog.messages(res.CallID) }, len(wantUAS)); !slices.Equal(got, wantUAS) {
+	if got := eventually(func() []string { return messages(l.uasLog, res.CallID) }, len(wantUAS)); !slices.Equal(got, wantUAS) {
 		t.Errorf("UAS log\n got %q\nwant %q", got, wantUAS)
 	}
 }
@@ -77,7 +79,7 @@ func TestCallAnswersWithoutRinging(t *testing.T) {
 		t.Errorf("codec %s", res.Media.Codec)
 	}
 	checkMedia(t, res, 10)
-	for _, m := range l.uasLog.messages(res.CallID) {
+	for _, m := range messages(l.uasLog, res.CallID) {
 		if strings.Contains(m, "180") {
 			t.Errorf("UAS sent a 180 with ring 0: %q", m)
 		}
@@ -95,7 +97,7 @@ func TestUASHangsUp(t *testing.T) {
 	}
 	checkMedia(t, res, 12)
 	want := []string{"tx INVITE setup/1", "rx 200 setup/25", "tx ACK setup/26", "tx RTP setup/29", "rx BYE teardown/1", "tx 200 teardown/12"}
-	if got := withoutTrying(l.uacLog.messages(res.CallID)); !slices.Equal(got, want) {
+	if got := withoutTrying(messages(l.uacLog, res.CallID)); !slices.Equal(got, want) {
 		t.Errorf("UAC log\n got %q\nwant %q", got, want)
 	}
 }
@@ -140,7 +142,7 @@ func TestCallCancelledWhileRinging(t *testing.T) {
 		t.Fatalf("cancelled call: %+v", res)
 	}
 	if !eventuallyTrue(func() bool { return hasLine(l.uasLog, `"what":"487"`) }) {
-		t.Errorf("UAS did not answer 487 after CANCEL:\n%s", l.uasLog.buf.String())
+		t.Errorf("UAS did not answer 487 after CANCEL:\n%s", l.uasLog.String())
 	}
 }
 
@@ -156,10 +158,8 @@ func eventuallyTrue(f func() bool) bool {
 	}
 }
 
-func hasLine(l *logBuf, s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.buf.String(), s)
+func hasLine(l *nodestest.Log, s string) bool {
+	return strings.Contains(l.String(), s)
 }
 
 func TestCallToUnknownNode(t *testing.T) {

@@ -69,7 +69,7 @@ func NewUAC(ctx context.Context, env nodes.Env) (*UAC, error) {
 	}
 	u := &UAC{
 		env: env, p: p, log: env.Log,
-		sl:    sipLog{log: env.Log, nameOf: nameOfFunc(env)},
+		sl:    sipLog{log: env.Log, role: flow.UAC, nameOf: nameOfFunc(env)},
 		ports: newPortPool(p.self, p.rtpBase),
 		byes:  make(map[string]*remoteBye),
 	}
@@ -308,7 +308,7 @@ func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClient
 
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	u.sl.msg(nodes.Sent, "INVITE", c.res.CallID, flow.Setup, 1, c.hop)
+	u.sl.msg(nodes.Sent, "INVITE", c.res.CallID, flow.InSetup(flow.SIPInvite), c.hop)
 	c.sent = time.Now()
 	dlg, err := u.calls.WriteInvite(setupCtx, req)
 	if err != nil {
@@ -376,15 +376,15 @@ func (c *uacCall) onWire(res *sip.Response) {
 	if c.wireDone {
 		return
 	}
-	step := 0
+	at := noStep
 	if res.StatusCode == 180 || res.StatusCode == 183 {
 		if !c.res.Ringing {
 			c.res.Ringing = true
 			c.res.PostDialDelayMillis = millis(time.Since(c.sent))
 		}
-		step = 22
+		at = flow.InSetup(flow.SIPRinging)
 	}
-	c.logResponse(res, step)
+	c.u.sl.msg(nodes.Received, itoa(res.StatusCode), c.res.CallID, at, res.Source())
 	if res.StatusCode > 100 {
 		c.takeAnswer(res)
 	}
@@ -398,23 +398,14 @@ func (c *uacCall) onResponse(res *sip.Response) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	step := 0
+	at := noStep
 	if res.IsSuccess() {
 		c.res.SetupMillis = millis(time.Since(c.sent))
-		step = 25
+		at = flow.InSetup(flow.SIPOK)
 		c.takeAnswer(res)
 	}
-	c.logResponse(res, step)
+	c.u.sl.msg(nodes.Received, itoa(res.StatusCode), c.res.CallID, at, res.Source())
 	return nil
-}
-
-func (c *uacCall) logResponse(res *sip.Response, step int) {
-	what := itoa(res.StatusCode)
-	if step == 0 {
-		c.u.sl.msg(nodes.Received, what, c.res.CallID, "", 0, res.Source())
-	} else {
-		c.u.sl.msg(nodes.Received, what, c.res.CallID, flow.Setup, step, res.Source())
-	}
 }
 
 // takeAnswer keeps the SDP answer a 18x or 2xx carries.
@@ -445,7 +436,7 @@ func (c *uacCall) refused(res *sip.Response) {
 func (c *uacCall) ack(dlg *sipgo.DialogClientSession) bool {
 	c.res.Status = dlg.InviteResponse.StatusCode
 	c.res.ReasonPhrase = dlg.InviteResponse.Reason
-	c.u.sl.msg(nodes.Sent, "ACK", c.res.CallID, flow.Setup, 26, c.hop)
+	c.u.sl.msg(nodes.Sent, "ACK", c.res.CallID, flow.InSetup(flow.SIPAck), c.hop)
 	if err := dlg.Ack(c.u.ctx); err != nil {
 		c.fail("send ACK: %v", err)
 		return false
@@ -473,18 +464,18 @@ func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
 	}
 	bye := sip.NewRequest(sip.BYE, target)
 	c.u.st.fromListener(bye, dlg.InviteRequest.Transport())
-	c.u.sl.msg(nodes.Sent, "BYE", c.res.CallID, flow.Teardown, 1, c.hop)
+	c.u.sl.msg(nodes.Sent, "BYE", c.res.CallID, flow.InTeardown(flow.SIPBye), c.hop)
 	res, err := dlg.Do(ctx, bye)
 	if err != nil {
 		c.fail("BYE: %v", err)
 		return
 	}
 	c.res.ByeStatus = res.StatusCode
-	step := 0
+	at := noStep
 	if res.IsSuccess() {
-		step = 12
+		at = flow.InTeardown(flow.SIPOK)
 	}
-	c.u.sl.msg(nodes.Received, itoa(res.StatusCode), c.res.CallID, flow.Teardown, step, res.Source())
+	c.u.sl.msg(nodes.Received, itoa(res.StatusCode), c.res.CallID, at, res.Source())
 	if h := res.GetHeader(hdrRTP); h != nil {
 		if pm, err := parseMediaHeader(h.Value()); err == nil {
 			c.res.PeerMedia = &pm
@@ -501,7 +492,7 @@ func (c *uacCall) hangup(dlg *sipgo.DialogClientSession) {
 func (u *UAC) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	callID := callIDOf(req)
 	src := req.Source()
-	u.sl.msg(nodes.Received, "BYE", callID, flow.Teardown, 1, src)
+	u.sl.msg(nodes.Received, "BYE", callID, flow.InTeardown(flow.SIPBye).In(byCallee), src)
 	u.mu.Lock()
 	b := u.byes[callID]
 	u.mu.Unlock()
@@ -519,11 +510,11 @@ func (u *UAC) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		u.mu.Unlock()
 	}
 	if err := u.calls.ReadBye(req, tx); err != nil {
-		u.sl.msg(nodes.Sent, "481", callID, flow.Teardown, 0, src)
+		u.sl.msg(nodes.Sent, "481", callID, noStep, src)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	u.sl.msg(nodes.Sent, "200", callID, flow.Teardown, 12, src)
+	u.sl.msg(nodes.Sent, "200", callID, flow.InTeardown(flow.SIPOK).In(byCallee), src)
 	if b != nil {
 		u.mu.Lock()
 		select {

@@ -49,7 +49,7 @@ func NewUAS(ctx context.Context, env nodes.Env) (*UAS, error) {
 	}
 	u := &UAS{
 		p: p, log: env.Log,
-		sl:    sipLog{log: env.Log, nameOf: nameOfFunc(env)},
+		sl:    sipLog{log: env.Log, role: flow.UAS, nameOf: nameOfFunc(env)},
 		ports: newPortPool(p.self, p.rtpBase),
 		calls: make(map[string]*uasCall),
 	}
@@ -97,14 +97,14 @@ func (u *UAS) defaults() callOptions {
 func (u *UAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	callID := callIDOf(req)
 	src := req.Source()
-	u.sl.msg(nodes.Received, "INVITE", callID, flow.Setup, 11, src)
+	u.sl.msg(nodes.Received, "INVITE", callID, flow.InSetup(flow.SIPInvite), src)
 
 	reject := func(code int, reason, warning string) {
 		res := sip.NewResponseFromRequest(req, code, reason, nil)
 		if warning != "" {
 			res.AppendHeader(sip.NewHeader("Warning", `399 qoslab "`+warning+`"`))
 		}
-		u.sl.msg(nodes.Sent, itoa(code), callID, "", 0, src)
+		u.sl.msg(nodes.Sent, itoa(code), callID, noStep, src)
 		if err := tx.Respond(res); err != nil {
 			u.log.Warn("ua: respond failed", "call", callID, "code", code, "err", err)
 		}
@@ -173,24 +173,24 @@ func (u *UAS) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // 200 with the same SDP; it returns once the ACK arrived.
 func (u *UAS) ringAndAnswer(dlg *sipgo.DialogServerSession, callID, src string, answer []byte, o callOptions) bool {
 	if o.ring > 0 {
-		u.sl.msg(nodes.Sent, "180", callID, flow.Setup, 12, src)
+		u.sl.msg(nodes.Sent, "180", callID, flow.InSetup(flow.SIPRinging), src)
 		if err := dlg.Respond(180, "Ringing", answer, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
 			u.log.Warn("ua: 180 failed", "call", callID, "err", err)
 			return false
 		}
 		if !waitCtx(o.ring, u.ctx, dlg.Context()) {
 			if u.ctx.Err() != nil {
-				u.sl.msg(nodes.Sent, "480", callID, "", 0, src)
+				u.sl.msg(nodes.Sent, "480", callID, noStep, src)
 				_ = dlg.Respond(480, "Temporarily Unavailable", nil)
 			} else {
 				// CANCEL: sipgo's transaction layer has answered it 200
 				// and the INVITE 487 (RFC 3261 9.2); log what it sent.
-				u.sl.msg(nodes.Sent, "487", callID, "", 0, src)
+				u.sl.msg(nodes.Sent, "487", callID, noStep, src)
 			}
 			return false
 		}
 	}
-	u.sl.msg(nodes.Sent, "200", callID, flow.Setup, 23, src)
+	u.sl.msg(nodes.Sent, "200", callID, flow.InSetup(flow.SIPOK), src)
 	if err := dlg.RespondSDP(answer); err != nil {
 		u.log.Warn("ua: 200 not acknowledged", "call", callID, "err", err)
 		return false
@@ -216,15 +216,15 @@ func (u *UAS) talk(c *uasCall, callID string, o callOptions) {
 		bye := sip.NewRequest(sip.BYE, c.dlg.InviteRequest.Contact().Address)
 		u.st.fromListener(bye, c.dlg.InviteRequest.Transport())
 		bye.AppendHeader(sip.NewHeader(hdrRTP, formatMediaHeader(early.Received)))
-		u.sl.msg(nodes.Sent, "BYE", callID, flow.Teardown, 3, c.peer)
+		u.sl.msg(nodes.Sent, "BYE", callID, flow.InTeardown(flow.SIPBye).In(byCallee), c.peer)
 		ctx, cancel := context.WithTimeout(u.ctx, 32*sip.T1)
 		err := c.dlg.WriteBye(ctx, bye)
 		cancel()
 		switch res := dialogResponse(err); {
 		case err == nil:
-			u.sl.msg(nodes.Received, "200", callID, flow.Teardown, 10, c.peer)
+			u.sl.msg(nodes.Received, "200", callID, flow.InTeardown(flow.SIPOK).In(byCallee), c.peer)
 		case res != nil:
-			u.sl.msg(nodes.Received, itoa(res.StatusCode), callID, flow.Teardown, 0, c.peer)
+			u.sl.msg(nodes.Received, itoa(res.StatusCode), callID, noStep, c.peer)
 		default:
 			u.log.Warn("ua: BYE failed", "call", callID, "err", err)
 		}
@@ -248,7 +248,7 @@ func (u *UAS) logEnd(callID, by string, rep rtp.Report) {
 
 func (u *UAS) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	callID := callIDOf(req)
-	u.sl.msg(nodes.Received, "ACK", callID, flow.Setup, 28, req.Source())
+	u.sl.msg(nodes.Received, "ACK", callID, flow.InSetup(flow.SIPAck), req.Source())
 	if err := u.dialogs.ReadAck(req, tx); err != nil {
 		u.log.Warn("ua: ACK outside a dialog", "call", callID, "err", err)
 	}
@@ -257,7 +257,7 @@ func (u *UAS) onAck(req *sip.Request, tx sip.ServerTransaction) {
 func (u *UAS) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	callID := callIDOf(req)
 	src := req.Source()
-	u.sl.msg(nodes.Received, "BYE", callID, flow.Teardown, 3, src)
+	u.sl.msg(nodes.Received, "BYE", callID, flow.InTeardown(flow.SIPBye), src)
 	u.mu.Lock()
 	c := u.calls[callID]
 	u.mu.Unlock()
@@ -269,11 +269,11 @@ func (u *UAS) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	err := u.dialogs.ReadBye(req, &addHeaderTx{ServerTransaction: tx, hdr: hdr})
 	if err != nil {
-		u.sl.msg(nodes.Sent, "481", callID, flow.Teardown, 0, src)
+		u.sl.msg(nodes.Sent, "481", callID, noStep, src)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	u.sl.msg(nodes.Sent, "200", callID, flow.Teardown, 10, src)
+	u.sl.msg(nodes.Sent, "200", callID, flow.InTeardown(flow.SIPOK), src)
 }
 
 // noTransaction answers a CANCEL that matched no INVITE transaction

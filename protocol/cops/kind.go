@@ -1,6 +1,6 @@
 package cops
 
-// Kind names the three REQs a SIP proxy sends on the private leg (FLOW.md):
+// Kind names the three REQs a SIP proxy sends on the private leg (docs/FLOW.md):
 // they share one handle per call and side and differ only in their Context.
 type Kind uint8
 
@@ -17,7 +17,7 @@ const (
 	KindNoLDP
 )
 
-// String returns "AAA", "LDP" or "noLDP", as FLOW.md and the logs write them.
+// String returns "AAA", "LDP" or "noLDP", as docs/FLOW.md and the logs write them.
 func (k Kind) String() string {
 	switch k {
 	case KindAAA:

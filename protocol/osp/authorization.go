@@ -3,11 +3,11 @@ package osp
 // Roles of the party that sends a request or usage indication (OSP Role
 // element).
 const (
-	RoleSource      = "source"      // originating side (POL1 in FLOW.md)
+	RoleSource      = "source"      // originating side (POL1 in docs/FLOW.md)
 	RoleDestination = "destination" // terminating side (POL2)
 )
 
-// AuthorizationRequest asks the clearinghouse to authorise a call (FLOW.md
+// AuthorizationRequest asks the clearinghouse to authorise a call (docs/FLOW.md
 // setup steps 3 and 8).
 type AuthorizationRequest struct {
 	ComponentID          string   `xml:"componentId,attr,omitempty"`

@@ -12,7 +12,7 @@
 // authorisation components ("Authorisation..." as ETSI writes them and
 // "Authorization..." as the toolkit writes some of them) and always emits
 // the ETSI spelling "Authorisation...". In Go identifiers, logs and
-// FLOW.md the American spelling is used (Kind.String() returns
+// docs/FLOW.md the American spelling is used (Kind.String() returns
 // "AuthorizationRequest"), so log lines match flow.Kind names whatever the
 // wire said.
 //

@@ -36,7 +36,7 @@ var kindNames = [...]string{
 	KindUsageConfirmation:         "UsageConfirmation",
 }
 
-// String returns the component name in FLOW.md's (American) spelling, the
+// String returns the component name in docs/FLOW.md's (American) spelling, the
 // one nodes log.
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {

@@ -13,7 +13,7 @@ import (
 // Path is the HTTP path OSP messages are posted to.
 const Path = "/osp"
 
-// DefaultPort is the clearinghouse's TCP port (FLOW.md).
+// DefaultPort is the clearinghouse's TCP port (docs/FLOW.md).
 const DefaultPort = 1080
 
 // ContentType is what qoslab sends; the OSP toolkit sends unsigned

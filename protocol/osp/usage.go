@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// UsageIndication reports a finished call (FLOW.md teardown steps 8 and
+// UsageIndication reports a finished call (docs/FLOW.md teardown steps 8 and
 // 17). The clearinghouse records it once per (TransactionID, Role).
 type UsageIndication struct {
 	ComponentID     string      `xml:"componentId,attr,omitempty"`

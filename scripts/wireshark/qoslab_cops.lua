@@ -8,7 +8,7 @@
 -- session information in the encoding documented in
 -- protocol/cops/session.go (version 1): call id, side, caller, callee,
 -- media 5-tuples, DiffServ class, bandwidth, OSP token, result and reason,
--- plus the FLOW.md name of the message ("REQ AAA", "DEC Install", ...).
+-- plus the docs/FLOW.md name of the message ("REQ AAA", "DEC Install", ...).
 --
 -- It also decodes TCP 1080 (OSP's HTTP port) as HTTP: Wireshark takes that
 -- port for SOCKS by default and OSP would be invisible.
@@ -27,7 +27,7 @@ local sides = { [1] = "originating (caller's proxy)", [2] = "terminating (callee
 local dirs = { [1] = "caller->callee", [2] = "callee->caller" }
 
 local f = p.fields
-f.kind      = ProtoField.string("qoslab.kind", "FLOW.md message")
+f.kind      = ProtoField.string("qoslab.kind", "docs/FLOW.md message")
 f.version   = ProtoField.uint8("qoslab.version", "Session encoding version")
 f.callid    = ProtoField.string("qoslab.callid", "Call-ID")
 f.side      = ProtoField.uint8("qoslab.side", "Side", base.DEC, sides)

@@ -76,7 +76,7 @@ func TestLuaDissectorDecodesSessionInformation(t *testing.T) {
 		"-T", "fields", "-E", "separator=|", "-e", "qoslab.kind", "-e", "qoslab.callid", "-e", "qoslab.side",
 		"-e", "qoslab.media.src", "-e", "qoslab.class", "-e", "qoslab.result", "-e", "qoslab.reason")
 	got := lines(out)
-	// FLOW.md's proxy-leg messages in capture order (steps 2, 5, 7, 10,
+	// docs/FLOW.md's proxy-leg messages in capture order (steps 2, 5, 7, 10,
 	// 13, 16, 18, 21 of setup; 4, 7, 13, 16 of teardown).
 	want := []string{
 		"REQ AAA|call-0@qoslab.test|1||EF||",

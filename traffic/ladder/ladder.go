@@ -1,6 +1,6 @@
 // Package ladder draws what the trace verifier rebuilt: message sequence
 // ("ladder") diagrams of a call like the patent's FIG. 5 and FIG. 6, one
-// lane per FLOW.md role and one arrow per message labelled with its step
+// lane per docs/FLOW.md role and one arrow per message labelled with its step
 // number, as hand-written SVG, as an HTML page, or as Mermaid text for
 // docs; and a Graphviz DOT picture of a lab's topology.
 package ladder
@@ -39,7 +39,7 @@ type Diagram struct {
 }
 
 // FromCall builds the ladder of one call of a report. Nodes are mapped to
-// their FLOW.md roles by the topology; a node without a role gets a lane
+// their docs/FLOW.md roles by the topology; a node without a role gets a lane
 // of its own at the right. Steps with a failure are drawn in red.
 func FromCall(r *trace.Report, callID string, topo *trace.Topology) (Diagram, error) {
 	c, ok := r.Call(callID)
@@ -119,7 +119,7 @@ func CallIDs(r *trace.Report) []string {
 }
 
 // TopologyDOT draws a lab as a Graphviz graph: one node per lab node with
-// its FLOW.md role, one edge per link labelled with its name; the core link
+// its docs/FLOW.md role, one edge per link labelled with its name; the core link
 // is bold.
 func TopologyDOT(t *trace.Topology) string {
 	seen := map[string]bool{}

@@ -54,7 +54,7 @@ func TestLadderDrawsEveryStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(d.Lanes) != 9 {
-		t.Errorf("lanes %v, want the nine FLOW.md roles", d.Lanes)
+		t.Errorf("lanes %v, want the nine docs/FLOW.md roles", d.Lanes)
 	}
 	// 28 setup messages, the media summary (29) and 18 teardown messages.
 	if len(d.Arrows) != 28+1+18 {

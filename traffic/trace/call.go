@@ -19,7 +19,7 @@ type Call struct {
 	CalleeHangsUp bool
 	byeSeen       bool
 	// refused and answered record final responses to the INVITE: the ACK
-	// of a refusal is hop by hop and is not FLOW.md's step 26-28.
+	// of a refusal is hop by hop and is not docs/FLOW.md's step 26-28.
 	refused, answered bool
 
 	media []mediaPacket // assigned after the pass

@@ -3,7 +3,7 @@
 // COPS on reassembled TCP streams (the private client-type 0x5153 on 3288
 // and PacketCable Multimedia 0x800A on 3918), OSP XML carried in HTTP on TCP
 // 1080 and RTP flows announced by SDP. It rebuilds every call, labels each
-// message with its FLOW.md step (package flow), checks every order
+// message with its docs/FLOW.md step (package flow), checks every order
 // constraint and every DSCP rule, and reports each failure with the call,
 // step, what was expected, what was seen, the packet number and the link, so
 // that a person can find it in Wireshark.

@@ -73,7 +73,7 @@ type logKey struct {
 	step            int
 }
 
-// CheckLogs holds node logs against the capture: every FLOW.md message in
+// CheckLogs holds node logs against the capture: every docs/FLOW.md message in
 // the capture was logged as sent by its sender and received by its
 // receiver, with the same call and step, and every step a node logged is
 // in the capture. Steps of the media (29) are not logged per packet and

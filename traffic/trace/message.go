@@ -38,7 +38,7 @@ type Message struct {
 	From   string     `json:"from"` // node names
 	To     string     `json:"to"`
 	Phase  flow.Phase `json:"phase,omitempty"`
-	Step   int        `json:"step,omitempty"` // FLOW.md step, 0 when the message has none
+	Step   int        `json:"step,omitempty"` // docs/FLOW.md step, 0 when the message has none
 	Tuple  Tuple      `json:"tuple"`
 	First  Sighting   `json:"first"`
 	Seen   []Sighting `json:"seen"`

@@ -96,7 +96,7 @@ func (k *checker) order(phase flow.Phase, order []flow.Before, have steps) {
 }
 
 // kinds reports steps whose message is of the wrong kind (a DEC Remove
-// where FLOW.md has a DEC Install, an OSP refusal in an admitted call).
+// where docs/FLOW.md has a DEC Install, an OSP refusal in an admitted call).
 func (k *checker) kinds(phase flow.Phase, table []flow.Step, have steps) {
 	for _, s := range table {
 		m := have[s.N]
@@ -220,7 +220,7 @@ func (k *checker) refusal() *Message {
 // denied checks the denied-call variant: the refusing proxy answers 403
 // with a Reason, the refusal reaches the UAC, no INVITE crosses the
 // refusing proxy, no gate is ever set, and what came before the refusal
-// kept FLOW.md's order.
+// kept docs/FLOW.md's order.
 func (k *checker) denied(refusal *Message, setup steps) {
 	fail := func(step int, expected, seen string, m *Message) {
 		f := Failure{Check: CheckDenied, Phase: flow.Setup, Step: step, Expected: expected, Seen: seen}

@@ -114,7 +114,7 @@ func TestRealCaptureVariants(t *testing.T) {
 
 // testdata/lab-denied is a real run with a clearinghouse that refuses
 // every call: 403 with a Reason from SIP1, no INVITE beyond it, no gate;
-// the hop-by-hop ACK of the 403 is no FLOW.md step.
+// the hop-by-hop ACK of the 403 is no docs/FLOW.md step.
 func TestRealCaptureDenied(t *testing.T) {
 	const dir = "testdata/lab-denied"
 	r, err := trace.Verify(context.Background(), dir, nil, trace.Options{RequireMedia: true})

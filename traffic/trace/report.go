@@ -14,8 +14,8 @@ type Check string
 
 // The verifier's checks.
 const (
-	CheckMissing   Check = "missing"   // a FLOW.md step that must be on the wire is not
-	CheckOrder     Check = "order"     // an order constraint of FLOW.md is broken
+	CheckMissing   Check = "missing"   // a docs/FLOW.md step that must be on the wire is not
+	CheckOrder     Check = "order"     // an order constraint of docs/FLOW.md is broken
 	CheckWhat      Check = "message"   // the step is there but says the wrong thing (e.g. DEC Remove for Install)
 	CheckDenied    Check = "denied"    // a rule of the denied-call variant is broken
 	CheckOSP       Check = "osp"       // OSP on the wire where there must be none, or the reverse
@@ -153,7 +153,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	case r.OK() && !r.Complete():
 		fmt.Fprintf(&b, "INCOMPLETE: %s; every check on what it holds passed\n", r.Cut)
 	case r.OK():
-		b.WriteString("PASS: every FLOW.md order and DSCP rule holds\n")
+		b.WriteString("PASS: every docs/FLOW.md order and DSCP rule holds\n")
 	default:
 		fmt.Fprintf(&b, "FAIL: %d checks failed\n", len(r.Failures))
 		if !r.Complete() {
@@ -164,7 +164,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-// Step returns the first message of a call labelled with a FLOW.md step.
+// Step returns the first message of a call labelled with a docs/FLOW.md step.
 func (c *CallReport) Step(phase flow.Phase, n int) (*Message, bool) {
 	for _, m := range c.Messages {
 		if m.Phase == phase && m.Step == n {

@@ -108,7 +108,7 @@ func (s sipInfo) what() string {
 	return strconv.Itoa(s.Status) + " " + s.CSeqMethod
 }
 
-// kind classifies a SIP message as FLOW.md does ("" for messages FLOW.md
+// kind classifies a SIP message as docs/FLOW.md does ("" for messages docs/FLOW.md
 // does not number, such as 100 Trying).
 func (s sipInfo) kind() flow.Kind {
 	switch {

@@ -26,13 +26,13 @@ type Link struct {
 	A, B string
 }
 
-// Topology maps what is on the wire to FLOW.md: addresses to node names,
-// node names to FLOW.md roles (flow.UAC, flow.SIP1, ...), and which link is
+// Topology maps what is on the wire to docs/FLOW.md: addresses to node names,
+// node names to docs/FLOW.md roles (flow.UAC, flow.SIP1, ...), and which link is
 // the core between the two edge routers (where the DSCP rules apply).
 type Topology struct {
 	// Names maps every address of every node to the node's name.
 	Names map[netip.Addr]string
-	// Roles maps node names to FLOW.md roles.
+	// Roles maps node names to docs/FLOW.md roles.
 	Roles map[string]string
 	// Links lists the captured links.
 	Links []Link
@@ -40,7 +40,7 @@ type Topology struct {
 	Core string
 }
 
-// NewTopology derives a Topology from the lab's nodes and links. FLOW.md
+// NewTopology derives a Topology from the lab's nodes and links. docs/FLOW.md
 // roles follow the role parameters the way the nodes use them: the UAC's
 // "proxy" is SIP1, the UAS's "proxy" is SIP2, each proxy's "pdp" is its POL,
 // each POL's "router" is its R; the clearinghouse role is CH.
@@ -106,7 +106,7 @@ func sortedNodes(nodes []Node) []Node {
 	return out
 }
 
-// NodeOf returns the name of the node playing a FLOW.md role ("" if none).
+// NodeOf returns the name of the node playing a docs/FLOW.md role ("" if none).
 func (t *Topology) NodeOf(role string) string {
 	for name, r := range t.Roles {
 		if r == role {
@@ -125,7 +125,7 @@ func (t *Topology) Name(a netip.Addr) string {
 	return a.String()
 }
 
-// Role returns the FLOW.md role of an address ("" when it has none).
+// Role returns the docs/FLOW.md role of an address ("" when it has none).
 func (t *Topology) Role(a netip.Addr) string {
 	return t.Roles[t.Names[a]]
 }

@@ -36,7 +36,7 @@ type Options struct {
 }
 
 // Verify reads a capture (a pcapng file, or a lab/run directory: see
-// CaptureFiles) and checks it against FLOW.md. The error is for a capture
+// CaptureFiles) and checks it against docs/FLOW.md. The error is for a capture
 // that could not be read; broken rules are in the Report.
 func Verify(ctx context.Context, path string, topo *Topology, opts Options) (*Report, error) {
 	files, err := CaptureFiles(path)

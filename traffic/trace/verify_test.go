@@ -46,7 +46,7 @@ func TestVerifyPassesFlowMD(t *testing.T) {
 	r := verifySpec(t, tracetest.Spec{Calls: 1}, nil, trace.Options{RequireMedia: true})
 	t.Log(text(r))
 	if !r.OK() {
-		t.Fatal("a capture that follows FLOW.md failed")
+		t.Fatal("a capture that follows docs/FLOW.md failed")
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/qoslab/qoslab/traffic/trace"
 )
 
-// callGen builds the events of one call in FLOW.md order.
+// callGen builds the events of one call in docs/FLOW.md order.
 type callGen struct {
 	g        *generator
 	i        int
@@ -102,7 +102,7 @@ func (c *callGen) run() error {
 	if c.g.spec.NoTeardown {
 		return nil
 	}
-	// Steps in an order FLOW.md allows; when the callee hangs up, the SIP
+	// Steps in an order docs/FLOW.md allows; when the callee hangs up, the SIP
 	// steps keep their hops' numbers, so the BYE goes 3, 2, 1 and its 200
 	// 12, 11, 10.
 	seq := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
@@ -317,7 +317,7 @@ func (c *callGen) setup(n int) error {
 	return nil
 }
 
-// sipHop is who sends a setup SIP step to whom (FLOW.md table).
+// sipHop is who sends a setup SIP step to whom (docs/FLOW.md table).
 func (c *callGen) sipHop(n int) (string, string) {
 	s, _ := flow.StepByN(flow.Setup, n)
 	return s.From, s.To

@@ -22,7 +22,7 @@ type Packet struct {
 
 	CallID string
 	Phase  flow.Phase
-	Step   int    // FLOW.md step of the message it carries (0: none)
+	Step   int    // docs/FLOW.md step of the message it carries (0: none)
 	What   string // "INVITE", "REQ AAA", "RTP UAC->UAS", "TCP SYN", ...
 	Hop    int    // index of the link on the message's path
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/qoslab/qoslab/traffic/trace"
 )
 
-// StepRef names one FLOW.md step.
+// StepRef names one docs/FLOW.md step.
 type StepRef struct {
 	Phase flow.Phase
 	N     int
@@ -22,7 +22,7 @@ type Spec struct {
 	Calls    int             // default 1
 	Start    time.Time       // default 2026-01-01 00:00 UTC
 	Gap      time.Duration   // between call starts (default 20 ms: calls overlap)
-	Step     time.Duration   // between FLOW.md steps of a call (default 1 ms)
+	Step     time.Duration   // between docs/FLOW.md steps of a call (default 1 ms)
 	Media    int             // RTP packets each way while the call is up (default 3)
 
 	No180           bool // the UAS answers 200 without a 180
@@ -68,7 +68,7 @@ type event struct {
 type generator struct {
 	spec Spec
 	net  *network
-	role map[string]string // FLOW.md role -> node name
+	role map[string]string // docs/FLOW.md role -> node name
 	evs  []event
 	omit map[StepRef]bool
 	seq  int
