@@ -104,7 +104,50 @@ func NewPlan(s *Spec, lab string, knownRoles []string) (*Plan, error) {
 		return nil, &SpecError{File: s.file, Msg: err.Error()}
 	}
 	p.planRoutes(index)
+	if err := p.checkForwarding(); err != nil {
+		return nil, &SpecError{File: s.file, What: err.what, Msg: err.msg}
+	}
 	return p, nil
+}
+
+// forwardError is a planned route that needs a node that does not forward.
+type forwardError struct{ what, msg string }
+
+// checkForwarding refuses a plan in which a route's next hop would have to
+// forward packets it does not own. Only routers forward (ip_forward=1 on
+// routers only), so a route through any other node to a subnet where
+// another node lives would lose every packet to that node, silently.
+func (p *Plan) checkForwarding() *forwardError {
+	owner := map[netip.Addr]*PlannedNode{}
+	for i := range p.Nodes {
+		for _, ifc := range p.Nodes[i].Ifaces {
+			owner[ifc.Prefix.Addr()] = &p.Nodes[i]
+		}
+	}
+	for _, n := range p.Nodes {
+		for _, r := range n.Routes {
+			hop := owner[r.Via]
+			if hop == nil || hop.Role == RoleRouter {
+				continue
+			}
+			for _, l := range p.Links {
+				if l.A.Prefix.Masked() != r.Dst {
+					continue
+				}
+				for _, end := range []End{l.A, l.B} {
+					if end.Node == hop.Name || end.Node == n.Name {
+						continue
+					}
+					return &forwardError{
+						what: fmt.Sprintf("node %q", hop.Name),
+						msg: fmt.Sprintf("%s's route to %s via %s (%s) would carry traffic for %s (%s) through %s, a %s, which does not forward: only routers do; make %s a router or link %s to one",
+							n.Name, r.Dst, r.Via, hop.Name, end.Node, end.Prefix.Addr(), hop.Name, hop.Role, hop.Name, end.Node),
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // linkPrefixes gives the two interface addresses of link i: the spec's, or

@@ -149,3 +149,56 @@ func TestLabNames(t *testing.T) {
 		}
 	}
 }
+
+// A route whose next hop does not forward is refused with the node and the
+// route named: a host in the middle of a chain would drop every packet for
+// the far end.
+func TestPlanRefusesRouteThroughNonForwardingNode(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"host chain", `
+nodes:
+  - {name: h1, role: host}
+  - {name: h2, role: host}
+  - {name: h3, role: host}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h2:eth1, h3:eth0]
+`, `chain.yaml: node "h2": h1's route to 198.18.2.0/24 via 198.18.1.2 (h2) would carry traffic for h3 (198.18.2.2) through h2, a host, which does not forward`},
+		{"host between two routers", `
+nodes:
+  - {name: r1, role: router}
+  - {name: h, role: host}
+  - {name: r2, role: router}
+links:
+  - endpoints: [r1:h, h:eth0]
+  - endpoints: [h:eth1, r2:h]
+`, `node "h": r1's route to 198.18.2.0/24 via 198.18.1.2 (h) would carry traffic for r2 (198.18.2.2) through h, a host`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ParseSpec("chain.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewPlan(s, "t", testRoles)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewPlan: %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Routers in the middle are fine.
+	s, err := ParseSpec("ok.yaml", []byte(`
+nodes:
+  - {name: h1, role: host}
+  - {name: r, role: router}
+  - {name: h3, role: host}
+links:
+  - endpoints: [h1:eth0, r:a]
+  - endpoints: [r:b, h3:eth0]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPlan(s, "t", testRoles); err != nil {
+		t.Fatal(err)
+	}
+}
