@@ -10,7 +10,7 @@ REPORTS := reports
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/qoslab
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/qoslab
 
 deps:
 	./scripts/install-deps.sh

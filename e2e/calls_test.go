@@ -237,7 +237,7 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18, 8, 9, 17, 18)))
 		Expect(udpPayloads(captureFile(l, "r1-ch"), "")).To(BeEmpty(), "nothing reaches the clearinghouse")
 		// The policy servers kept the usage themselves.
-		out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--lab", l.Name, "--format", "csv").CombinedOutput()
+		out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--name", l.Name, "--format", "csv").CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		Expect(string(out)).To(ContainSubstring(res.CallID))
 	})

@@ -17,9 +17,10 @@ import (
 	"github.com/qoslab/qoslab/traffic/trace"
 )
 
-// cdrs runs `qoslab cdr --format json` for a lab.
+// cdrs runs `qoslab cdr --per-side --json` for a lab: the stored usage
+// records, one per side of each call.
 func cdrs(ctx context.Context, lab string) []map[string]any {
-	out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--lab", lab, "--format", "json").Output()
+	out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--name", lab, "--per-side", "--json").Output()
 	Expect(err).NotTo(HaveOccurred())
 	var recs []map[string]any
 	Expect(json.Unmarshal(out, &recs)).To(Succeed(), "%s", out)

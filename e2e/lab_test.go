@@ -112,6 +112,94 @@ var _ = Describe("the default lab", Label("root"), Ordered, func() {
 		Expect(len(merged)).To(BeNumerically(">=", 9*8*2), "the merged capture holds every link's packets")
 	})
 
+	It("completes lab and node names in the shell", func(ctx context.Context) {
+		complete := func(args ...string) string {
+			out, err := exec.CommandContext(ctx, qoslabBin, append([]string{"__complete"}, args...)...).Output()
+			Expect(err).NotTo(HaveOccurred())
+			return string(out)
+		}
+		Expect(strings.Fields(complete("exec", "--name", lab, ""))).To(ContainElements("uac", "sip1", "pol1", "r1", "ch", "r2", "pol2", "sip2", "uas"))
+		Expect(strings.Fields(complete("gates", "--name", lab, ""))).To(ContainElements("r1", "r2"))
+		Expect(complete("gates", "--name", lab, "")).NotTo(ContainSubstring("sip1"))
+		Expect(strings.Fields(complete("call", "--name", lab, "--from", ""))).To(ContainElement("uac"))
+		Expect(strings.Fields(complete("call", "--name", lab, "--to", ""))).To(ContainElement("uas"))
+		Expect(strings.Fields(complete("down", "--name", ""))).To(ContainElement(lab))
+		out, err := exec.CommandContext(ctx, qoslabBin, "completion", "bash").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("__start_qoslab"))
+	})
+
+	It("runs a command in a node, flags and all, with or without --", func(ctx context.Context) {
+		for _, args := range [][]string{{"exec", "--name", lab, "uac", "ip", "-br", "addr"}, {"exec", "--name", lab, "uac", "--", "ip", "-br", "addr"}} {
+			out, err := exec.CommandContext(ctx, qoslabBin, args...).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), "%v: %s", args, out)
+			Expect(string(out)).To(ContainSubstring("198.18.1.2/24"), "%v", args)
+		}
+		out, err := exec.CommandContext(ctx, qoslabBin, "exec", "--name", "e2e-nolab", "uac", "true").CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring(`no such lab "e2e-nolab"`))
+		out, err = exec.CommandContext(ctx, qoslabBin, "exec", "--name", lab, "nonode", "true").CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring(`lab ` + lab + ` has no node "nonode" (nodes: uac, sip1,`))
+	})
+
+	It("shows a router's gates while a call holds them, and its whole ruleset to the distribution's nft", func(ctx context.Context) {
+		if _, err := exec.LookPath("nft"); err != nil {
+			if os.Getenv("CI") != "" {
+				Fail("nft is not installed: scripts/install-deps.sh installs Debian's nftables")
+			}
+			Skip("nft is not installed")
+		}
+		call := exec.CommandContext(ctx, qoslabBin, "call", "--name", lab, "--talk", "2s", "--ring", "0s")
+		call.Stdout, call.Stderr = GinkgoWriter, GinkgoWriter
+		Expect(call.Start()).To(Succeed())
+		DeferCleanup(func() { _ = call.Process.Kill(); _ = call.Wait() })
+		type gates struct {
+			Gates []struct {
+				ID      uint32 `json:"gate_id"`
+				Flow    string `json:"flow"`
+				Class   string `json:"class"`
+				Packets uint64 `json:"packets"`
+			} `json:"gates"`
+		}
+		read := func(router string) gates {
+			out, err := exec.CommandContext(ctx, qoslabBin, "gates", "--name", lab, router, "--json").Output()
+			Expect(err).NotTo(HaveOccurred())
+			var g gates
+			Expect(json.Unmarshal(out, &g)).To(Succeed(), "%s", out)
+			return g
+		}
+		Eventually(func() uint64 {
+			g := read("r1")
+			if len(g.Gates) != 1 {
+				return 0
+			}
+			return g.Gates[0].Packets
+		}).WithTimeout(5*time.Second).Should(BeNumerically(">", 10), "r1's gate counts the call's media")
+		g := read("r1")
+		Expect(g.Gates[0].ID).NotTo(BeZero())
+		Expect(g.Gates[0].Class).To(Equal("ef"))
+		Expect(g.Gates[0].Flow).To(HavePrefix("udp 198.18.1.2:20000 -> 198.18.4.2:"))
+
+		out, err := exec.CommandContext(ctx, qoslabBin, "exec", "--name", lab, "r1", "nft", "list", "ruleset").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "nft list ruleset in r1: %s", out)
+		Expect(string(out)).To(ContainSubstring("table ip qoslab {"))
+		Expect(string(out)).To(ContainSubstring(fmt.Sprintf(`comment "gate %d"`, g.Gates[0].ID)))
+		Expect(string(out)).To(ContainSubstring("meta mark vmap @classes"))
+
+		Expect(call.Wait()).To(Succeed())
+		Eventually(func() []string {
+			var flows []string
+			for _, gt := range read("r1").Gates {
+				flows = append(flows, gt.Flow)
+			}
+			return flows
+		}).WithTimeout(5*time.Second).Should(BeEmpty(), "the gate goes with the call")
+		out, err = exec.CommandContext(ctx, qoslabBin, "gates", "--name", lab, "sip1").CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("node sip1 of lab " + lab + " is a proxy, not a router (router nodes: r1, r2)"))
+	})
+
 	It("leaves nothing behind after down", func(ctx context.Context) {
 		Expect(topology.Down(ctx, lab, topology.DownOptions{})).To(Succeed())
 		Expect(labNamespaces(lab)).To(BeEmpty())

@@ -6,9 +6,12 @@
 #   sip-tester  sipp, a SIP implementation nobody here wrote
 #   openssl     verifies OSP tokens with `openssl cms -verify`
 #   sqlite3     lets people query the usage records
-#   iproute2, ethtool, iputils-ping  to poke at a lab by hand
+#   nftables    Debian's nft (1.0.6 on Debian 12): the router tests list the
+#               routers' tables with it, as people inspecting a router do
+#   iproute2, ethtool, iputils-ping  to poke at a lab by hand; the e2e suite
+#               runs `ip netns add/del` beside a lab
 set -euo pipefail
-pkgs=(tshark sip-tester openssl sqlite3 iproute2 ethtool iputils-ping ca-certificates make)
+pkgs=(tshark sip-tester openssl sqlite3 nftables iproute2 ethtool iputils-ping ca-certificates make)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

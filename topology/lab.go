@@ -28,8 +28,9 @@ type Options struct {
 	// NoCapture skips the link captures.
 	NoCapture bool
 	// Prepare runs after the namespaces and links exist and before any
-	// process starts (the CLI generates the lab PKI there).
-	Prepare func(ctx context.Context, labDir string, p *Plan) error
+	// process starts, with the lab's run directory and its node names
+	// (nodes.PrepareLab writes the lab PKI there).
+	Prepare func(labDir string, nodes []string) error
 	// Log receives one line per phase with its duration (nil: silent).
 	Log *slog.Logger
 	// AfterPhase, if set, is called after each phase (progress display;
@@ -146,7 +147,7 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 		return nil, err
 	}
 	if opts.Prepare != nil {
-		if err := phase("prepare", func() error { return opts.Prepare(ctx, dir, plan) }); err != nil {
+		if err := phase("prepare", func() error { return opts.Prepare(dir, plan.NodeNames()) }); err != nil {
 			return nil, err
 		}
 	}

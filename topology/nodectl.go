@@ -18,12 +18,12 @@ func StopNode(lab, node string, kill bool, runRoot string) error {
 	if runRoot == "" {
 		runRoot = RunRoot
 	}
-	st, err := ReadState(filepath.Join(runRoot, lab))
+	st, err := OpenLab(lab, runRoot)
 	if err != nil {
-		return err
+		return fmt.Errorf("topology: %w", err)
 	}
-	if _, ok := st.Plan.Node(node); !ok {
-		return fmt.Errorf("topology: lab %s has no node %q", lab, node)
+	if _, err := st.Plan.RoleNode(node); err != nil {
+		return fmt.Errorf("topology: %w", err)
 	}
 	pid := st.NodePIDs[node]
 	if pid <= 0 || !alive(pid) || !cmdlineHas(pid, "node", "--config") {
@@ -49,13 +49,13 @@ func StartNode(ctx context.Context, lab, node string, opts Options) error {
 		return err
 	}
 	dir := filepath.Join(opts.RunRoot, lab)
-	st, err := ReadState(dir)
+	st, err := OpenLab(lab, opts.RunRoot)
 	if err != nil {
-		return err
+		return fmt.Errorf("topology: %w", err)
 	}
-	n, ok := st.Plan.Node(node)
-	if !ok {
-		return fmt.Errorf("topology: lab %s has no node %q", lab, node)
+	n, err := st.Plan.RoleNode(node)
+	if err != nil {
+		return fmt.Errorf("topology: %w", err)
 	}
 	if pid := st.NodePIDs[node]; pid > 0 && alive(pid) {
 		return nil

@@ -105,10 +105,9 @@ func exists(path string) bool {
 // Exec runs argv inside a node's namespace with the given stdio and
 // returns its exit status.
 func Exec(ctx context.Context, lab, node string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	name := NamespaceName(lab, node)
-	ns, err := netns.GetFromName(name)
+	ns, err := nodeNamespace(lab, node)
 	if err != nil {
-		return 0, fmt.Errorf("topology: exec: lab %q has no node %q (namespace %s: %v)", lab, node, name, err)
+		return 0, fmt.Errorf("topology: exec: %w", err)
 	}
 	defer ns.Close()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -130,11 +129,28 @@ func Exec(ctx context.Context, lab, node string, argv []string, stdin io.Reader,
 // RunIn runs fn on a thread inside a lab node's namespace. Sockets fn
 // opens belong to that namespace and may be used from anywhere afterwards.
 func RunIn(lab, node string, fn func() error) error {
-	name := NamespaceName(lab, node)
-	ns, err := netns.GetFromName(name)
+	ns, err := nodeNamespace(lab, node)
 	if err != nil {
-		return fmt.Errorf("topology: lab %q has no node %q (namespace %s: %v)", lab, node, name, err)
+		return fmt.Errorf("topology: %w", err)
 	}
 	defer ns.Close()
 	return inNamespace(ns, fn)
+}
+
+// nodeNamespace opens a lab node's namespace. A missing one is explained:
+// no such lab, no such node, or a lab that is down.
+func nodeNamespace(lab, node string) (netns.NsHandle, error) {
+	name := NamespaceName(lab, node)
+	ns, err := netns.GetFromName(name)
+	if err == nil {
+		return ns, nil
+	}
+	st, serr := OpenLab(lab, "")
+	if serr != nil {
+		return ns, serr
+	}
+	if _, nerr := st.Plan.RoleNode(node); nerr != nil {
+		return ns, nerr
+	}
+	return ns, fmt.Errorf("lab %s: node %s has no namespace %s: %v", lab, node, name, err)
 }

@@ -1,23 +1,26 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"sort"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/qoslab/qoslab/nodes/ua"
 	"github.com/qoslab/qoslab/topology"
+	"github.com/qoslab/qoslab/traffic/load"
 	"github.com/spf13/cobra"
 )
 
-// newCallCmd is `qoslab call`: one call placed by a lab's UAC through its
-// control socket. The exit status is 0 only for an answered call.
+// newCallCmd is `qoslab call`: one call (or -n of them) placed by a lab's
+// UAC through its control socket. The exit status is 0 only when every
+// call was answered.
 func newCallCmd() *cobra.Command {
 	var (
 		lab, from  string
 		req        ua.CallRequest
+		talk       time.Duration
+		ring       string
 		dscp       int
 		jsonOutput bool
 		count      int
@@ -25,9 +28,28 @@ func newCallCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "call [--name lab] [--from uac] [--to uas] [--talk 3s] [--ring 200ms] [--hangup uac|uas] [--json] [-n calls --parallel k]",
-		Short: "Place one call in a running lab and print its outcome, setup time and RTP stats",
+		Short: "Place a call in a running lab and print its outcome, setup time and RTP stats (-n: a load run)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := atLeastOne("count", count); err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			if err := atLeastOne("parallel", parallel); err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			if talk < 0 {
+				return fmt.Errorf("call: --talk %v: want 0 or more", talk)
+			}
+			if ring != "" {
+				if d, err := time.ParseDuration(ring); err != nil || d < 0 {
+					return fmt.Errorf("call: --ring %q: want a duration such as 200ms or 0s", ring)
+				}
+			}
+			if req.Hangup != "" {
+				if err := oneOf("hangup", req.Hangup, "uac", "uas"); err != nil {
+					return fmt.Errorf("call: %w", err)
+				}
+			}
 			if cmd.Flags().Changed("dscp") {
 				if dscp < 0 || dscp > 63 {
 					return fmt.Errorf("call: --dscp %d: want 0-63", dscp)
@@ -35,22 +57,32 @@ func newCallCmd() *cobra.Command {
 				d := uint8(dscp)
 				req.DSCP = &d
 			}
+			st, err := topology.OpenLab(lab, "")
+			if err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			if _, err := st.Plan.RoleNode(from, "uac"); err != nil {
+				return fmt.Errorf("call: --from %s: %w", from, err)
+			}
+			if err := checkCallee(st.Plan, req.To); err != nil {
+				return fmt.Errorf("call: --to %s: %w", req.To, err)
+			}
+			req.Talk, req.Ring = talk.String(), ring
 			sock := topology.ControlSocket(topology.RunDir(lab), from)
-			if count > 1 {
-				return placeMany(cmd, sock, req, count, parallel)
+			out := cmd.OutOrStdout()
+			if cmd.Flags().Changed("count") {
+				return placeMany(cmd.Context(), cmd, sock, req, count, parallel, jsonOutput)
 			}
 			res, err := ua.PlaceCall(cmd.Context(), sock, req)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("call: %w", err)}
 			}
-			out := cmd.OutOrStdout()
 			if jsonOutput {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
-					return err
-				}
-			} else if err := res.WriteText(out); err != nil {
+				err = writeJSON(out, res)
+			} else {
+				err = res.WriteText(out)
+			}
+			if err != nil {
 				return err
 			}
 			if res.Outcome != ua.OutcomeAnswered {
@@ -60,76 +92,63 @@ func newCallCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&lab, "name", topology.DefaultLab, "lab name")
+	addNameFlag(cmd, &lab, topology.DefaultLab, "lab name")
 	f.StringVar(&from, "from", "uac", "UAC node that places the call")
-	f.StringVar(&req.To, "to", "uas", "callee node")
-	f.StringVar(&req.Talk, "talk", "3s", "talk time before the hang-up")
-	f.StringVar(&req.Ring, "ring", "", "ring time the UAS uses before 200 (0s: 200 without 180; default: the UAS's ring parameter)")
+	completeNodeFlag(cmd, "from", &lab, "uac")
+	f.StringVar(&req.To, "to", "", "callee: a UAS node (default: the UAC's callee parameter)")
+	completeNodeFlag(cmd, "to", &lab, "uas")
+	f.DurationVar(&talk, "talk", 3*time.Second, "talk time before the hang-up")
+	f.StringVar(&ring, "ring", "", "ring time the UAS uses before 200 (0s: 200 without 180; default: the UAS's ring parameter)")
 	f.StringVar(&req.Hangup, "hangup", "", "who hangs up: uac or uas (default: the UAS's hangup parameter, else uac)")
+	completeWords(cmd, "hangup", "uac", "uas")
 	f.IntVar(&dscp, "dscp", 0, "DSCP the UAC marks its own RTP with (theft-of-service tests)")
 	f.StringVar(&req.Codec, "codec", "PCMU", "codec offered first: PCMU or PCMA")
-	f.BoolVar(&jsonOutput, "json", false, "print the result as JSON")
-	f.IntVarP(&count, "count", "n", 1, "place this many calls and print a summary (setup time percentiles, calls/s)")
+	completeWords(cmd, "codec", "PCMU", "PCMA")
+	addJSONFlag(cmd, &jsonOutput, "the result (with -n: the summary)")
+	f.IntVarP(&count, "count", "n", 1, "place this many calls and print a summary (outcomes, setup time percentiles, calls/s)")
 	f.IntVar(&parallel, "parallel", 10, "with --count: calls in flight at once")
 	return cmd
 }
 
-// placeMany places count calls, parallel at a time, and prints how they
-// ended and how long their setups took. It exits non-zero unless every
-// call was answered.
-func placeMany(cmd *cobra.Command, sock string, req ua.CallRequest, count, parallel int) error {
-	if parallel < 1 {
-		parallel = 1
+// checkCallee refuses a callee that names a node of the lab that is no
+// user agent (`--to sip1` would send the INVITE to a proxy, which loops
+// it: 482). A callee that is no node name is the UAC's to resolve.
+func checkCallee(p *topology.Plan, to string) error {
+	if to == "" || strings.ContainsAny(to, "@:") {
+		return nil
 	}
-	results := make([]ua.CallResult, count)
-	errs := make([]error, count)
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range results {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i], errs[i] = ua.PlaceCall(cmd.Context(), sock, req)
-		}()
+	if _, ok := p.Node(to); !ok {
+		return nil
 	}
-	wg.Wait()
-	took := time.Since(start)
-	outcomes := map[string]int{}
-	var setups []float64
-	for i, r := range results {
-		if errs[i] != nil {
-			outcomes["error"]++
-			continue
-		}
-		outcomes[r.Outcome]++
-		if r.Outcome == ua.OutcomeAnswered {
-			setups = append(setups, r.SetupMillis)
-		}
+	_, err := p.RoleNode(to, "uas")
+	return err
+}
+
+// placeMany is the load run: count calls, parallel at a time.
+func placeMany(ctx context.Context, cmd *cobra.Command, sock string, req ua.CallRequest, count, parallel int, jsonOut bool) error {
+	s, err := load.Run(ctx, count, parallel, func(ctx context.Context) (load.Call, error) {
+		r, err := ua.PlaceCall(ctx, sock, req)
+		return load.Call{ID: r.CallID, Outcome: r.Outcome, Status: r.Status, Reason: r.Reason, SetupMs: r.SetupMillis}, err
+	})
+	if err != nil {
+		return fmt.Errorf("call: %w", err)
 	}
-	sort.Float64s(setups)
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "%d calls, %d at a time, in %v (%.1f calls/s)\n", count, parallel, took.Round(time.Millisecond), float64(count)/took.Seconds())
-	for _, o := range []string{ua.OutcomeAnswered, ua.OutcomeRefused, ua.OutcomeFailed, "error"} {
-		if outcomes[o] > 0 {
-			fmt.Fprintf(out, "  %-9s %d\n", o, outcomes[o])
-		}
+	if jsonOut {
+		err = writeJSON(out, s)
+	} else {
+		err = s.WriteText(out)
 	}
-	if len(setups) > 0 {
-		p := func(q float64) float64 { return setups[int(q*float64(len(setups)-1))] }
-		fmt.Fprintf(out, "  setup ms  p50 %.1f  p90 %.1f  max %.1f\n", p(0.5), p(0.9), setups[len(setups)-1])
+	if err != nil {
+		return err
 	}
-	if outcomes[ua.OutcomeAnswered] != count {
-		for i, err := range errs {
-			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("call: %w", err)}
-			}
-			if results[i].Outcome != ua.OutcomeAnswered {
-				return &exitError{code: 1, err: fmt.Errorf("call %s: %s %d %s", results[i].CallID, results[i].Outcome, results[i].Status, results[i].Reason)}
-			}
-		}
+	switch {
+	case s.OK():
+		return nil
+	case s.FirstError != "":
+		return &exitError{code: 2, err: fmt.Errorf("call: %s", s.FirstError)}
+	default:
+		f := s.FirstFailure
+		return &exitError{code: 1, err: fmt.Errorf("call %s: %s %d %s", f.ID, f.Outcome, f.Status, f.Reason)}
 	}
-	return nil
 }

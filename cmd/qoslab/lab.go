@@ -7,13 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/qoslab/qoslab/protocol/osp"
+	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/topology"
 	"github.com/spf13/cobra"
 )
@@ -28,12 +27,19 @@ func roleNames() []string {
 	return out
 }
 
-// loadSpec reads -f or the built-in topology.
-func loadSpec(file string) (*topology.Spec, error) {
-	if file == "" {
-		return topology.DefaultSpec()
+// loadSpec reads -f or the built-in topology and applies --set.
+func loadSpec(file string, sets []string) (*topology.Spec, error) {
+	spec, err := topology.DefaultSpec()
+	if file != "" {
+		spec, err = topology.LoadSpec(file)
 	}
-	return topology.LoadSpec(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.ApplySets(sets); err != nil {
+		return nil, err
+	}
+	return spec, nil
 }
 
 // labName picks --name, then the spec's name, then "default".
@@ -48,21 +54,16 @@ func labName(flag string, spec *topology.Spec) string {
 }
 
 func upOptions(verbose bool) topology.Options {
-	opts := topology.Options{Roles: roleNames(), Prepare: prepareLab}
+	opts := topology.Options{Roles: roleNames(), Prepare: nodes.PrepareLab}
 	if verbose {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return opts
 }
 
-// prepareLab generates what nodes need before they start: the lab PKI
-// (a CA, and a certificate per node for OSP token signing and mutual TLS).
-func prepareLab(ctx context.Context, labDir string, p *topology.Plan) error {
-	names := make([]string, 0, len(p.Nodes))
-	for _, n := range p.Nodes {
-		names = append(names, n.Name)
-	}
-	return osp.WriteLabPKI(filepath.Join(labDir, "pki"), names)
+// addSetFlag adds --set node.key=value.
+func addSetFlag(cmd *cobra.Command, sets *[]string) {
+	cmd.Flags().StringArrayVar(sets, "set", nil, "override a role parameter: node.key=value (repeatable), e.g. --set pol1.mode=no-ch")
 }
 
 func newUpCmd() *cobra.Command {
@@ -71,27 +72,28 @@ func newUpCmd() *cobra.Command {
 	var hangAfter string
 	var sets []string
 	cmd := &cobra.Command{
-		Use:   "up [-f topo.yaml] [--name lab]",
+		Use:   "up [-f topo.yaml] [--name lab] [--set node.key=value]... [-v]",
 		Short: "Build a lab: namespaces, links, captures, one node process per namespace",
-		Args:  cobra.NoArgs,
+		Long: `up builds a lab: one network namespace per node, veths, addresses and routes,
+a capture on every link and one qoslab node process per namespace, and returns
+once every node is ready. A failed up, or one interrupted by a signal, rolls
+back everything it made.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := loadSpec(file)
+			spec, err := loadSpec(file, sets)
 			if err != nil {
-				return err
-			}
-			if err := spec.ApplySets(sets); err != nil {
 				return err
 			}
 			lab := labName(name, spec)
 			start := time.Now()
 			opts := upOptions(verbose)
 			if hangAfter != "" {
-				// Test hook: stop half-way so that a test can kill -9 us
-				// and check that `down --all` still removes everything.
-				// A signal ends the hang, as it would end a slow phase.
+				// Test hook: stop half-way so that a test can kill us and
+				// check the cleanup. A signal ends the hang, as it would
+				// end a slow phase.
 				opts.AfterPhase = func(phase string) {
 					if phase == hangAfter {
-						fmt.Fprintf(os.Stderr, "hanging after phase %s\n", phase)
+						stderrf("hanging after phase %s\n", phase)
 						<-cmd.Context().Done()
 					}
 				}
@@ -111,15 +113,15 @@ func newUpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("lab %s up: %d nodes, %d links in %v (run directory %s)\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "lab %s up: %d nodes, %d links in %v (run directory %s)\n",
 				lab, len(l.Plan.Nodes), len(l.Plan.Links), time.Since(start).Round(time.Millisecond), l.Dir)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
-	cmd.Flags().StringVar(&name, "name", "", "lab name (default: the topology's name, else \"default\")")
+	addFileFlag(cmd, &file)
+	addNameFlag(cmd, &name, "", "lab name (default: the topology's name, else \"default\")")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each bring-up phase with its duration")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a role parameter: node.key=value (repeatable), e.g. --set pol1.mode=no-ch")
+	addSetFlag(cmd, &sets)
 	cmd.Flags().StringVar(&hangAfter, "hang-after", "", "test hook: hang after the named bring-up phase")
 	_ = cmd.Flags().MarkHidden("hang-after")
 	return cmd
@@ -129,26 +131,23 @@ func newDownCmd() *cobra.Command {
 	var name string
 	var all, keep bool
 	cmd := &cobra.Command{
-		Use:   "down [--name lab | --all]",
+		Use:   "down [--name lab | --all] [--keep]",
 		Short: "Stop a lab's processes and remove its namespaces; idempotent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := topology.DownOptions{Keep: keep}
 			if all {
-				if name != "" {
+				if cmd.Flags().Changed("name") {
 					return fmt.Errorf("down: --all and --name exclude each other")
 				}
 				return topology.DownAll(cmd.Context(), opts)
 			}
-			if name == "" {
-				name = topology.DefaultLab
-			}
 			return topology.Down(cmd.Context(), name, opts)
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "lab name (default \"default\")")
+	addNameFlag(cmd, &name, topology.DefaultLab, "lab name")
 	cmd.Flags().BoolVar(&all, "all", false, "take down every qoslab lab on this machine, including stale ones")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the run directory (captures, logs)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the run directory (captures, logs, usage records); status shows the lab as down, kept")
 	return cmd
 }
 
@@ -167,14 +166,15 @@ func newStatusCmd() *cobra.Command {
 					return err
 				}
 			}
-			var all []*topology.Status
+			all := []*topology.Status{}
 			for _, lab := range labs {
 				st, err := topology.LabStatus(lab, "")
 				if err != nil {
 					return fmt.Errorf("status: lab %s: %w", lab, err)
 				}
 				if name != "" && st.Phase == "" && len(st.Nodes) == 0 {
-					return fmt.Errorf("status: no lab %q on this machine%s", name, labList())
+					_, err := topology.OpenLab(name, "")
+					return fmt.Errorf("status: %w", err)
 				}
 				all = append(all, st)
 			}
@@ -191,8 +191,8 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "show only this lab (default: every lab on the machine)")
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the status as JSON (a list of labs)")
+	addNameFlag(cmd, &name, "", "show only this lab (default: every lab on the machine)")
+	addJSONFlag(cmd, &jsonOut, "the status (a list of labs)")
 	return cmd
 }
 
@@ -213,15 +213,6 @@ func printStatus(w io.Writer, st *topology.Status) {
 	}
 }
 
-// labList names the labs on the machine, for errors about a missing one.
-func labList() string {
-	labs, err := topology.Labs("")
-	if err != nil || len(labs) == 0 {
-		return " (there is none; `qoslab up` starts one)"
-	}
-	return fmt.Sprintf(" (labs here: %s)", strings.Join(labs, ", "))
-}
-
 // writeJSON prints v indented, as every --json output is.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -233,14 +224,29 @@ func writeJSON(w io.Writer, v any) error {
 func newExecCmd() *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
-		Use:   "exec <node> -- <command> [args...]",
+		Use:   "exec [--name lab] <node> [--] <command> [args...]",
 		Short: "Run a command inside a node's network namespace (like ip netns exec)",
-		Args:  cobra.MinimumNArgs(2),
+		Long: `exec runs a command inside a node's network namespace, like ip netns exec
+or docker exec. Everything after the node name is the command, flags included:
+qoslab exec r1 nft list ruleset, qoslab exec uac ip -br addr. Flags of exec
+itself (--name) go before the node.`,
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeNodes(&name),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				name = topology.DefaultLab
+			node, argv := args[0], args[1:]
+			if len(argv) > 0 && argv[0] == "--" {
+				argv = argv[1:]
 			}
-			code, err := topology.Exec(cmd.Context(), name, args[0], args[1:], os.Stdin, os.Stdout, os.Stderr)
+			if _, err := labNode(name, node); err != nil {
+				return fmt.Errorf("exec: %w", err)
+			}
+			if len(argv) == 0 {
+				return fmt.Errorf("exec: no command to run in %s: qoslab exec %s -- <command> [args...]", node, node)
+			}
+			if strings.HasPrefix(argv[0], "-") {
+				return fmt.Errorf("exec: %q is not a command: flags of exec go before the node (qoslab exec --name lab %s -- <command>)", argv[0], node)
+			}
+			code, err := topology.Exec(cmd.Context(), name, node, argv, os.Stdin, os.Stdout, os.Stderr)
 			if err != nil {
 				return err
 			}
@@ -250,6 +256,8 @@ func newExecCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "lab name (default \"default\")")
+	// Everything after the node is the command's: `exec uac ip -br addr`.
+	cmd.Flags().SetInterspersed(false)
+	addNameFlag(cmd, &name, topology.DefaultLab, "lab name")
 	return cmd
 }

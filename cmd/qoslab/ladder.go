@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qoslab/qoslab/topology"
 	"github.com/qoslab/qoslab/traffic/ladder"
 	"github.com/qoslab/qoslab/traffic/trace"
 )
@@ -16,10 +17,10 @@ import (
 // diagrams like the patent's FIG. 5 and FIG. 6.
 func newLadderCmd() *cobra.Command {
 	var (
-		callID, out, format, topoFile, dot string
+		callID, out, format, topoFile, dot, lab string
 	)
 	cmd := &cobra.Command{
-		Use:   "ladder <pcapng or lab dir> [--call id] -o file.svg|file.html|file.mmd [--format svg|html|mermaid]",
+		Use:   "ladder [<pcapng or lab dir> | --name lab] [--call id] -o file.svg|file.html|file.mmd [--format svg|html|mermaid]",
 		Short: "Draw a capture's calls as ladder diagrams (SVG, HTML or Mermaid)",
 		Long: `ladder rebuilds the calls of a capture as qoslab verify does and draws one as
 a ladder: nine lanes (UAC SIP1 POL1 R1 CH R2 POL2 SIP2 UAS), one arrow per
@@ -27,14 +28,23 @@ message labelled with its docs/FLOW.md step, failed steps in red. Without --call
 it draws the first call (HTML: every call). The format follows the -o
 extension (.svg, .html, .mmd/.md) unless --format says otherwise.
 --topology-dot writes a Graphviz picture of the topology as well.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return &exitError{2, fmt.Errorf("ladder: -o file is required")}
 			}
 			if format == "" {
-				format = formatOf(out)
+				f, err := formatOf(out)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				format = f
 			}
+			in, err := inputDir(cmd, args, lab)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("ladder: %w", err)}
+			}
+			args = []string{in}
 			topo, err := verifyTopology(args[0], topoFile)
 			if err != nil {
 				return &exitError{2, err}
@@ -79,7 +89,7 @@ extension (.svg, .html, .mmd/.md) unless --format says otherwise.
 					return &exitError{2, fmt.Errorf("ladder: %w", err)}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, %d calls)\n", out, format, len(ds))
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, %d %s)\n", out, format, len(ds), plural(len(ds), "call", "calls"))
 			return nil
 		},
 	}
@@ -88,15 +98,25 @@ extension (.svg, .html, .mmd/.md) unless --format says otherwise.
 	cmd.Flags().StringVar(&format, "format", "", "svg, html or mermaid (default: from the -o extension)")
 	cmd.Flags().StringVar(&topoFile, "topology", "", "topology file the capture was made with")
 	cmd.Flags().StringVar(&dot, "topology-dot", "", "also write the topology as a Graphviz DOT file")
+	addNameFlag(cmd, &lab, topology.DefaultLab, "draw from this lab's run directory (instead of a path)")
+	completeWords(cmd, "format", "svg", "html", "mermaid")
 	return cmd
 }
 
-func formatOf(path string) string {
-	switch strings.ToLower(filepath.Ext(path)) {
+// formatOf picks the format from the -o extension. An extension ladder
+// does not write is refused rather than filled with SVG.
+func formatOf(path string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".svg":
+		return "svg", nil
 	case ".html", ".htm":
-		return "html"
+		return "html", nil
 	case ".mmd", ".md", ".mermaid":
-		return "mermaid"
+		return "mermaid", nil
+	case ".png", ".pdf", ".jpg", ".jpeg":
+		return "", fmt.Errorf("ladder: -o %s: ladder writes SVG, HTML or Mermaid, not %s; write %s and convert it, e.g. rsvg-convert -o %s %s",
+			path, ext[1:], strings.TrimSuffix(path, ext)+".svg", path, strings.TrimSuffix(path, ext)+".svg")
+	default:
+		return "", fmt.Errorf("ladder: -o %s: unknown extension %q: name the file .svg, .html or .mmd, or give --format", path, ext)
 	}
-	return "svg"
 }

@@ -65,8 +65,13 @@ func newRootCmd() *cobra.Command {
 		Short:         "Network-namespace testbed for SIP + COPS + OSP QoS call setup (WO 01/35294)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(subcommands()...)
+	// Made here rather than on Execute, so that the command tree is whole
+	// for the README test too.
+	root.InitDefaultCompletionCmd()
 	return root
 }
 
@@ -87,5 +92,7 @@ func subcommands() []*cobra.Command {
 		newCDRCmd(),
 		newVerifyCmd(),
 		newLadderCmd(),
+		newGatesCmd(),
+		newVersionCmd(),
 	}
 }

@@ -15,7 +15,7 @@ func newRunCmd() *cobra.Command {
 	var file string
 	var sets []string
 	cmd := &cobra.Command{
-		Use:   "run [--out DIR] [-f topo.yaml]",
+		Use:   "run [--out DIR] [-f topo.yaml] [--name demo] [--set node.key=value]... [--talk 3s] [--ring 200ms] [--expect-refused]",
 		Short: "The demo: lab up, one call with RTP, teardown, probes, verify, ladders, lab down",
 		Long: `run brings up the built-in FIG. 5 lab, places a call from uac to uas with RTP
 both ways, hangs up, sends probe packets on the call's 5-tuple after teardown,
@@ -27,11 +27,16 @@ report.json, ladder SVG/HTML/Mermaid and the topology as DOT.
 Exit status: 0 when the call was answered and verification passed, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := loadSpec(file)
-			if err != nil {
-				return err
+			if opts.Ring != "" {
+				if d, err := time.ParseDuration(opts.Ring); err != nil || d < 0 {
+					return fmt.Errorf("run: --ring %q: want a duration such as 200ms or 0s", opts.Ring)
+				}
 			}
-			if err := spec.ApplySets(sets); err != nil {
+			if opts.Probes < 0 {
+				return fmt.Errorf("run: --probes %d: want 0 or more", opts.Probes)
+			}
+			spec, err := loadSpec(file, sets)
+			if err != nil {
 				return err
 			}
 			opts.Up = upOptions(false)
@@ -61,9 +66,9 @@ Exit status: 0 when the call was answered and verification passed, 1 otherwise.`
 		},
 	}
 	cmd.Flags().StringVar(&opts.OutDir, "out", "", "run directory (default runs/<UTC time>)")
-	cmd.Flags().StringVar(&opts.Lab, "name", "demo", "lab name")
-	cmd.Flags().StringVarP(&file, "file", "f", "", "topology file (default: the built-in FIG. 5 network)")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a role parameter: node.key=value (repeatable), e.g. --set pol1.mode=no-ch")
+	addNameFlag(cmd, &opts.Lab, "demo", "lab name")
+	addFileFlag(cmd, &file)
+	addSetFlag(cmd, &sets)
 	cmd.Flags().DurationVar(&opts.Talk, "talk", 3*time.Second, "talk time")
 	cmd.Flags().StringVar(&opts.Ring, "ring", "", "UAS ring time (0s: 200 without 180; default: the UAS's ring parameter, 200ms)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 5, "probe packets sent on the call's 5-tuple after teardown")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/qoslab/qoslab/demo"
@@ -21,13 +20,14 @@ func newVerifyCmd() *cobra.Command {
 	var (
 		jsonOut      bool
 		topoFile     string
+		lab          string
 		clearinghs   string
 		requireMedia bool
 		checkLogs    bool
 		allowNoCalls bool
 	)
 	cmd := &cobra.Command{
-		Use:   "verify <pcapng or lab dir> [--json] [--topology file]",
+		Use:   "verify [<pcapng or lab dir> | --name lab] [--json] [--logs] [--topology file]",
 		Short: "Verify a capture: rebuild every call, check docs/FLOW.md order and DSCP marking",
 		Long: `verify reads a pcapng capture (or a lab / run directory: capture/lab.pcapng,
 else the per-link capture/*.pcapng merged by time), decodes SIP, COPS (0x5153 and
@@ -45,8 +45,12 @@ going on at the cut are not failed for the steps they lack.
 Exit status: 0 all checks hold, 1 a check failed (or no call), 2 the input
 could not be read, 3 the capture is cut short and every check on what it
 holds passed (verification incomplete).`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := inputDir(cmd, args, lab)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("verify: %w", err)}
+			}
 			opts := trace.Options{RequireMedia: requireMedia, AllowNoCalls: allowNoCalls}
 			switch clearinghs {
 			case "auto":
@@ -58,16 +62,16 @@ holds passed (verification incomplete).`,
 			default:
 				return &exitError{2, fmt.Errorf("verify: --clearinghouse %q: want auto, yes or no", clearinghs)}
 			}
-			topo, err := verifyTopology(args[0], topoFile)
+			topo, err := verifyTopology(in, topoFile)
 			if err != nil {
 				return &exitError{2, err}
 			}
-			rep, err := trace.Verify(cmd.Context(), args[0], topo, opts)
+			rep, err := trace.Verify(cmd.Context(), in, topo, opts)
 			if err != nil {
 				return &exitError{2, err}
 			}
 			if checkLogs {
-				lines, err := trace.ReadNodeLogs(labDirOf(args[0]))
+				lines, err := trace.ReadNodeLogs(labDirOf(in))
 				if err != nil {
 					return &exitError{2, err}
 				}
@@ -75,10 +79,7 @@ holds passed (verification incomplete).`,
 			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false) // keep "->" readable
-				err = enc.Encode(rep)
+				err = writeJSON(out, rep)
 			} else {
 				err = rep.WriteText(out)
 			}
@@ -94,7 +95,8 @@ holds passed (verification incomplete).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	addJSONFlag(cmd, &jsonOut, "the report")
+	addNameFlag(cmd, &lab, topology.DefaultLab, "verify this lab's run directory (instead of a path)")
 	cmd.Flags().StringVar(&topoFile, "topology", "", "topology file the capture was made with (default: the lab's lab.json, else the built-in topology)")
 	cmd.Flags().StringVar(&clearinghs, "clearinghouse", "auto", "whether OSP must be on the wire: auto (decide from the capture), yes or no")
 	cmd.Flags().BoolVar(&checkLogs, "logs", false, "also hold the node logs (<lab dir>/nodes/*/node.log) against the capture")

@@ -120,7 +120,11 @@ const maxListed = 50
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qoslab verify: %s\n", strings.Join(r.Files, ", "))
-	fmt.Fprintf(&b, "  %d packets, %d messages, %d calls\n", r.Frames, r.Messages, len(r.Calls))
+	calls := "calls"
+	if len(r.Calls) == 1 {
+		calls = "call"
+	}
+	fmt.Fprintf(&b, "  %d packets, %d messages, %d %s\n", r.Frames, r.Messages, len(r.Calls), calls)
 	if r.NoClearinghouse {
 		b.WriteString("  no OSP on the wire: checked as the no-clearinghouse variant (--clearinghouse=yes to require it)\n")
 	}
