@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qoslab/qoslab/nodes"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 )
@@ -28,9 +29,10 @@ type Options struct {
 	// NoCapture skips the link captures.
 	NoCapture bool
 	// Prepare runs after the namespaces and links exist and before any
-	// process starts, with the lab's run directory and its node names
-	// (nodes.PrepareLab writes the lab PKI there).
-	Prepare func(labDir string, nodes []string) error
+	// process starts, with the lab's run directory and its nodes (role,
+	// address, parameters) by name (nodes.PrepareLab writes the lab PKI
+	// there).
+	Prepare func(labDir string, lab map[string]nodes.NodeInfo) error
 	// Log receives one line per phase with its duration (nil: silent).
 	Log *slog.Logger
 	// AfterPhase, if set, is called after each phase (progress display;
@@ -147,7 +149,7 @@ func Up(ctx context.Context, spec *Spec, lab string, opts Options) (_ *Lab, err 
 		return nil, err
 	}
 	if opts.Prepare != nil {
-		if err := phase("prepare", func() error { return opts.Prepare(dir, plan.NodeNames()) }); err != nil {
+		if err := phase("prepare", func() error { return opts.Prepare(dir, plan.NodeInfos()) }); err != nil {
 			return nil, err
 		}
 	}

@@ -245,12 +245,19 @@ func (p *Plan) Node(name string) (*PlannedNode, bool) {
 	return nil, false
 }
 
-// NodeConfig is the config file the launcher writes for a node.
-func (p *Plan) NodeConfig(n *PlannedNode, labDir string) nodes.Config {
+// NodeInfos describes every node of the lab by name, as each node sees
+// its peers (nodes.Config.Nodes).
+func (p *Plan) NodeInfos() map[string]nodes.NodeInfo {
 	all := make(map[string]nodes.NodeInfo, len(p.Nodes))
 	for _, o := range p.Nodes {
 		all[o.Name] = nodes.NodeInfo{Role: o.Role, Addr: o.Addr(), Params: o.Params}
 	}
+	return all
+}
+
+// NodeConfig is the config file the launcher writes for a node.
+func (p *Plan) NodeConfig(n *PlannedNode, labDir string) nodes.Config {
+	all := p.NodeInfos()
 	return nodes.Config{
 		Lab: p.Lab, Name: n.Name, Role: n.Role,
 		Dir: NodeDir(labDir, n.Name), LabDir: labDir,

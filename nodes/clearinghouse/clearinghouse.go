@@ -1,9 +1,10 @@
 // Package clearinghouse is the OSP clearinghouse node (CH in docs/FLOW.md): it
 // authorises calls for both policy servers by policy (package authz),
 // issues PKCS#7-signed tokens, validates the tokens the terminating side
-// presents, and records usage durably (package usage, <node dir>/usage.db).
-// It serves OSP over HTTP/1.1 on port 1080, or HTTPS with mutual TLS from
-// the lab PKI (param tls: "on").
+// presents, extends authorisations (ReauthorisationRequest), acknowledges
+// CapabilitiesIndications, and records usage durably (package usage,
+// <node dir>/usage.db). It serves OSP over HTTP/1.1 on port 1080, or
+// HTTPS with mutual TLS from the lab PKI (param tls: "on").
 //
 // Parameters (topology params:, all optional):
 //
@@ -16,13 +17,40 @@
 //	max_duration seconds of call time a token authorises (default 14400)
 //	policy       authorisation rules (see package authz; default: allow
 //	             every call with class EF and 64000 bit/s)
+//	routes       where calls to a node go: "callee=proxy[,proxy...]; ..."
+//	             (default: the proxy whose "domain" is the called URI's
+//	             host, else the one the callee node's "proxy" parameter
+//	             names, else the callee itself)
 //
-// The originating policy server (POL1) asks with Role "source" and gets a
-// new transaction and token; the terminating one (POL2) asks with Role
-// "destination" and presents that token, which must verify, match the call
-// and parties, and not have been used before; its answer reuses the
-// transaction id, so both sides' usage records share it. A terminating
-// request without a token is decided by policy alone.
+// Who may talk to it: policy servers only (role pdp). Over mutual TLS the
+// client certificate must be a lab policy server's (subject OU "pdp", the
+// CN a pdp node of the lab) and be used from that node's address; over
+// plain HTTP the source address must be a policy server's. Anyone else
+// gets OSP status 401 to every request (a certificate from another CA, or
+// none, fails the TLS handshake first).
+//
+// Authorisation: the originating policy server (POL1) asks with Role
+// "source" and gets a new transaction and, for each route to the called
+// party up to MaximumDestinations (one when absent), a Destination with
+// DestinationSignalAddress "[address]:port" of the terminating proxy and
+// its own token. The terminating one (POL2) asks with Role "destination"
+// and presents that token, which must verify, match the call and parties,
+// and not have been used before; its answer reuses the transaction id, so
+// both sides' usage records share it. A called party that is no node of
+// the lab has no route (404).
+//
+// Usage: a UsageIndication is recorded only for a transaction this
+// clearinghouse issued, naming that transaction's call and parties, from
+// its policy server (the source side from the one it was issued to; the
+// destination side from the one that presented the token, or, when the
+// token was validated locally as the OSP Toolkit does, from the first
+// policy server that reports it), with non-negative Amount and
+// PostDialDelay, once per side. An identical indication again (the policy
+// servers' spool retries) is confirmed "already recorded"; a conflicting
+// one is refused (400) and logged. Records keep the duration in
+// milliseconds and the release source. Issued transactions and used
+// tokens are kept in tables of the usage database (ledger.go), so that a
+// restart forgets neither.
 package clearinghouse
 
 import (
@@ -145,7 +173,7 @@ func newService(ctx context.Context, env nodes.Env, cfg config) (*service, func(
 		pkiDir = filepath.Join(env.Dir, "pki")
 		env.Log.Warn("no lab PKI; using a private CA for tokens", "dir", pkiDir)
 		if _, err := os.Stat(osp.CertFile(pkiDir, env.Name)); err != nil {
-			if err := osp.WriteLabPKI(pkiDir, []string{env.Name}); err != nil {
+			if err := osp.WriteLabPKI(pkiDir, []osp.PKINode{{Name: env.Name, Role: osp.RoleClearinghouse}}); err != nil {
 				return nil, nil, fmt.Errorf("clearinghouse: %w", err)
 			}
 		}
@@ -158,18 +186,29 @@ func newService(ctx context.Context, env nodes.Env, cfg config) (*service, func(
 	if err != nil {
 		return nil, nil, fmt.Errorf("clearinghouse: %w", err)
 	}
-	store, err := usage.Open(ctx, filepath.Join(env.Dir, usage.FileName))
+	dbPath := filepath.Join(env.Dir, usage.FileName)
+	store, err := usage.Open(ctx, dbPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clearinghouse: %w", err)
+	}
+	// A transaction stays as long as a call it authorised may still end
+	// and be reported late: token lifetime + longest call + a day of spool.
+	led, err := openLedger(ctx, dbPath, time.Duration(cfg.maxDuration)*time.Second+24*time.Hour)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
 	}
 	svc := &service{
 		cfg:      cfg,
 		signer:   osp.NewSigner(id.Cert, id.Key),
-		verifier: osp.NewVerifier(roots, osp.WithSignerName(env.Name)),
+		verifier: osp.NewVerifier(roots, osp.WithSignerName(env.Name), osp.WithReplayStore(led)),
 		store:    store,
+		ledger:   led,
+		peers:    peers{nodes: env.Nodes},
+		routes:   routes{nodes: env.Nodes, explicit: cfg.routes},
 		log:      env.Log,
-		nameOf:   env.NameOf,
 		now:      time.Now,
 	}
-	return svc, store.Close, nil
+	closeAll := func() error { return errors.Join(led.Close(), store.Close()) }
+	return svc, closeAll, nil
 }

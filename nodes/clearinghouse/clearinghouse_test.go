@@ -24,19 +24,50 @@ import (
 	"go.uber.org/goleak"
 )
 
-// testLab is a lab directory with a PKI and a clearinghouse config; the
-// policy servers pol1 and pol2 are both 127.0.0.1 peers here.
+// Loopback addresses of the test lab's nodes: the clearinghouse listens on
+// 127.0.0.1; each client binds the address of the node it plays
+// (osp.WithLocalAddr), so that the clearinghouse tells them apart as it
+// does in a lab.
+var (
+	addrPol1 = netip.MustParseAddr("127.0.0.1")
+	addrPol2 = netip.MustParseAddr("127.0.0.3")
+	addrUAC  = netip.MustParseAddr("127.0.0.4")
+	addrUAS  = netip.MustParseAddr("127.0.0.5")
+	addrSIP2 = netip.MustParseAddr("127.0.0.6")
+	addrSIP3 = netip.MustParseAddr("127.0.0.7")
+	addrNone = netip.MustParseAddr("127.0.0.9") // no node of the lab
+)
+
+// testLab is a lab directory with a PKI and a clearinghouse config: policy
+// servers pol1 and pol2, the UAs uac and uas (uas behind proxy sip2), and
+// a spare proxy sip3.
 type testLab struct {
 	cfg nodes.Config
 	pki string
 	log *nodestest.Log
 }
 
+func labNodes() map[string]nodes.NodeInfo {
+	return map[string]nodes.NodeInfo{
+		"ch":   {Role: "clearinghouse", Addr: netip.MustParseAddr("127.0.0.2")}, // serve listens on 127.0.0.1 itself
+		"pol1": {Role: "pdp", Addr: addrPol1},
+		"pol2": {Role: "pdp", Addr: addrPol2},
+		"uac":  {Role: "uac", Addr: addrUAC, Params: map[string]string{"proxy": "sip1"}},
+		"uas":  {Role: "uas", Addr: addrUAS, Params: map[string]string{"proxy": "sip2"}},
+		"sip2": {Role: "proxy", Addr: addrSIP2, Params: map[string]string{"domain": "b.qoslab.test"}},
+		"sip3": {Role: "proxy", Addr: addrSIP3, Params: map[string]string{"sip-port": "5070"}},
+	}
+}
+
 func newTestLab(t testing.TB, params map[string]string) *testLab {
 	t.Helper()
 	labDir := t.TempDir()
 	pki := filepath.Join(labDir, "pki")
-	if err := osp.WriteLabPKI(pki, []string{"ch", "pol1", "pol2"}); err != nil {
+	var pn []osp.PKINode
+	for name, n := range labNodes() {
+		pn = append(pn, osp.PKINode{Name: name, Role: n.Role, Addrs: []netip.Addr{n.Addr}})
+	}
+	if err := osp.WriteLabPKI(pki, pn); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(labDir, "nodes", "ch")
@@ -49,10 +80,7 @@ func newTestLab(t testing.TB, params map[string]string) *testLab {
 	return &testLab{
 		cfg: nodes.Config{
 			Lab: "t", Name: "ch", Role: "clearinghouse", Dir: dir, LabDir: labDir, Params: params,
-			Nodes: map[string]nodes.NodeInfo{
-				"ch":   {Role: "clearinghouse", Addr: netip.MustParseAddr("127.0.0.2")}, // serve listens on 127.0.0.1 itself
-				"pol1": {Role: "pdp", Addr: netip.MustParseAddr("127.0.0.1")},
-			},
+			Nodes: labNodes(),
 		},
 		pki: pki,
 		log: &nodestest.Log{},
@@ -97,6 +125,14 @@ func (l *testLab) start(t testing.TB) (url string, stop func()) {
 	}
 }
 
+// client returns an OSP client that connects from addr, closed with the
+// test.
+func client(t testing.TB, url string, from netip.Addr, opts ...osp.ClientOption) *osp.Client {
+	c := osp.NewClient(url, append([]osp.ClientOption{osp.WithLocalAddr(from)}, opts...)...)
+	t.Cleanup(c.Close)
+	return c
+}
+
 func authRequest(callID, role string, token []byte) *osp.AuthorizationRequest {
 	return &osp.AuthorizationRequest{
 		CallID:          osp.Base64(callID),
@@ -108,13 +144,24 @@ func authRequest(callID, role string, token []byte) *osp.AuthorizationRequest {
 	}
 }
 
+// issue authorises call callID from pol1 and returns the transaction id
+// and the token.
+func issue(t testing.TB, c *osp.Client, callID string) (string, []byte) {
+	t.Helper()
+	r, err := c.Authorize(context.Background(), authRequest(callID, osp.RoleSource, nil))
+	if err != nil || !r.Status.OK() || len(r.Destinations) == 0 {
+		t.Fatalf("authorise %s: %+v %v", callID, r, err)
+	}
+	return r.TransactionID, r.Destinations[0].Token
+}
+
 func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	lab := newTestLab(t, nil)
 	url, stop := lab.start(t)
 	defer stop()
-	c := osp.NewClient(url)
-	defer c.Close()
+	c := client(t, url, addrPol1)
+	c2 := client(t, url, addrPol2)
 	ctx := context.Background()
 
 	// Step 3/4: the originating side.
@@ -128,6 +175,12 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	d := r1.Destinations[0]
 	if d.ServiceClass != "EF" || d.Bandwidth != 64000 || string(d.CallID) != "call-1" || len(d.Token) == 0 {
 		t.Fatalf("destination %+v", d)
+	}
+	// The route is the terminating proxy's signalling address, as a SIP
+	// client would dial it (ETSI TS 101 321 DestinationSignalAddress,
+	// "[address]:port"), not the called party again.
+	if d.DestinationSignalAddress != (osp.Party{Type: osp.PartyTransport, Value: "[127.0.0.6]:5060"}) {
+		t.Fatalf("signal address %+v, want sip2's", d.DestinationSignalAddress)
 	}
 	// The token verifies with the lab CA (a fresh verifier, as a policy
 	// server would hold).
@@ -144,7 +197,7 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	}
 
 	// Step 8/9: the terminating side presents the token.
-	r2, err := c.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
+	r2, err := c2.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +205,7 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 		t.Fatalf("destination side: %+v (source transaction %s)", r2.Status, r1.TransactionID)
 	}
 	// The same token again is a replay.
-	r3, err := c.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
+	r3, err := c2.Authorize(ctx, authRequest("call-1", osp.RoleDestination, d.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +214,7 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	}
 	// A token for call-1 presented for call-2.
 	r4, _ := c.Authorize(ctx, authRequest("call-1", osp.RoleSource, nil))
-	r5, err := c.Authorize(ctx, authRequest("call-2", osp.RoleDestination, r4.Destinations[0].Token))
+	r5, err := c2.Authorize(ctx, authRequest("call-2", osp.RoleDestination, r4.Destinations[0].Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +239,7 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 	}
 	want := []string{
 		"rx AuthorizationRequest setup 3 pol1", "tx AuthorizationResponse setup 4 pol1",
-		"rx AuthorizationRequest setup 8 pol1", "tx AuthorizationResponse setup 9 pol1",
+		"rx AuthorizationRequest setup 8 pol2", "tx AuthorizationResponse setup 9 pol2",
 	}
 	if len(steps) < 4 || strings.Join(steps[:4], "|") != strings.Join(want, "|") {
 		t.Fatalf("logged steps:\n%s\nwant first:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
@@ -198,8 +251,7 @@ func TestPolicyDenial(t *testing.T) {
 	lab := newTestLab(t, map[string]string{"policy": `deny * -> uas code=403 reason="uas does not take calls"; allow * -> *`})
 	url, stop := lab.start(t)
 	defer stop()
-	c := osp.NewClient(url)
-	defer c.Close()
+	c := client(t, url, addrPol1)
 	r, err := c.Authorize(context.Background(), authRequest("call-9", osp.RoleSource, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -209,13 +261,17 @@ func TestPolicyDenial(t *testing.T) {
 	}
 }
 
+// usageIndication is pol1's report for transaction tx of call-u (issue
+// one with issue(t, c, "call-u")).
 func usageIndication(tx string) *osp.UsageIndication {
 	t0 := time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
+	req := authRequest("call-u", osp.RoleSource, nil)
 	return &osp.UsageIndication{
 		Role: osp.RoleSource, TransactionID: tx, CallID: osp.Base64("call-u"),
-		SourceInfo: osp.Party{Type: osp.PartySIP, Value: "sip:uac@a"}, DestinationInfo: osp.Party{Type: osp.PartySIP, Value: "sip:uas@b"},
-		UsageDetail: osp.UsageDetail{Amount: 30, Increment: 1, Unit: "s",
-			StartTime: osp.At(t0), ConnectTime: osp.At(t0.Add(2 * time.Second)), EndTime: osp.At(t0.Add(32 * time.Second)),
+		SourceInfo: req.SourceInfo, DestinationInfo: req.DestinationInfo,
+		UsageDetail: osp.UsageDetail{Amount: osp.Seconds(30250 * time.Millisecond), Increment: 1, Unit: "s",
+			StartTime: osp.At(t0), ConnectTime: osp.At(t0.Add(2 * time.Second)), EndTime: osp.At(t0.Add(32250 * time.Millisecond)),
+			PostDialDelay: osp.Seconds(1500 * time.Millisecond), ReleaseSource: osp.ReleaseDestination,
 			TerminationCause: &osp.TermCause{Type: "q850", TCCode: 16, Description: "normal"}},
 		ServiceClass: "EF", Bandwidth: 64000,
 		Marked: &osp.MarkedTraffic{Packets: 1500, Octets: 258000},
@@ -237,15 +293,17 @@ func countRecords(t *testing.T, dir string) []usage.Record {
 }
 
 // TestUsageIdempotentAcrossRestart: the same UsageIndication three times,
-// then again after a restart of the clearinghouse: exactly one record.
+// then again after a restart of the clearinghouse: exactly one record,
+// with the milliseconds and the release source the indication carried.
 func TestUsageIdempotentAcrossRestart(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	lab := newTestLab(t, nil)
 	ctx := context.Background()
 	url, stop := lab.start(t)
-	c := osp.NewClient(url)
+	c := osp.NewClient(url, osp.WithLocalAddr(addrPol1))
+	tx, _ := issue(t, c, "call-u")
 	for i := 0; i < 3; i++ {
-		cnf, err := c.ReportUsage(ctx, usageIndication("555"))
+		cnf, err := c.ReportUsage(ctx, usageIndication(tx))
 		if err != nil || !cnf.Status.OK() {
 			t.Fatalf("send %d: %+v %v", i, cnf, err)
 		}
@@ -254,9 +312,8 @@ func TestUsageIdempotentAcrossRestart(t *testing.T) {
 	stop()
 	url, stop = lab.start(t)
 	defer stop()
-	c = osp.NewClient(url)
-	defer c.Close()
-	cnf, err := c.ReportUsage(ctx, usageIndication("555"))
+	c = client(t, url, addrPol1)
+	cnf, err := c.ReportUsage(ctx, usageIndication(tx))
 	if err != nil || cnf.Status.Description != "already recorded" {
 		t.Fatalf("after restart: %+v %v", cnf, err)
 	}
@@ -265,7 +322,8 @@ func TestUsageIdempotentAcrossRestart(t *testing.T) {
 		t.Fatalf("%d records, want 1", len(recs))
 	}
 	r := recs[0]
-	if r.TransactionID != "555" || r.Role != "source" || r.CallID != "call-u" || r.Duration != 30 || r.TerminationCause != 16 ||
+	if r.TransactionID != tx || r.Role != "source" || r.CallID != "call-u" || r.DurationMs != 30250 || r.TerminationCause != 16 ||
+		r.PostDialDelay != 1500 || r.ReleaseSource != int(osp.ReleaseDestination) ||
 		r.Reporter != "pol1" || r.ServiceClass != "EF" ||
 		!r.CountersKnown || r.Packets != 1500 || r.Octets != 258000 || r.CountersLost {
 		t.Fatalf("record %+v", r)
@@ -287,17 +345,22 @@ func TestUsageCounters(t *testing.T) {
 	ctx := context.Background()
 	url, stop := lab.start(t)
 	defer stop()
-	c := osp.NewClient(url)
-	defer c.Close()
-	src := usageIndication("556")
+	c := client(t, url, addrPol1)
+	c2 := client(t, url, addrPol2)
+	tx, _ := issue(t, c, "call-u")
+	tx2, _ := issue(t, c, "call-u")
+	src := usageIndication(tx)
 	src.Marked = &osp.MarkedTraffic{Packets: 250, Octets: 43000, CountersLost: true}
-	dst := usageIndication("556")
+	dst := usageIndication(tx)
 	dst.Role, dst.Marked = osp.RoleDestination, nil
-	huge := usageIndication("557")
+	huge := usageIndication(tx2)
 	huge.Marked = &osp.MarkedTraffic{Packets: 1<<64 - 1, Octets: 1 << 63}
-	for _, ind := range []*osp.UsageIndication{src, dst, huge} {
-		if cnf, err := c.ReportUsage(ctx, ind); err != nil || !cnf.Status.OK() {
-			t.Fatalf("%s/%s: %+v %v", ind.TransactionID, ind.Role, cnf, err)
+	for _, send := range []struct {
+		c   *osp.Client
+		ind *osp.UsageIndication
+	}{{c, src}, {c2, dst}, {c, huge}} {
+		if cnf, err := send.c.ReportUsage(ctx, send.ind); err != nil || !cnf.Status.OK() {
+			t.Fatalf("%s/%s: %+v %v", send.ind.TransactionID, send.ind.Role, cnf, err)
 		}
 	}
 	recs := countRecords(t, lab.cfg.Dir)
@@ -307,7 +370,7 @@ func TestUsageCounters(t *testing.T) {
 	if r := recs[0]; !r.CountersKnown || r.Packets != 250 || r.Octets != 43000 || !r.CountersLost {
 		t.Errorf("source record: %+v", r)
 	}
-	if r := recs[1]; r.Role != "destination" || r.CountersKnown || r.Packets != 0 || r.Octets != 0 {
+	if r := recs[1]; r.Role != "destination" || r.Reporter != "pol2" || r.CountersKnown || r.Packets != 0 || r.Octets != 0 {
 		t.Errorf("destination record without counters: %+v", r)
 	}
 	if r := recs[2]; !r.CountersKnown || r.Packets != math.MaxInt64 || r.Octets != math.MaxInt64 {
@@ -327,8 +390,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := osp.NewClient(url, osp.WithTLS(tlsCfg))
-	defer c.Close()
+	c := client(t, url, addrPol1, osp.WithTLS(tlsCfg))
 	r, err := c.Authorize(context.Background(), authRequest("call-tls", osp.RoleSource, nil))
 	if err != nil || !r.Status.OK() {
 		t.Fatalf("mutual TLS: %+v %v", r, err)
@@ -336,8 +398,7 @@ func TestMutualTLS(t *testing.T) {
 	// Without a client certificate the handshake fails.
 	noCert := tlsCfg.Clone()
 	noCert.Certificates = nil
-	c2 := osp.NewClient(url, osp.WithTLS(noCert), osp.WithTimeout(time.Second))
-	defer c2.Close()
+	c2 := client(t, url, addrPol1, osp.WithTLS(noCert), osp.WithTimeout(time.Second))
 	if _, err := c2.Authorize(context.Background(), authRequest("call-tls2", osp.RoleSource, nil)); !errors.Is(err, osp.ErrUnreachable) {
 		t.Fatalf("no client cert: got %v", err)
 	}
@@ -362,8 +423,7 @@ func BenchmarkAuthorizeLoopback(b *testing.B) {
 	lab := newTestLab(b, nil)
 	url, stop := lab.start(b)
 	defer stop()
-	c := osp.NewClient(url)
-	defer c.Close()
+	c := client(b, url, addrPol1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -379,8 +439,8 @@ func TestValidateTokenAndRefusedBodies(t *testing.T) {
 	lab := newTestLab(t, nil)
 	url, stop := lab.start(t)
 	defer stop()
-	c := osp.NewClient(url)
-	defer c.Close()
+	c := client(t, url, addrPol1)
+	c2 := client(t, url, addrPol2)
 	ctx := context.Background()
 	r, err := c.Authorize(ctx, authRequest("call-v", osp.RoleSource, nil))
 	if err != nil || !r.Status.OK() {
@@ -391,11 +451,11 @@ func TestValidateTokenAndRefusedBodies(t *testing.T) {
 			SourceInfo: osp.Party{Value: "sip:uac@x"}, DestinationInfo: osp.Party{Value: "sip:uas@y"},
 			Token: r.Destinations[0].Token}
 	}
-	cnf, err := c.ValidateToken(ctx, ind())
+	cnf, err := c2.ValidateToken(ctx, ind())
 	if err != nil || !cnf.Status.OK() || cnf.ValidUntil.IsZero() {
 		t.Fatalf("first validation: %+v %v", cnf, err)
 	}
-	cnf, err = c.ValidateToken(ctx, ind())
+	cnf, err = c2.ValidateToken(ctx, ind())
 	if err != nil || cnf.Status.Code != osp.StatusUnauthorized {
 		t.Fatalf("second validation: %+v %v", cnf, err)
 	}

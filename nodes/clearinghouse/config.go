@@ -20,6 +20,7 @@ type config struct {
 	tokenTTL    time.Duration
 	maxDuration int64
 	policy      *authz.Policy
+	routes      map[string][]string // callee node -> proxy nodes (param routes)
 	pkiDir      string
 }
 
@@ -59,6 +60,9 @@ func parseConfig(env nodes.Env) (config, error) {
 	}
 	if c.policy, err = authz.FromParams(env.Params); err != nil {
 		return c, fmt.Errorf("clearinghouse: %w", err)
+	}
+	if c.routes, err = parseRoutes(env.Param("routes", ""), env.Nodes); err != nil {
+		return c, fmt.Errorf("clearinghouse: parameter %w", err)
 	}
 	return c, nil
 }

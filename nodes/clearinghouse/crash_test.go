@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -98,8 +97,10 @@ func (p *chProcess) kill() {
 }
 
 // TestCrashAfterUsageConfirmation kills the clearinghouse process with
-// SIGKILL the moment its UsageConfirmation arrives; after a restart the
-// record is there, and re-sending is confirmed without a second record.
+// SIGKILL the moment its AuthorisationResponse arrives, and again the
+// moment its UsageConfirmation arrives; after each restart what it
+// answered holds: the transaction is known, the record is there, and
+// re-sending is confirmed without a second record.
 func TestCrashAfterUsageConfirmation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -112,19 +113,26 @@ func TestCrashAfterUsageConfirmation(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cfg := lab.cfg
-	cfg.Nodes = map[string]nodes.NodeInfo{"ch": {Role: "clearinghouse", Addr: netip.MustParseAddr("127.0.0.1")}}
-	cfg.Params = map[string]string{"port": strconv.Itoa(port)}
+	cfg.Params = map[string]string{"port": strconv.Itoa(port)} // Run listens on ch's address, 127.0.0.2
 	b, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(cfg.Dir, "config.json")
 	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	url := osp.ServerURL("127.0.0.1", port, false)
+	url := osp.ServerURL(cfg.Nodes["ch"].Addr.String(), port, false)
 
+	// Killed right after it issued a transaction: the transaction is
+	// still known after the restart.
 	p := startCHProcess(t, cfgPath)
-	c := osp.NewClient(url, osp.WithUsageRetries(0))
-	cnf, err := c.ReportUsage(ctx, usageIndication("crash-1"))
+	c := osp.NewClient(url, osp.WithUsageRetries(0), osp.WithLocalAddr(addrPol1))
+	tx, _ := issue(t, c, "call-u")
+	p.kill()
+	c.Close()
+
+	p = startCHProcess(t, cfgPath)
+	c = osp.NewClient(url, osp.WithUsageRetries(0), osp.WithLocalAddr(addrPol1))
+	cnf, err := c.ReportUsage(ctx, usageIndication(tx))
 	p.kill() // right after the confirmation arrived
 	c.Close()
 	if err != nil || !cnf.Status.OK() {
@@ -132,12 +140,12 @@ func TestCrashAfterUsageConfirmation(t *testing.T) {
 	}
 
 	p = startCHProcess(t, cfgPath)
-	if recs := countRecords(t, cfg.Dir); len(recs) != 1 || recs[0].TransactionID != "crash-1" {
+	if recs := countRecords(t, cfg.Dir); len(recs) != 1 || recs[0].TransactionID != tx {
 		t.Fatalf("after crash: records %+v, want the one confirmed", recs)
 	}
-	c = osp.NewClient(url, osp.WithUsageRetries(0))
+	c = osp.NewClient(url, osp.WithUsageRetries(0), osp.WithLocalAddr(addrPol1))
 	defer c.Close()
-	cnf, err = c.ReportUsage(ctx, usageIndication("crash-1"))
+	cnf, err = c.ReportUsage(ctx, usageIndication(tx))
 	if err != nil || cnf.Status.Description != "already recorded" {
 		t.Fatalf("re-send after crash: %+v %v", cnf, err)
 	}

@@ -33,7 +33,7 @@ func TestLoggedStepsAgainstFlow(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer closeStore()
-			from1, from2 := netip.AddrPortFrom(pol1, 40001).String(), netip.AddrPortFrom(pol2, 40002).String()
+			from1, from2 := osp.Peer{Addr: netip.AddrPortFrom(pol1, 40001).String()}, osp.Peer{Addr: netip.AddrPortFrom(pol2, 40002).String()}
 
 			r1 := svc.Authorize(ctx, from1, authRequest("call-1", osp.RoleSource, nil))
 			if !r1.Status.OK() {
@@ -43,7 +43,10 @@ func TestLoggedStepsAgainstFlow(t *testing.T) {
 			if !r2.Status.OK() {
 				t.Fatalf("destination side: %+v", r2.Status)
 			}
-			for _, u := range []struct{ from, role string }{{from1, osp.RoleSource}, {from2, osp.RoleDestination}} {
+			for _, u := range []struct {
+				from osp.Peer
+				role string
+			}{{from1, osp.RoleSource}, {from2, osp.RoleDestination}} {
 				ind := usageIndication(r1.TransactionID)
 				ind.CallID, ind.Role = osp.Base64("call-1"), u.role
 				if cnf := svc.ReportUsage(ctx, u.from, ind); !cnf.Status.OK() {

@@ -62,12 +62,12 @@ func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error 
 		SourceInfo:      osp.Party{Type: osp.PartySIP, Value: r.Caller},
 		DestinationInfo: osp.Party{Type: osp.PartySIP, Value: r.Callee},
 		UsageDetail: osp.UsageDetail{
-			Amount:        seconds(r.Duration),
+			Amount:        osp.SecondsOf(r.Duration),
 			Increment:     1,
 			Unit:          "s",
 			StartTime:     osp.At(r.Start),
 			AlertTime:     osp.At(r.Alert),
-			PostDialDelay: r.PostDialDelay().Milliseconds(),
+			PostDialDelay: osp.SecondsOf(r.PostDialDelay()),
 			ConnectTime:   osp.At(r.Connect),
 			EndTime:       osp.At(r.End),
 			TerminationCause: &osp.TermCause{Type: "q850", TCCode: 16, // normal call clearing
@@ -95,9 +95,6 @@ func ospRole(s Side) string {
 	}
 	return osp.RoleSource
 }
-
-// seconds rounds a duration to whole seconds, the unit OSP reports in.
-func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
 
 // localClearinghouse does the clearinghouse's work inside the policy server
 // (docs/FLOW.md variant "no clearinghouse"): the same policy rules as the
@@ -146,7 +143,7 @@ func (l localClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) erro
 		Reporter:         r.Node,
 		ServiceClass:     r.Class,
 		Bandwidth:        int64(min(r.Bandwidth, math.MaxInt64)),
-		Duration:         seconds(r.Duration),
+		DurationMs:       r.Duration.Round(time.Millisecond).Milliseconds(),
 		Unit:             "s",
 		StartTime:        r.Start,
 		AlertTime:        r.Alert,

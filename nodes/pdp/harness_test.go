@@ -3,6 +3,7 @@ package pdp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,7 @@ type bench struct {
 	name                      string
 	dir                       string
 	copsPort, rtrPort, chPort int
+	chAddr                    netip.Addr // the clearinghouse's address (default loopback)
 	params                    map[string]string
 	logs                      *nodestest.Log
 }
@@ -76,7 +78,7 @@ func (b *bench) start(t testing.TB) (stop func()) {
 			Nodes: map[string]nodes.NodeInfo{
 				b.name: {Role: "pdp", Addr: loopback},
 				"r1":   {Role: "router", Addr: loopback},
-				"ch":   {Role: "clearinghouse", Addr: loopback},
+				"ch":   {Role: "clearinghouse", Addr: cmp.Or(b.chAddr, loopback)},
 			},
 			Params: b.params,
 		},
@@ -387,7 +389,7 @@ func (ch *testCH) down() {
 	ch.wg.Wait()
 }
 
-func (ch *testCH) Authorize(ctx context.Context, peer string, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
+func (ch *testCH) Authorize(ctx context.Context, peer osp.Peer, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
 	ch.mu.Lock()
 	if refuse := ch.refuse; refuse != 0 {
 		ch.mu.Unlock()
@@ -400,13 +402,13 @@ func (ch *testCH) Authorize(ctx context.Context, peer string, req *osp.Authoriza
 		Destinations: []osp.Destination{{Token: osp.Base64("token-" + txn), CallID: req.CallID, ServiceClass: "EF", Bandwidth: 87200}}}
 }
 
-func (ch *testCH) ValidateToken(ctx context.Context, peer string, ind *osp.AuthorizationIndication) *osp.AuthorizationConfirmation {
+func (ch *testCH) ValidateToken(ctx context.Context, peer osp.Peer, ind *osp.AuthorizationIndication) *osp.AuthorizationConfirmation {
 	return &osp.AuthorizationConfirmation{Status: osp.Status{Code: osp.StatusOK}}
 }
 
-func (ch *testCH) ReportUsage(ctx context.Context, peer string, ind *osp.UsageIndication) *osp.UsageConfirmation {
+func (ch *testCH) ReportUsage(ctx context.Context, peer osp.Peer, ind *osp.UsageIndication) *osp.UsageConfirmation {
 	_, err := ch.store.Insert(ctx, usage.Record{TransactionID: ind.TransactionID, Role: ind.Role, CallID: string(ind.CallID),
-		Source: ind.SourceInfo.Value, Destination: ind.DestinationInfo.Value, Duration: ind.UsageDetail.Amount, Unit: ind.UsageDetail.Unit,
+		Source: ind.SourceInfo.Value, Destination: ind.DestinationInfo.Value, DurationMs: ind.UsageDetail.Amount.Milliseconds(), Unit: ind.UsageDetail.Unit,
 		StartTime: ind.UsageDetail.StartTime.Time, ConnectTime: ind.UsageDetail.ConnectTime.Time, EndTime: ind.UsageDetail.EndTime.Time,
 		CountersKnown: ind.Marked != nil, Packets: int64(marked(ind).Packets), Octets: int64(marked(ind).Octets),
 		CountersLost: marked(ind).CountersLost})
@@ -414,6 +416,14 @@ func (ch *testCH) ReportUsage(ctx context.Context, peer string, ind *osp.UsageIn
 		return &osp.UsageConfirmation{Status: osp.Status{Code: osp.StatusServerError, Description: err.Error()}}
 	}
 	return &osp.UsageConfirmation{Status: osp.Status{Code: osp.StatusOK}}
+}
+
+func (ch *testCH) Reauthorize(ctx context.Context, peer osp.Peer, req *osp.ReauthorizationRequest) *osp.ReauthorizationResponse {
+	return &osp.ReauthorizationResponse{Status: osp.Status{Code: osp.StatusUnsupported}}
+}
+
+func (ch *testCH) IndicateCapabilities(ctx context.Context, peer osp.Peer, ind *osp.CapabilitiesIndication) *osp.CapabilitiesConfirmation {
+	return &osp.CapabilitiesConfirmation{Status: osp.Status{Code: osp.StatusOK}}
 }
 
 // marked returns the indication's marked traffic, zero when absent.

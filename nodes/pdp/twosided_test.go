@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,7 +19,11 @@ import (
 )
 
 // realCH runs the clearinghouse node (nodes/clearinghouse) on loopback; it
-// can be killed and started again on the same directory and port.
+// can be killed and started again on the same directory and port. It
+// listens on chAddr and knows the policy servers, which share 127.0.0.1
+// here, as one node, and uas, the callee of callSession.
+var chAddr = netip.MustParseAddr("127.0.0.2")
+
 type realCH struct {
 	dir, port string
 	stop      func()
@@ -31,7 +36,11 @@ func (c *realCH) start(t testing.TB) {
 	var once sync.Once
 	env := nodes.Env{
 		Config: nodes.Config{Lab: "t", Name: "ch", Role: "clearinghouse", Dir: c.dir, LabDir: c.dir,
-			Nodes:  map[string]nodes.NodeInfo{"ch": {Role: "clearinghouse", Addr: loopback}},
+			Nodes: map[string]nodes.NodeInfo{
+				"ch":  {Role: "clearinghouse", Addr: chAddr},
+				"pol": {Role: "pdp", Addr: loopback},
+				"uas": {Role: "uas", Addr: netip.MustParseAddr("127.0.0.5")},
+			},
 			Params: map[string]string{"port": c.port}},
 		Log:   slog.New(slog.DiscardHandler),
 		Ready: func() { once.Do(func() { close(ready) }) },
@@ -88,7 +97,7 @@ func TestTwoSidesWithClearinghouseRestart(t *testing.T) {
 	pol2.name = "pol2"
 	for _, b := range []*bench{pol1, pol2} {
 		b.params["clearinghouse-port"] = ch.port
-		b.chPort = chPort
+		b.chPort, b.chAddr = chPort, chAddr
 	}
 	r1, r2 := startRouter(t, pol1.rtrPort), startRouter(t, pol2.rtrPort)
 	pol1.start(t)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/qoslab/qoslab/protocol/osp"
 )
 
 // This file is the reading side of the usage stores: `qoslab cdr`. A call
@@ -64,15 +66,14 @@ const (
 	ReleasedByDestination = "destination" // the callee hung up
 )
 
-// releasedBy names an OSP ReleaseSource: 1 source, 2 destination.
+// releasedBy names an OSP ReleaseSource as the record stores it (see
+// Record.ReleaseSource): "source", "destination", "internal",
+// "external", "unknown"; "" when not reported.
 func releasedBy(code int) string {
-	switch code {
-	case 1:
-		return ReleasedBySource
-	case 2:
-		return ReleasedByDestination
+	if code <= 0 || code > int(osp.ReleaseUnknown) {
+		return ""
 	}
-	return ""
+	return osp.ReleaseSource(code).String()
 }
 
 // Side is what one side's policy server reported about a call.
@@ -80,7 +81,7 @@ type Side struct {
 	Reporter      string    `json:"reporter"`
 	TransactionID string    `json:"transaction_id"`
 	DurationMs    int64     `json:"duration_ms"` // its connect to its end
-	Amount        int64     `json:"amount"`      // the duration as OSP carried it, in Unit
+	Amount        string    `json:"amount"`      // the duration as OSP carried it: decimal, in Unit
 	Unit          string    `json:"unit"`
 	ReceivedUTC   time.Time `json:"received_utc"`
 	// Packets and Bytes the side's edge router marked for the call's
@@ -158,7 +159,12 @@ func CDRs(recs []NodeRecord) []CDR {
 	return out
 }
 
+// durationMs is the duration the side reported (its Amount, to the
+// millisecond), else its connect to its end.
 func durationMs(r Record) int64 {
+	if r.DurationMs > 0 {
+		return r.DurationMs
+	}
 	if r.ConnectTime.IsZero() || !r.EndTime.After(r.ConnectTime) {
 		return 0
 	}
@@ -178,7 +184,7 @@ func cause(r Record) string {
 
 func sideOf(r Record) *Side {
 	s := &Side{Reporter: r.Reporter, TransactionID: r.TransactionID, DurationMs: durationMs(r),
-		Amount: r.Duration, Unit: r.Unit, ReceivedUTC: r.ReceivedAt.UTC(), CountersLost: r.CountersLost}
+		Amount: osp.SecondsOf(time.Duration(r.DurationMs) * time.Millisecond).String(), Unit: r.Unit, ReceivedUTC: r.ReceivedAt.UTC(), CountersLost: r.CountersLost}
 	if r.CountersKnown {
 		p, b := r.Packets, r.Octets
 		s.Packets, s.Bytes = &p, &b
@@ -296,7 +302,7 @@ func (r NodeRecord) row() []string {
 		lost = strconv.FormatBool(r.CountersLost)
 	}
 	return []string{r.Node, r.TransactionID, r.Role, r.CallID, r.Source, r.Destination, r.Reporter,
-		r.ServiceClass, strconv.FormatInt(r.Bandwidth, 10), strconv.FormatInt(r.Duration, 10), r.Unit,
+		r.ServiceClass, strconv.FormatInt(r.Bandwidth, 10), s.Amount, r.Unit,
 		strconv.FormatInt(s.DurationMs, 10), utc(r.StartTime), utc(r.AlertTime), utc(r.ConnectTime), utc(r.EndTime),
 		strconv.FormatInt(r.PostDialDelay, 10), releasedBy(r.ReleaseSource), cause(r.Record), utc(r.ReceivedAt),
 		num(s.Packets), num(s.Bytes), lost}

@@ -31,14 +31,14 @@ func writeLabStore(t *testing.T) string {
 	for i, role := range []string{"source", "destination"} {
 		if _, err := s.Insert(ctx, Record{TransactionID: "77", Role: role, CallID: "call-1", Source: "sip:uac@a",
 			Destination: "sip:uas@b", Reporter: []string{"pol1", "pol2"}[i], ServiceClass: "EF", Bandwidth: 80000,
-			Duration: 1, Unit: "s", StartTime: t0, AlertTime: t0.Add(12 * time.Millisecond),
+			DurationMs: 700, Unit: "s", StartTime: t0, AlertTime: t0.Add(12 * time.Millisecond),
 			ConnectTime: t0.Add(215 * time.Millisecond), EndTime: t0.Add(915 * time.Millisecond), PostDialDelay: 12,
 			ReleaseSource: 2, TerminationCause: 16, TerminationText: "normal",
 			CountersKnown: true, Packets: int64(1500 + i), Octets: int64(258000 + 172*i), CountersLost: i == 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Insert(ctx, Record{TransactionID: "78", Role: "source", CallID: "call-2", Duration: 5, Unit: "s", StartTime: t0}); err != nil {
+	if _, err := s.Insert(ctx, Record{TransactionID: "78", Role: "source", CallID: "call-2", Unit: "s", StartTime: t0}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -6,9 +6,11 @@
 // stored once.
 //
 // Each record also holds the packets and bytes (octets) the edge router
-// marked for the call's gate, when known. Stores created before those
-// columns existed are upgraded in place on Open (ALTER TABLE ADD COLUMN);
-// their old rows read as counters unknown.
+// marked for the call's gate, when known, and the duration in
+// milliseconds (duration_ms; the duration column keeps whole seconds).
+// Stores created before those columns existed are upgraded in place on
+// Open (ALTER TABLE ADD COLUMN); their old rows read as counters unknown
+// and their whole seconds as the milliseconds.
 //
 // The clearinghouse keeps its store at <node dir>/usage.db; a policy server
 // running without a clearinghouse uses the same package and schema. Inspect
@@ -34,21 +36,26 @@ const FileName = "usage.db"
 // Record is one usage indication as stored. Its JSON names are what
 // `qoslab cdr --format json` prints.
 type Record struct {
-	TransactionID    string    `json:"transaction_id"`
-	Role             string    `json:"role"` // "source" or "destination"
-	CallID           string    `json:"call_id"`
-	Source           string    `json:"source"`
-	Destination      string    `json:"destination"`
-	Reporter         string    `json:"reporter"` // node that sent the indication (or recorded it, without a clearinghouse)
-	ServiceClass     string    `json:"service_class"`
-	Bandwidth        int64     `json:"bandwidth"` // bit/s
-	Duration         int64     `json:"duration"`  // the indication's Amount
-	Unit             string    `json:"unit"`
-	StartTime        time.Time `json:"start_time"`
-	AlertTime        time.Time `json:"alert_time"`
-	ConnectTime      time.Time `json:"connect_time"`
-	EndTime          time.Time `json:"end_time"`
-	PostDialDelay    int64     `json:"post_dial_delay"` // milliseconds
+	TransactionID string `json:"transaction_id"`
+	Role          string `json:"role"` // "source" or "destination"
+	CallID        string `json:"call_id"`
+	Source        string `json:"source"`
+	Destination   string `json:"destination"`
+	Reporter      string `json:"reporter"` // node that sent the indication (or recorded it, without a clearinghouse)
+	ServiceClass  string `json:"service_class"`
+	Bandwidth     int64  `json:"bandwidth"` // bit/s
+	// DurationMs is the indication's Amount in milliseconds (OSP carries
+	// it in decimal seconds with millisecond precision).
+	DurationMs    int64     `json:"duration_ms"`
+	Unit          string    `json:"unit"`
+	StartTime     time.Time `json:"start_time"`
+	AlertTime     time.Time `json:"alert_time"`
+	ConnectTime   time.Time `json:"connect_time"`
+	EndTime       time.Time `json:"end_time"`
+	PostDialDelay int64     `json:"post_dial_delay"` // milliseconds
+	// ReleaseSource says which end released the call: 0 not reported,
+	// then osp.ReleaseSource's order: 1 source, 2 destination,
+	// 3 internal, 4 external, 5 unknown.
 	ReleaseSource    int       `json:"release_source"`
 	TerminationCause int       `json:"termination_cause"`
 	TerminationText  string    `json:"termination_text"`
@@ -70,17 +77,42 @@ type Store struct {
 	path string
 }
 
-// Open opens (creating if needed) the store at path.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Durability is how hard a committed row holds (SQLite's synchronous).
+type Durability string
+
+// Durabilities.
+const (
+	// SurvivesPowerLoss: every commit is fsynced (synchronous=FULL). The
+	// usage store needs it: a confirmed record must survive anything.
+	SurvivesPowerLoss Durability = "FULL"
+	// SurvivesCrash: a commit survives the process being killed, not the
+	// machine losing power (WAL with synchronous=NORMAL: no fsync per
+	// commit, ~1 ms less on this machine's disks).
+	SurvivesCrash Durability = "NORMAL"
+)
+
+// OpenDB opens the SQLite database at path the way the store does: WAL,
+// the given durability, a busy timeout so that several handles on one
+// file wait instead of failing. The clearinghouse keeps its ledger of
+// transactions in the usage file.
+func OpenDB(path string, d Durability) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "synchronous("+string(d)+")")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	dsn := "file:" + path + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("usage: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	db, err := OpenDB(path, SurvivesPowerLoss)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{db: db, path: path}
 	if err := s.migrate(ctx); err != nil {
@@ -135,6 +167,10 @@ var addedColumns = []struct{ name, decl string }{
 	{"packets", "INTEGER"},
 	{"octets", "INTEGER"},
 	{"counters_lost", "INTEGER NOT NULL DEFAULT 0"},
+	// duration_ms holds the duration with its milliseconds; rows from
+	// before it read their whole seconds (duration * 1000). The duration
+	// column keeps the whole seconds for readers of older stores.
+	{"duration_ms", "INTEGER"},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -211,13 +247,13 @@ func (s *Store) Insert(ctx context.Context, r Record) (added bool, err error) {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO usage (
 		transaction_id, role, call_id, source, destination, reporter, service_class, bandwidth_bps,
 		duration, unit, start_time, alert_time, connect_time, end_time, post_dial_delay_ms,
-		release_source, termination_cause, termination_text, received_at, packets, octets, counters_lost)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		release_source, termination_cause, termination_text, received_at, packets, octets, counters_lost, duration_ms)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (transaction_id, role) DO NOTHING`,
 		r.TransactionID, r.Role, r.CallID, r.Source, r.Destination, r.Reporter, r.ServiceClass, r.Bandwidth,
-		r.Duration, r.Unit, fmtTime(r.StartTime), fmtTime(r.AlertTime), fmtTime(r.ConnectTime), fmtTime(r.EndTime),
+		wholeSeconds(r.DurationMs), r.Unit, fmtTime(r.StartTime), fmtTime(r.AlertTime), fmtTime(r.ConnectTime), fmtTime(r.EndTime),
 		r.PostDialDelay, r.ReleaseSource, r.TerminationCause, r.TerminationText, fmtTime(r.ReceivedAt),
-		packets, octets, r.CountersLost)
+		packets, octets, r.CountersLost, r.DurationMs)
 	if err != nil {
 		return false, fmt.Errorf("usage: insert %s/%s: %w", r.TransactionID, r.Role, err)
 	}
@@ -228,9 +264,24 @@ func (s *Store) Insert(ctx context.Context, r Record) (added bool, err error) {
 	return n == 1, nil
 }
 
+// wholeSeconds rounds milliseconds to the whole seconds the duration
+// column has always held.
+func wholeSeconds(ms int64) int64 {
+	return int64((time.Duration(ms) * time.Millisecond).Round(time.Second) / time.Second)
+}
+
 // List returns every record in insertion order.
 func (s *Store) List(ctx context.Context) ([]Record, error) {
 	return s.query(ctx, "ORDER BY id", nil)
+}
+
+// Find returns the record of a transaction and role, if there is one.
+func (s *Store) Find(ctx context.Context, transactionID, role string) (Record, bool, error) {
+	recs, err := s.query(ctx, "WHERE transaction_id = ? AND role = ?", []any{transactionID, role})
+	if err != nil || len(recs) == 0 {
+		return Record{}, false, err
+	}
+	return recs[0], true, nil
 }
 
 // ByCall returns the records of one call.
@@ -240,7 +291,7 @@ func (s *Store) ByCall(ctx context.Context, callID string) ([]Record, error) {
 
 func (s *Store) query(ctx context.Context, tail string, args []any) ([]Record, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT transaction_id, role, call_id, source, destination, reporter,
-		service_class, bandwidth_bps, duration, unit, start_time, alert_time, connect_time, end_time,
+		service_class, bandwidth_bps, COALESCE(duration_ms, duration * 1000), unit, start_time, alert_time, connect_time, end_time,
 		post_dial_delay_ms, release_source, termination_cause, termination_text, received_at,
 		packets, octets, counters_lost
 		FROM usage `+tail, args...)
@@ -254,7 +305,7 @@ func (s *Store) query(ctx context.Context, tail string, args []any) ([]Record, e
 		var st, at, ct, et, rt string
 		var packets, octets sql.NullInt64
 		if err := rows.Scan(&r.TransactionID, &r.Role, &r.CallID, &r.Source, &r.Destination, &r.Reporter,
-			&r.ServiceClass, &r.Bandwidth, &r.Duration, &r.Unit, &st, &at, &ct, &et,
+			&r.ServiceClass, &r.Bandwidth, &r.DurationMs, &r.Unit, &st, &at, &ct, &et,
 			&r.PostDialDelay, &r.ReleaseSource, &r.TerminationCause, &r.TerminationText, &rt,
 			&packets, &octets, &r.CountersLost); err != nil {
 			return nil, fmt.Errorf("usage: list %s: %w", s.path, err)

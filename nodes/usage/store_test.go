@@ -16,7 +16,7 @@ func sample(tx, role string) Record {
 	t0 := time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
 	return Record{
 		TransactionID: tx, Role: role, CallID: "call-" + tx, Source: "sip:uac@a", Destination: "sip:uas@b",
-		Reporter: "pol1", ServiceClass: "EF", Bandwidth: 64000, Duration: 30, Unit: "s",
+		Reporter: "pol1", ServiceClass: "EF", Bandwidth: 64000, DurationMs: 30250, Unit: "s",
 		StartTime: t0, AlertTime: t0.Add(time.Second), ConnectTime: t0.Add(2 * time.Second), EndTime: t0.Add(32 * time.Second),
 		PostDialDelay: 1000, ReleaseSource: 1, TerminationCause: 16, TerminationText: "normal", ReceivedAt: t0.Add(33 * time.Second),
 		CountersKnown: true, Packets: 1500, Octets: 258000,
@@ -188,7 +188,7 @@ func TestMigratesOldStore(t *testing.T) {
 			t.Fatalf("%d records, want 2", len(recs))
 		}
 		old := recs[0]
-		if old.TransactionID != "old" || old.Duration != 12 || old.CountersKnown || old.Packets != 0 || old.CountersLost ||
+		if old.TransactionID != "old" || old.DurationMs != 12000 || old.CountersKnown || old.Packets != 0 || old.CountersLost ||
 			!old.EndTime.Equal(time.Date(2026, 11, 25, 20, 0, 13, 0, time.UTC)) {
 			t.Errorf("old row after migration: %+v", old)
 		}
@@ -322,5 +322,33 @@ func TestSnapshotOfOpenStore(t *testing.T) {
 	}
 	if err := Snapshot(ctx, filepath.Join(dir, "missing.db"), filepath.Join(dir, "x.db")); err == nil {
 		t.Fatal("a snapshot of a missing store succeeded")
+	}
+}
+
+// TestDurationMilliseconds: the duration keeps its milliseconds, and the
+// whole-seconds column older readers use holds them rounded.
+func TestDurationMilliseconds(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := sample("ms", "source")
+	r.DurationMs = 4321
+	if _, err := s.Insert(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Find(ctx, "ms", "source")
+	if err != nil || !ok || got.DurationMs != 4321 {
+		t.Fatalf("found %+v %v %v", got, ok, err)
+	}
+	var seconds int64
+	if err := s.db.QueryRowContext(ctx, "SELECT duration FROM usage WHERE transaction_id = 'ms'").Scan(&seconds); err != nil || seconds != 4 {
+		t.Fatalf("duration column %d %v, want 4", seconds, err)
+	}
+	if _, ok, err := s.Find(ctx, "ms", "destination"); ok || err != nil {
+		t.Fatalf("found a record that is not there: %v %v", ok, err)
 	}
 }

@@ -1,5 +1,10 @@
 package osp
 
+import (
+	"encoding/xml"
+	"strings"
+)
+
 // Roles of the party that sends a request or usage indication (OSP Role
 // element).
 const (
@@ -28,6 +33,26 @@ type AuthorizationRequest struct {
 	Token Base64 `xml:"Token,omitempty"`
 }
 
+// MarshalXML writes the request with its qoslab extensions (Role, Token)
+// marked critical="False".
+func (r AuthorizationRequest) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain AuthorizationRequest
+	return e.EncodeElement(struct {
+		plain
+		Role  *ext `xml:"Role,omitempty"`
+		Token *ext `xml:"Token,omitempty"`
+	}{plain(r), extString(r.Role), extBytes(r.Token)}, start)
+}
+
+func (r *AuthorizationRequest) trim() {
+	r.SourceInfo.trim()
+	r.DestinationInfo.trim()
+	trimParty(r.SourceAlternate)
+	trimParty(r.DestinationAlternate)
+	trimParty(r.DeviceInfo)
+	r.Role = strings.ToLower(strings.TrimSpace(r.Role))
+}
+
 // Side returns the requester's role: Role when set, otherwise destination
 // if the request carries a token and source if not.
 func (r *AuthorizationRequest) Side() string {
@@ -51,6 +76,14 @@ type AuthorizationResponse struct {
 	Destinations  []Destination `xml:"Destination"`
 }
 
+func (r *AuthorizationResponse) trim() {
+	r.Status.trim()
+	r.TransactionID = strings.TrimSpace(r.TransactionID)
+	for i := range r.Destinations {
+		r.Destinations[i].trim()
+	}
+}
+
 // Destination is one authorised route with its token.
 type Destination struct {
 	DestinationInfo          Party        `xml:"DestinationInfo"`
@@ -66,6 +99,26 @@ type Destination struct {
 	Bandwidth    int64  `xml:"Bandwidth,omitempty"` // bits per second
 }
 
+// MarshalXML writes the destination with its qoslab extensions
+// (ServiceClass, Bandwidth) marked critical="False".
+func (d Destination) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain Destination
+	return e.EncodeElement(struct {
+		plain
+		ServiceClass *ext `xml:"ServiceClass,omitempty"`
+		Bandwidth    *ext `xml:"Bandwidth,omitempty"`
+	}{plain(d), extString(d.ServiceClass), extInt(d.Bandwidth)}, start)
+}
+
+func (d *Destination) trim() {
+	d.DestinationInfo.trim()
+	d.DestinationSignalAddress.trim()
+	d.ServiceClass = strings.TrimSpace(d.ServiceClass)
+	if d.UsageDetail != nil {
+		d.UsageDetail.trim()
+	}
+}
+
 // AuthorizationIndication asks the clearinghouse to validate a token
 // online.
 type AuthorizationIndication struct {
@@ -78,6 +131,12 @@ type AuthorizationIndication struct {
 	Token           Base64 `xml:"Token"`
 }
 
+func (a *AuthorizationIndication) trim() {
+	a.SourceInfo.trim()
+	a.DestinationInfo.trim()
+	a.Role = strings.ToLower(strings.TrimSpace(a.Role))
+}
+
 // AuthorizationConfirmation answers an AuthorizationIndication.
 type AuthorizationConfirmation struct {
 	ComponentID string `xml:"componentId,attr,omitempty"`
@@ -85,4 +144,54 @@ type AuthorizationConfirmation struct {
 	Status      Status `xml:"Status"`
 	ValidAfter  Time   `xml:"ValidAfter"`
 	ValidUntil  Time   `xml:"ValidUntil"`
+}
+
+// ReauthorizationRequest asks the clearinghouse to extend the
+// authorisation of a call in progress (ETSI TS 101 321
+// ReauthorisationRequest; the OSP Toolkit writes "Reauthorization..."):
+// the transaction it was issued, the call and parties, and how long the
+// call has lasted so far (UsageDetail).
+type ReauthorizationRequest struct {
+	ComponentID          string       `xml:"componentId,attr,omitempty"`
+	Timestamp            Time         `xml:"Timestamp"`
+	Role                 string       `xml:"Role,omitempty"`
+	CallID               Base64       `xml:"CallId"`
+	SourceInfo           Party        `xml:"SourceInfo"`
+	DeviceInfo           *Party       `xml:"DeviceInfo,omitempty"`
+	SourceAlternate      *Party       `xml:"SourceAlternate,omitempty"`
+	DestinationInfo      Party        `xml:"DestinationInfo"`
+	DestinationAlternate *Party       `xml:"DestinationAlternate,omitempty"`
+	TransactionID        string       `xml:"TransactionId"`
+	UsageDetail          *UsageDetail `xml:"UsageDetail,omitempty"`
+}
+
+func (r *ReauthorizationRequest) trim() {
+	r.Role = strings.ToLower(strings.TrimSpace(r.Role))
+	r.SourceInfo.trim()
+	r.DestinationInfo.trim()
+	trimParty(r.DeviceInfo)
+	trimParty(r.SourceAlternate)
+	trimParty(r.DestinationAlternate)
+	r.TransactionID = strings.TrimSpace(r.TransactionID)
+	if r.UsageDetail != nil {
+		r.UsageDetail.trim()
+	}
+}
+
+// ReauthorizationResponse answers a ReauthorizationRequest: on success the
+// same transaction and one Destination with a fresh token.
+type ReauthorizationResponse struct {
+	ComponentID   string       `xml:"componentId,attr,omitempty"`
+	Timestamp     Time         `xml:"Timestamp"`
+	Status        Status       `xml:"Status"`
+	TransactionID string       `xml:"TransactionId,omitempty"`
+	Destination   *Destination `xml:"Destination,omitempty"`
+}
+
+func (r *ReauthorizationResponse) trim() {
+	r.Status.trim()
+	r.TransactionID = strings.TrimSpace(r.TransactionID)
+	if r.Destination != nil {
+		r.Destination.trim()
+	}
 }

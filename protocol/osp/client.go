@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,6 +53,16 @@ func WithTimeout(d time.Duration) ClientOption { return func(c *Client) { c.time
 // client certificate). ClientTLSConfig builds one from the lab PKI.
 func WithTLS(cfg *tls.Config) ClientOption {
 	return func(c *Client) { c.tr.TLSClientConfig = cfg }
+}
+
+// WithLocalAddr makes the client connect from addr (a policy server
+// binds to its own address; the clearinghouse knows its peers by it).
+func WithLocalAddr(addr netip.Addr) ClientOption {
+	return func(c *Client) {
+		d := &net.Dialer{Timeout: DefaultTimeout, KeepAlive: 30 * time.Second,
+			LocalAddr: &net.TCPAddr{IP: addr.AsSlice()}}
+		c.tr.DialContext = d.DialContext
+	}
 }
 
 // WithUsageRetries sets how many times ReportUsage re-sends an indication

@@ -20,23 +20,33 @@ type echoResponder struct {
 	peers chan string
 }
 
-func (e *echoResponder) Authorize(_ context.Context, peer string, req *AuthorizationRequest) *AuthorizationResponse {
+func (e *echoResponder) Authorize(_ context.Context, peer Peer, req *AuthorizationRequest) *AuthorizationResponse {
 	e.calls.Add(1)
 	if e.peers != nil {
-		e.peers <- peer
+		e.peers <- peer.Addr
 	}
 	return &AuthorizationResponse{ComponentID: req.ComponentID, Timestamp: At(time.Now()), Status: Status{StatusOK, "ok"},
 		TransactionID: "77", Destinations: []Destination{{DestinationInfo: req.DestinationInfo, CallID: req.CallID, Token: Base64("t")}}}
 }
 
-func (e *echoResponder) ValidateToken(_ context.Context, _ string, ind *AuthorizationIndication) *AuthorizationConfirmation {
+func (e *echoResponder) ValidateToken(_ context.Context, _ Peer, ind *AuthorizationIndication) *AuthorizationConfirmation {
 	e.calls.Add(1)
 	return &AuthorizationConfirmation{Timestamp: At(time.Now()), Status: Status{StatusUnauthorized, "nope"}}
 }
 
-func (e *echoResponder) ReportUsage(_ context.Context, _ string, ind *UsageIndication) *UsageConfirmation {
+func (e *echoResponder) ReportUsage(_ context.Context, _ Peer, ind *UsageIndication) *UsageConfirmation {
 	e.calls.Add(1)
 	return &UsageConfirmation{Timestamp: At(time.Now()), Status: Status{StatusOK, "recorded " + ind.TransactionID}}
+}
+
+func (e *echoResponder) Reauthorize(_ context.Context, _ Peer, req *ReauthorizationRequest) *ReauthorizationResponse {
+	e.calls.Add(1)
+	return &ReauthorizationResponse{Timestamp: At(time.Now()), Status: Status{StatusOK, "ok"}, TransactionID: req.TransactionID}
+}
+
+func (e *echoResponder) IndicateCapabilities(_ context.Context, _ Peer, _ *CapabilitiesIndication) *CapabilitiesConfirmation {
+	e.calls.Add(1)
+	return &CapabilitiesConfirmation{Timestamp: At(time.Now()), Status: Status{StatusOK, "noted"}}
 }
 
 func TestClientServerExchange(t *testing.T) {
@@ -137,7 +147,7 @@ func TestHandlerRefusals(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var refused []Status
 	resp := &echoResponder{}
-	srv := httptest.NewServer(NewHandler(resp, func(peer string, k Kind, st Status) { refused = append(refused, st) }))
+	srv := httptest.NewServer(NewHandler(resp, func(peer Peer, k Kind, st Status) { refused = append(refused, st) }))
 	defer srv.Close()
 	post := func(body string) (*http.Response, string) {
 		r, err := http.Post(srv.URL+Path, "text/plain", strings.NewReader(body))

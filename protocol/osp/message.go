@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // MaxMessageSize bounds an OSP body, in bytes. Real messages are a few
@@ -24,6 +25,10 @@ const (
 	KindAuthorizationConfirmation
 	KindUsageIndication
 	KindUsageConfirmation
+	KindReauthorizationRequest
+	KindReauthorizationResponse
+	KindCapabilitiesIndication
+	KindCapabilitiesConfirmation
 )
 
 var kindNames = [...]string{
@@ -34,6 +39,10 @@ var kindNames = [...]string{
 	KindAuthorizationConfirmation: "AuthorizationConfirmation",
 	KindUsageIndication:           "UsageIndication",
 	KindUsageConfirmation:         "UsageConfirmation",
+	KindReauthorizationRequest:    "ReauthorizationRequest",
+	KindReauthorizationResponse:   "ReauthorizationResponse",
+	KindCapabilitiesIndication:    "CapabilitiesIndication",
+	KindCapabilitiesConfirmation:  "CapabilitiesConfirmation",
 }
 
 // String returns the component name in docs/FLOW.md's (American) spelling, the
@@ -45,11 +54,57 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
+// wireName returns the element name of kind k in a spelling: ETSI's
+// "Authorisation..." or the toolkit's "Authorization...". Kinds without
+// the word are spelt the same either way.
+func (k Kind) wireName(sp Spelling) string {
+	n := k.String()
+	if sp == SpellingETSI {
+		n = strings.Replace(n, "uthorization", "uthorisation", 1)
+	}
+	return n
+}
+
+// Answer returns the kind that answers a request kind (KindUnknown for an
+// answer).
+func (k Kind) Answer() Kind {
+	switch k {
+	case KindAuthorizationRequest:
+		return KindAuthorizationResponse
+	case KindAuthorizationIndication:
+		return KindAuthorizationConfirmation
+	case KindUsageIndication:
+		return KindUsageConfirmation
+	case KindReauthorizationRequest:
+		return KindReauthorizationResponse
+	case KindCapabilitiesIndication:
+		return KindCapabilitiesConfirmation
+	}
+	return KindUnknown
+}
+
+// Spelling says how a message spells "Authorisation" in its component
+// name. ETSI TS 101 321 writes "Authorisation"; the OSP Toolkit writes
+// "AuthorizationRequest", "AuthorizationIndication" and
+// "ReauthorizationRequest", and reads "AuthorizationConfirmation" and
+// "ReauthorizationResponse" only in that spelling. A server answers in the
+// spelling of the request (osp.Handler does).
+type Spelling uint8
+
+// Spellings.
+const (
+	SpellingETSI Spelling = iota // "Authorisation", the default
+	SpellingUS                   // "Authorization", as the toolkit writes it
+)
+
 // Message is one OSP message: the root element's attributes and exactly one
 // component (the others nil).
 type Message struct {
 	MessageID string // messageId attribute
 	Random    string // random attribute
+	// Spelling is how the component's name was spelt on the wire
+	// (decoding) or is to be spelt (encoding).
+	Spelling Spelling
 
 	AuthorizationRequest      *AuthorizationRequest
 	AuthorizationResponse     *AuthorizationResponse
@@ -57,39 +112,44 @@ type Message struct {
 	AuthorizationConfirmation *AuthorizationConfirmation
 	UsageIndication           *UsageIndication
 	UsageConfirmation         *UsageConfirmation
+	ReauthorizationRequest    *ReauthorizationRequest
+	ReauthorizationResponse   *ReauthorizationResponse
+	CapabilitiesIndication    *CapabilitiesIndication
+	CapabilitiesConfirmation  *CapabilitiesConfirmation
 }
 
-// Kind returns which component m carries (KindUnknown if none).
-func (m *Message) Kind() Kind {
-	switch {
-	case m.AuthorizationRequest != nil:
-		return KindAuthorizationRequest
-	case m.AuthorizationResponse != nil:
-		return KindAuthorizationResponse
-	case m.AuthorizationIndication != nil:
-		return KindAuthorizationIndication
-	case m.AuthorizationConfirmation != nil:
-		return KindAuthorizationConfirmation
-	case m.UsageIndication != nil:
-		return KindUsageIndication
-	case m.UsageConfirmation != nil:
-		return KindUsageConfirmation
-	}
-	return KindUnknown
-}
-
-func (m *Message) components() int {
-	n := 0
-	for _, present := range []bool{
-		m.AuthorizationRequest != nil, m.AuthorizationResponse != nil,
-		m.AuthorizationIndication != nil, m.AuthorizationConfirmation != nil,
-		m.UsageIndication != nil, m.UsageConfirmation != nil,
+// present lists the kinds of the components m carries.
+func (m *Message) present() []Kind {
+	var out []Kind
+	for _, c := range [...]struct {
+		kind Kind
+		set  bool
+	}{
+		{KindAuthorizationRequest, m.AuthorizationRequest != nil},
+		{KindAuthorizationResponse, m.AuthorizationResponse != nil},
+		{KindAuthorizationIndication, m.AuthorizationIndication != nil},
+		{KindAuthorizationConfirmation, m.AuthorizationConfirmation != nil},
+		{KindUsageIndication, m.UsageIndication != nil},
+		{KindUsageConfirmation, m.UsageConfirmation != nil},
+		{KindReauthorizationRequest, m.ReauthorizationRequest != nil},
+		{KindReauthorizationResponse, m.ReauthorizationResponse != nil},
+		{KindCapabilitiesIndication, m.CapabilitiesIndication != nil},
+		{KindCapabilitiesConfirmation, m.CapabilitiesConfirmation != nil},
 	} {
-		if present {
-			n++
+		if c.set {
+			out = append(out, c.kind)
 		}
 	}
-	return n
+	return out
+}
+
+// Kind returns which component m carries (KindUnknown if none or more
+// than one).
+func (m *Message) Kind() Kind {
+	if p := m.present(); len(p) == 1 {
+		return p[0]
+	}
+	return KindUnknown
 }
 
 // CallID returns the SIP Call-ID the message is about ("" if it carries
@@ -108,45 +168,60 @@ func (m *Message) CallID() string {
 		return string(m.AuthorizationIndication.CallID)
 	case m.UsageIndication != nil:
 		return string(m.UsageIndication.CallID)
+	case m.ReauthorizationRequest != nil:
+		return string(m.ReauthorizationRequest.CallID)
+	case m.ReauthorizationResponse != nil && m.ReauthorizationResponse.Destination != nil:
+		return string(m.ReauthorizationResponse.Destination.CallID)
 	}
 	return ""
 }
 
 // wireMessage is the XML shape of a Message. The authorisation components
-// appear twice, once per spelling; encoding fills only the ETSI
-// ("Authorisation") fields.
+// appear twice, once per spelling; encoding fills the fields of the
+// message's Spelling.
 type wireMessage struct {
 	XMLName   xml.Name `xml:"Message"`
 	MessageID string   `xml:"messageId,attr,omitempty"`
 	Random    string   `xml:"random,attr,omitempty"`
 
-	AuthReqS *AuthorizationRequest      `xml:"AuthorisationRequest"`
-	AuthReqZ *AuthorizationRequest      `xml:"AuthorizationRequest"`
-	AuthRspS *AuthorizationResponse     `xml:"AuthorisationResponse"`
-	AuthRspZ *AuthorizationResponse     `xml:"AuthorizationResponse"`
-	AuthIndS *AuthorizationIndication   `xml:"AuthorisationIndication"`
-	AuthIndZ *AuthorizationIndication   `xml:"AuthorizationIndication"`
-	AuthCnfS *AuthorizationConfirmation `xml:"AuthorisationConfirmation"`
-	AuthCnfZ *AuthorizationConfirmation `xml:"AuthorizationConfirmation"`
-	UsageInd *UsageIndication           `xml:"UsageIndication"`
-	UsageCnf *UsageConfirmation         `xml:"UsageConfirmation"`
+	AuthReqS   *AuthorizationRequest      `xml:"AuthorisationRequest"`
+	AuthReqZ   *AuthorizationRequest      `xml:"AuthorizationRequest"`
+	AuthRspS   *AuthorizationResponse     `xml:"AuthorisationResponse"`
+	AuthRspZ   *AuthorizationResponse     `xml:"AuthorizationResponse"`
+	AuthIndS   *AuthorizationIndication   `xml:"AuthorisationIndication"`
+	AuthIndZ   *AuthorizationIndication   `xml:"AuthorizationIndication"`
+	AuthCnfS   *AuthorizationConfirmation `xml:"AuthorisationConfirmation"`
+	AuthCnfZ   *AuthorizationConfirmation `xml:"AuthorizationConfirmation"`
+	UsageInd   *UsageIndication           `xml:"UsageIndication"`
+	UsageCnf   *UsageConfirmation         `xml:"UsageConfirmation"`
+	ReauthReqS *ReauthorizationRequest    `xml:"ReauthorisationRequest"`
+	ReauthReqZ *ReauthorizationRequest    `xml:"ReauthorizationRequest"`
+	ReauthRspS *ReauthorizationResponse   `xml:"ReauthorisationResponse"`
+	ReauthRspZ *ReauthorizationResponse   `xml:"ReauthorizationResponse"`
+	CapInd     *CapabilitiesIndication    `xml:"CapabilitiesIndication"`
+	CapCnf     *CapabilitiesConfirmation  `xml:"CapabilitiesConfirmation"`
 }
 
 // Marshal encodes m with an XML declaration. It fails unless m carries
 // exactly one component.
 func Marshal(m *Message) ([]byte, error) {
-	if n := m.components(); n != 1 {
+	if n := len(m.present()); n != 1 {
 		return nil, fmt.Errorf("osp: marshal: message carries %d components, want 1", n)
 	}
 	w := wireMessage{
 		MessageID: m.MessageID,
 		Random:    m.Random,
-		AuthReqS:  m.AuthorizationRequest,
-		AuthRspS:  m.AuthorizationResponse,
-		AuthIndS:  m.AuthorizationIndication,
-		AuthCnfS:  m.AuthorizationConfirmation,
 		UsageInd:  m.UsageIndication,
 		UsageCnf:  m.UsageConfirmation,
+		CapInd:    m.CapabilitiesIndication,
+		CapCnf:    m.CapabilitiesConfirmation,
+	}
+	if m.Spelling == SpellingUS {
+		w.AuthReqZ, w.AuthRspZ, w.AuthIndZ, w.AuthCnfZ = m.AuthorizationRequest, m.AuthorizationResponse, m.AuthorizationIndication, m.AuthorizationConfirmation
+		w.ReauthReqZ, w.ReauthRspZ = m.ReauthorizationRequest, m.ReauthorizationResponse
+	} else {
+		w.AuthReqS, w.AuthRspS, w.AuthIndS, w.AuthCnfS = m.AuthorizationRequest, m.AuthorizationResponse, m.AuthorizationIndication, m.AuthorizationConfirmation
+		w.ReauthReqS, w.ReauthRspS = m.ReauthorizationRequest, m.ReauthorizationResponse
 	}
 	var buf bytes.Buffer
 	buf.Grow(1024)
@@ -276,31 +351,48 @@ func checkDecl(inst []byte) error {
 
 func fromWire(w *wireMessage) (*Message, error) {
 	m := &Message{MessageID: w.MessageID, Random: w.Random}
+	spelt := map[Spelling]int{}
 	pick := func(name string, s, z bool) error {
 		if s && z {
 			return malformed(name+" present in both spellings", nil)
 		}
+		if s {
+			spelt[SpellingETSI]++
+		}
+		if z {
+			spelt[SpellingUS]++
+		}
 		return nil
 	}
-	if err := pick("AuthorizationRequest", w.AuthReqS != nil, w.AuthReqZ != nil); err != nil {
-		return nil, err
+	for _, p := range []struct {
+		kind Kind
+		s, z bool
+	}{
+		{KindAuthorizationRequest, w.AuthReqS != nil, w.AuthReqZ != nil},
+		{KindAuthorizationResponse, w.AuthRspS != nil, w.AuthRspZ != nil},
+		{KindAuthorizationIndication, w.AuthIndS != nil, w.AuthIndZ != nil},
+		{KindAuthorizationConfirmation, w.AuthCnfS != nil, w.AuthCnfZ != nil},
+		{KindReauthorizationRequest, w.ReauthReqS != nil, w.ReauthReqZ != nil},
+		{KindReauthorizationResponse, w.ReauthRspS != nil, w.ReauthRspZ != nil},
+	} {
+		if err := pick(p.kind.String(), p.s, p.z); err != nil {
+			return nil, err
+		}
 	}
-	if err := pick("AuthorizationResponse", w.AuthRspS != nil, w.AuthRspZ != nil); err != nil {
-		return nil, err
-	}
-	if err := pick("AuthorizationIndication", w.AuthIndS != nil, w.AuthIndZ != nil); err != nil {
-		return nil, err
-	}
-	if err := pick("AuthorizationConfirmation", w.AuthCnfS != nil, w.AuthCnfZ != nil); err != nil {
-		return nil, err
+	if spelt[SpellingUS] > 0 {
+		m.Spelling = SpellingUS
 	}
 	m.AuthorizationRequest = firstNonNil(w.AuthReqS, w.AuthReqZ)
 	m.AuthorizationResponse = firstNonNil(w.AuthRspS, w.AuthRspZ)
 	m.AuthorizationIndication = firstNonNil(w.AuthIndS, w.AuthIndZ)
 	m.AuthorizationConfirmation = firstNonNil(w.AuthCnfS, w.AuthCnfZ)
+	m.ReauthorizationRequest = firstNonNil(w.ReauthReqS, w.ReauthReqZ)
+	m.ReauthorizationResponse = firstNonNil(w.ReauthRspS, w.ReauthRspZ)
 	m.UsageIndication = w.UsageInd
 	m.UsageConfirmation = w.UsageCnf
-	if n := m.components(); n != 1 {
+	m.CapabilitiesIndication = w.CapInd
+	m.CapabilitiesConfirmation = w.CapCnf
+	if n := len(m.present()); n != 1 {
 		return nil, malformed(fmt.Sprintf("Message carries %d known components, want 1", n), nil)
 	}
 	// An answer without a Status would read as code 0: refuse it.
@@ -312,11 +404,45 @@ func fromWire(w *wireMessage) (*Message, error) {
 		st = &m.AuthorizationConfirmation.Status
 	case m.UsageConfirmation != nil:
 		st = &m.UsageConfirmation.Status
+	case m.ReauthorizationResponse != nil:
+		st = &m.ReauthorizationResponse.Status
+	case m.CapabilitiesConfirmation != nil:
+		st = &m.CapabilitiesConfirmation.Status
 	}
 	if st != nil && st.Code == 0 {
 		return nil, malformed(m.Kind().String()+" without a Status Code", nil)
 	}
+	m.trim()
 	return m, nil
+}
+
+// trim drops the whitespace around element text that writers such as the
+// OSP Toolkit put after every start tag ("<SourceInfo>\n1001"). Numbers
+// and times are trimmed by their decoders; identifiers, parties and words
+// here, so that neither records nor signed tokens carry a newline.
+func (m *Message) trim() {
+	switch {
+	case m.AuthorizationRequest != nil:
+		m.AuthorizationRequest.trim()
+	case m.AuthorizationResponse != nil:
+		m.AuthorizationResponse.trim()
+	case m.AuthorizationIndication != nil:
+		m.AuthorizationIndication.trim()
+	case m.AuthorizationConfirmation != nil:
+		m.AuthorizationConfirmation.Status.trim()
+	case m.UsageIndication != nil:
+		m.UsageIndication.trim()
+	case m.UsageConfirmation != nil:
+		m.UsageConfirmation.Status.trim()
+	case m.ReauthorizationRequest != nil:
+		m.ReauthorizationRequest.trim()
+	case m.ReauthorizationResponse != nil:
+		m.ReauthorizationResponse.trim()
+	case m.CapabilitiesIndication != nil:
+		m.CapabilitiesIndication.trim()
+	case m.CapabilitiesConfirmation != nil:
+		m.CapabilitiesConfirmation.Status.trim()
+	}
 }
 
 func firstNonNil[T any](a, b *T) *T {

@@ -95,10 +95,15 @@ type Verifier struct {
 	signerName string
 	now        func() time.Time
 	skew       time.Duration
+	used       ReplayStore
+}
 
-	mu        sync.Mutex
-	used      map[string]time.Time // token key -> valid until, pruned when past
-	lastPrune time.Time
+// ReplayStore remembers the tokens a Verifier accepted. Use records key as
+// used until the given time (after which the token's validity window
+// refuses it anyway) and reports whether it was fresh. A store shared with
+// a database makes replay protection survive a restart.
+type ReplayStore interface {
+	Use(key string, until time.Time) (fresh bool, err error)
 }
 
 // VerifierOption configures a Verifier.
@@ -115,46 +120,76 @@ func WithSignerName(name string) VerifierOption { return func(v *Verifier) { v.s
 // the lab's nodes share one kernel clock).
 func WithSkew(d time.Duration) VerifierOption { return func(v *Verifier) { v.skew = d } }
 
+// WithReplayStore keeps the used tokens in s instead of memory.
+func WithReplayStore(s ReplayStore) VerifierOption { return func(v *Verifier) { v.used = s } }
+
 // NewVerifier trusts tokens whose signer chains to roots.
 func NewVerifier(roots *x509.CertPool, opts ...VerifierOption) *Verifier {
-	v := &Verifier{roots: roots, now: time.Now, used: map[string]time.Time{}}
+	v := &Verifier{roots: roots, now: time.Now}
 	for _, o := range opts {
 		o(v)
+	}
+	if v.used == nil {
+		v.used = &memoryReplays{now: v.now, skew: v.skew, used: map[string]time.Time{}}
 	}
 	return v
 }
 
+// ErrReplayStore is wrapped when the replay store fails: the token's fate
+// is unknown, and the caller answers with a server error, not a refusal.
+var ErrReplayStore = errors.New("osp: replay store")
+
 // Verify checks the token's signature, its chain to the lab CA, its signer
 // (WithSignerName), its validity window, that it is for want's call and
 // parties, and that it was not accepted before; then it records it as
-// used. Errors wrap one of the ErrToken* reasons.
+// used. Errors wrap one of the ErrToken* reasons, or ErrReplayStore.
 func (v *Verifier) Verify(token []byte, want Expect) (*TokenInfo, error) {
 	ti, err := v.check(token, want)
 	if err != nil {
 		return nil, err
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := v.now()
-	if now.Sub(v.lastPrune) > time.Second {
+	// Both sides' tokens of one call share a transaction id; the random
+	// attribute tells them apart.
+	fresh, err := v.used.Use(ti.TransactionID+"/"+ti.Random, ti.ValidUntil.Add(v.skew))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrReplayStore, err)
+	}
+	if !fresh {
+		return nil, fmt.Errorf("%w: transaction %s", ErrTokenReplayed, ti.TransactionID)
+	}
+	return ti, nil
+}
+
+// memoryReplays is the default ReplayStore: a map, forgotten on restart.
+type memoryReplays struct {
+	now  func() time.Time
+	skew time.Duration
+
+	mu        sync.Mutex
+	used      map[string]time.Time // token key -> used until, pruned when past
+	lastPrune time.Time
+}
+
+func (m *memoryReplays) Use(key string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if now.Sub(m.lastPrune) > time.Second {
 		// Expired tokens are refused by the window check anyway, so they
 		// need not be remembered. Pruning at most once a second keeps a
 		// busy verifier from scanning the map on every call.
-		v.lastPrune = now
-		for id, until := range v.used {
-			if now.After(until.Add(v.skew)) {
-				delete(v.used, id)
+		m.lastPrune = now
+		for k, u := range m.used {
+			if now.After(u) {
+				delete(m.used, k)
 			}
 		}
 	}
-	// Both sides' tokens of one call share a transaction id; the random
-	// attribute tells them apart.
-	key := ti.TransactionID + "/" + ti.Random
-	if _, seen := v.used[key]; seen {
-		return nil, fmt.Errorf("%w: transaction %s", ErrTokenReplayed, ti.TransactionID)
+	if _, seen := m.used[key]; seen {
+		return false, nil
 	}
-	v.used[key] = ti.ValidUntil.Time
-	return ti, nil
+	m.used[key] = until
+	return true, nil
 }
 
 // Check is Verify without recording the use (a token may be checked by a

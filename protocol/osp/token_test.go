@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+// pkiNodes gives ch the clearinghouse role and the others the policy
+// server role.
+func pkiNodes(names ...string) []PKINode {
+	var out []PKINode
+	for _, n := range names {
+		role := RolePolicyServer
+		if n == "ch" {
+			role = RoleClearinghouse
+		}
+		out = append(out, PKINode{Name: n, Role: role})
+	}
+	return out
+}
+
 type labPKI struct {
 	dir    string
 	ch     *Identity
@@ -19,7 +33,7 @@ type labPKI struct {
 func newLabPKI(t testing.TB, nodes ...string) labPKI {
 	t.Helper()
 	dir := t.TempDir()
-	if err := WriteLabPKI(dir, append([]string{"ch"}, nodes...)); err != nil {
+	if err := WriteLabPKI(dir, pkiNodes(append([]string{"ch"}, nodes...)...)); err != nil {
 		t.Fatal(err)
 	}
 	ch, err := LoadIdentity(dir, "ch")
@@ -46,7 +60,7 @@ func sampleTokenInfo(now time.Time) *TokenInfo {
 		ValidAfter:      At(now.Add(-time.Minute)),
 		ValidUntil:      At(now.Add(10 * time.Minute)),
 		TransactionID:   "4242",
-		UsageDetail:     &UsageDetail{Amount: 14400, Increment: 1, Unit: "s"},
+		UsageDetail:     &UsageDetail{Amount: Seconds(14400 * time.Second), Increment: 1, Unit: "s"},
 		ServiceClass:    "EF",
 		Bandwidth:       64000,
 	}
@@ -65,7 +79,7 @@ func TestTokenSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ti.ServiceClass != "EF" || ti.Bandwidth != 64000 || ti.TransactionID != "4242" || ti.UsageDetail.Amount != 14400 {
+	if ti.ServiceClass != "EF" || ti.Bandwidth != 64000 || ti.TransactionID != "4242" || ti.UsageDetail.Amount != Seconds(14400*time.Second) {
 		t.Fatalf("token info %+v", ti)
 	}
 	parsed, err := ParseToken(tok)
@@ -98,11 +112,12 @@ func TestTokenRefusals(t *testing.T) {
 	// Tampered: one byte of the signed content changed after signing.
 	tampered := func() []byte {
 		tok := good()
-		i := bytes.Index(tok, []byte("<Bandwidth>64000"))
+		mark := []byte(`<Bandwidth critical="False">64000`)
+		i := bytes.Index(tok, mark)
 		if i < 0 {
 			t.Fatal("content not found in token")
 		}
-		tok[i+len("<Bandwidth>")] = '9'
+		tok[i+len(mark)-5] = '9'
 		return tok
 	}
 	otherCA := func() []byte {
@@ -233,7 +248,7 @@ func TestOpenSSLVerifiesToken(t *testing.T) {
 
 func TestWriteLabPKIRefusesBadNames(t *testing.T) {
 	for _, name := range []string{"", "../x", "a/b", "ca"} {
-		if err := WriteLabPKI(t.TempDir(), []string{name}); err == nil {
+		if err := WriteLabPKI(t.TempDir(), pkiNodes(name)); err == nil {
 			t.Errorf("name %q accepted", name)
 		}
 	}
@@ -268,7 +283,9 @@ func BenchmarkTokenSign(b *testing.B) {
 }
 
 func BenchmarkWriteLabPKI(b *testing.B) {
-	nodes := []string{"uac", "sip1", "pol1", "r1", "uas", "sip2", "pol2", "r2", "ch"}
+	nodes := []PKINode{{Name: "uac", Role: "uac"}, {Name: "sip1", Role: "proxy"}, {Name: "pol1", Role: RolePolicyServer},
+		{Name: "r1", Role: "router"}, {Name: "uas", Role: "uas"}, {Name: "sip2", Role: "proxy"},
+		{Name: "pol2", Role: RolePolicyServer}, {Name: "r2", Role: "router"}, {Name: "ch", Role: RoleClearinghouse}}
 	for b.Loop() {
 		if err := WriteLabPKI(b.TempDir(), nodes); err != nil {
 			b.Fatal(err)
@@ -302,9 +319,10 @@ func TestVerifierForgetsExpiredTokens(t *testing.T) {
 	if _, err := v.Verify(tok2, expectCall1); err != nil {
 		t.Fatal(err)
 	}
-	v.mu.Lock()
-	n := len(v.used)
-	v.mu.Unlock()
+	m := v.used.(*memoryReplays)
+	m.mu.Lock()
+	n := len(m.used)
+	m.mu.Unlock()
 	if n != 1 {
 		t.Fatalf("verifier remembers %d tokens, want 1 (the expired one pruned)", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"strings"
 )
 
 // TokenInfo is what a token asserts: this call, between these parties, is
@@ -23,12 +24,40 @@ type TokenInfo struct {
 	Bandwidth       int64        `xml:"Bandwidth,omitempty"` // bit/s
 }
 
+// tokenDecl starts every token's content. The OSP Toolkit tells an XML
+// token from its ASCII format ("V=1\n...") by this prefix (its local
+// validation fails with 13621 without it). No newline follows it: nothing
+// in signed content is whitespace a reader might or might not keep.
+const tokenDecl = `<?xml version="1.0" encoding="UTF-8"?>`
+
+// MarshalXML writes the token info with its qoslab extensions
+// (ServiceClass, Bandwidth) marked critical="False", which the toolkit's
+// local validation skips.
+func (ti TokenInfo) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain TokenInfo
+	return e.EncodeElement(struct {
+		plain
+		ServiceClass *ext `xml:"ServiceClass,omitempty"`
+		Bandwidth    *ext `xml:"Bandwidth,omitempty"`
+	}{plain(ti), extString(ti.ServiceClass), extInt(ti.Bandwidth)}, start)
+}
+
 func (ti *TokenInfo) marshal() ([]byte, error) {
 	b, err := xml.Marshal(ti)
 	if err != nil {
 		return nil, fmt.Errorf("osp: token info: %w", err)
 	}
-	return b, nil
+	return append([]byte(tokenDecl), b...), nil
+}
+
+func (ti *TokenInfo) trim() {
+	ti.SourceInfo.trim()
+	ti.DestinationInfo.trim()
+	ti.TransactionID = strings.TrimSpace(ti.TransactionID)
+	ti.ServiceClass = strings.TrimSpace(ti.ServiceClass)
+	if ti.UsageDetail != nil {
+		ti.UsageDetail.trim()
+	}
 }
 
 // unmarshalTokenInfo decodes signed content with the same strictness as
@@ -49,6 +78,7 @@ func unmarshalTokenInfo(b []byte) (*TokenInfo, error) {
 	if rest := bytes.TrimSpace(b[d.InputOffset():]); len(rest) > 0 {
 		return nil, fmt.Errorf("token info: trailing data")
 	}
+	ti.trim()
 	if ti.TransactionID == "" || len(ti.CallID) == 0 || ti.ValidAfter.IsZero() || ti.ValidUntil.IsZero() {
 		return nil, fmt.Errorf("token info: transaction id, call id, valid after and valid until are required")
 	}

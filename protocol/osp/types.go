@@ -74,7 +74,9 @@ func (b *Base64) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		}
 		*b = v
 	case "", "cdata":
-		*b = []byte(s)
+		// Literal text: the whitespace writers put around it is not part
+		// of the value.
+		*b = []byte(strings.TrimSpace(s))
 	default:
 		return fmt.Errorf("osp: element %s: unsupported encoding %q", start.Name.Local, enc)
 	}
@@ -102,11 +104,28 @@ const (
 // IsZero reports whether the party is absent.
 func (p Party) IsZero() bool { return p.Value == "" && p.Type == "" }
 
+// trim drops the whitespace around the party's type and value: the
+// toolkit writes a newline after every start tag, and "\n1001" must
+// neither land in a record nor in a signed token.
+func (p *Party) trim() {
+	p.Type = strings.TrimSpace(p.Type)
+	p.Value = strings.TrimSpace(p.Value)
+}
+
+// trimParty trims an optional party.
+func trimParty(p *Party) {
+	if p != nil {
+		p.trim()
+	}
+}
+
 // Status is the outcome carried by responses and confirmations.
 type Status struct {
 	Code        StatusCode `xml:"Code"`
 	Description string     `xml:"Description,omitempty"`
 }
+
+func (s *Status) trim() { s.Description = strings.TrimSpace(s.Description) }
 
 // OK reports whether the status is a success (2xx).
 func (s Status) OK() bool { return s.Code >= 200 && s.Code < 300 }
@@ -123,7 +142,7 @@ func (s Status) String() string {
 // (in a usage indication), and when.
 type UsageDetail struct {
 	Service          *Service   `xml:"Service,omitempty"`
-	Amount           int64      `xml:"Amount"`
+	Amount           Seconds    `xml:"Amount"`
 	Increment        int64      `xml:"Increment"`
 	Unit             string     `xml:"Unit"` // "s" for seconds
 	TerminationCause *TermCause `xml:"TerminationCause,omitempty"`
@@ -131,8 +150,21 @@ type UsageDetail struct {
 	EndTime          Time       `xml:"EndTime"`
 	AlertTime        Time       `xml:"AlertTime"`
 	ConnectTime      Time       `xml:"ConnectTime"`
-	PostDialDelay    int64      `xml:"PostDialDelay,omitempty"` // milliseconds
-	ReleaseSource    int        `xml:"ReleaseSource,omitempty"` // 1 = source released, 2 = destination
+	// PostDialDelay is carried in decimal seconds, like Amount (the
+	// toolkit has written it so since 2011); zero is not emitted.
+	PostDialDelay Seconds       `xml:"PostDialDelay,omitempty"`
+	ReleaseSource ReleaseSource `xml:"ReleaseSource,omitempty"`
+}
+
+func (u *UsageDetail) trim() {
+	u.Unit = strings.TrimSpace(u.Unit)
+	if u.TerminationCause != nil {
+		u.TerminationCause.Type = strings.TrimSpace(u.TerminationCause.Type)
+		u.TerminationCause.Description = strings.TrimSpace(u.TerminationCause.Description)
+	}
+	if u.Service != nil {
+		u.Service.ServiceType = strings.TrimSpace(u.Service.ServiceType)
+	}
 }
 
 // TermCause is a TerminationCause: a Q.850 (or SIP) code and a description.

@@ -27,6 +27,26 @@ type UsageIndication struct {
 	Marked *MarkedTraffic `xml:"MarkedTraffic,omitempty"`
 }
 
+// MarshalXML writes the indication with its qoslab extensions
+// (ServiceClass, Bandwidth, MarkedTraffic) marked critical="False".
+func (u UsageIndication) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain UsageIndication
+	return e.EncodeElement(struct {
+		plain
+		ServiceClass *ext `xml:"ServiceClass,omitempty"`
+		Bandwidth    *ext `xml:"Bandwidth,omitempty"`
+	}{plain(u), extString(u.ServiceClass), extInt(u.Bandwidth)}, start)
+}
+
+func (u *UsageIndication) trim() {
+	u.Role = strings.ToLower(strings.TrimSpace(u.Role))
+	u.TransactionID = strings.TrimSpace(u.TransactionID)
+	u.SourceInfo.trim()
+	u.DestinationInfo.trim()
+	u.ServiceClass = strings.TrimSpace(u.ServiceClass)
+	u.UsageDetail.trim()
+}
+
 // MarkedTraffic is the qoslab extension element
 //
 //	<MarkedTraffic countersLost="false"><Packets>N</Packets><Octets>N</Octets></MarkedTraffic>
@@ -58,6 +78,7 @@ func (m MarkedTraffic) MarshalXML(e *xml.Encoder, start xml.StartElement) error 
 	if m.CountersLost {
 		w.CountersLost = "true"
 	}
+	start.Attr = append(start.Attr, criticalFalse)
 	return e.EncodeElement(w, start)
 }
 
