@@ -37,7 +37,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	qoslabBin = string(bin)
 })
 
-var _ = SynchronizedAfterSuite(func() {}, func() {
+var _ = SynchronizedAfterSuite(removePeerBuilds, func() {
 	if qoslabBin != "" {
 		_ = os.RemoveAll(filepath.Dir(qoslabBin))
 	}

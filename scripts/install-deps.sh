@@ -8,10 +8,13 @@
 #   sqlite3     lets people query the usage records
 #   nftables    Debian's nft (1.0.6 on Debian 12): the router tests list the
 #               routers' tables with it, as people inspecting a router do
+#   gcc, libssl-dev, libutf8proc-dev  build the OSP Toolkit (a peer kept as
+#               source in ../shared/peers) for the e2e interop suite
 #   iproute2, ethtool, iputils-ping  to poke at a lab by hand; the e2e suite
 #               runs `ip netns add/del` beside a lab
 set -euo pipefail
-pkgs=(tshark sip-tester openssl sqlite3 nftables iproute2 ethtool iputils-ping ca-certificates make)
+pkgs=(tshark sip-tester openssl sqlite3 nftables iproute2 ethtool iputils-ping ca-certificates make
+  gcc libc6-dev libssl-dev libutf8proc-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
