@@ -179,7 +179,7 @@ func Run(ctx context.Context, spec *topology.Spec, opts Options) (_ *Result, err
 	}); err != nil {
 		return res, err
 	}
-	topo, err := TraceTopology(lab.Plan)
+	topo, err := trace.PlanTopology(lab.Plan)
 	if err != nil {
 		return res, err
 	}
@@ -418,24 +418,4 @@ func drawLadders(rep *trace.Report, topo *trace.Topology, dir string) ([]string,
 		return files, err
 	}
 	return files, write("topology.dot", []byte(ladder.TopologyDOT(topo)))
-}
-
-// TraceTopology turns a lab plan into what the verifier maps addresses
-// with: every node's addresses, roles and parameters, and the links.
-func TraceTopology(p *topology.Plan) (*trace.Topology, error) {
-	var ns []trace.Node
-	for _, n := range p.Nodes {
-		tn := trace.Node{Name: n.Name, Role: n.Role, Params: n.Params}
-		for _, ifc := range n.Ifaces {
-			if a := ifc.Prefix.Addr(); a.IsValid() {
-				tn.Addrs = append(tn.Addrs, a)
-			}
-		}
-		ns = append(ns, tn)
-	}
-	var ls []trace.Link
-	for _, l := range p.Links {
-		ls = append(ls, trace.Link{Name: l.Name, A: l.A.Node, B: l.B.Node})
-	}
-	return trace.NewTopology(ns, ls)
 }

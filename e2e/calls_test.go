@@ -44,7 +44,7 @@ func verifyLab(ctx context.Context, l *labRun, calls ...ua.CallResult) *trace.Re
 	}
 	Expect(demo.Settle(ctx, l.Dir, ids, 10*time.Second)).To(Succeed())
 	Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
-	topo, err := demo.TraceTopology(l.Plan)
+	topo, err := trace.PlanTopology(l.Plan)
 	Expect(err).NotTo(HaveOccurred())
 	rep, err := trace.Verify(ctx, filepath.Join(l.Dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true})
 	Expect(err).NotTo(HaveOccurred())

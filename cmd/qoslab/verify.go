@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/qoslab/qoslab/demo"
 	"os"
 	"path/filepath"
 
@@ -121,7 +120,7 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		if err != nil {
 			return nil, err
 		}
-		return demo.TraceTopology(plan)
+		return trace.PlanTopology(plan)
 	}
 	dir := labDirOf(path)
 	for _, d := range []string{dir, filepath.Dir(dir)} {
@@ -135,7 +134,7 @@ func verifyTopology(path, topoFile string) (*trace.Topology, error) {
 		if st.Plan == nil {
 			return nil, errors.New("verify: lab.json has no plan")
 		}
-		return demo.TraceTopology(st.Plan)
+		return trace.PlanTopology(st.Plan)
 	}
 	return trace.DefaultTopology(), nil
 }
