@@ -12,9 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/nodes"
 )
 
@@ -117,27 +117,17 @@ func CheckSteps(t testing.TB, c Call, msgs []nodes.Message) {
 }
 
 // WaitSteps is CheckSteps for a node that may still be logging the call:
-// it checks msgs() until it finds nothing wrong, for up to five seconds,
+// it checks msgs() until it finds nothing wrong, for up to wait.Timeout,
 // and reports what it found last.
 func WaitSteps(t testing.TB, c Call, msgs func() []nodes.Message) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for {
-		errs := Steps(c, msgs())
-		if len(errs) == 0 {
-			return
-		}
-		select {
-		case <-tick.C:
-			continue
-		case <-deadline:
-		}
-		for _, err := range errs {
-			t.Error(err)
-		}
-		return
+	var errs []error
+	wait.Until(wait.Timeout, func() bool {
+		errs = Steps(c, msgs())
+		return len(errs) == 0
+	})
+	for _, err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -17,9 +17,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/qoslab/qoslab/nodes/sipstack"
-
+	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/nodes/sipstack"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -295,7 +295,13 @@ func answerRing(ring time.Duration) func(d *sipgo.DialogServerSession) {
 		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
 		d.Respond(180, "Ringing", body, sdpType)
 		if ring > 0 {
-			time.Sleep(ring)
+			// Ring as a phone does: until the time is up or the caller
+			// gives up.
+			select {
+			case <-time.After(ring):
+			case <-d.Context().Done():
+				return
+			}
 		}
 		d.Respond(200, "OK", body, sdpType)
 	}
@@ -387,13 +393,7 @@ func (l *lab) invite(ctx context.Context, body []byte, mutate ...func(*sip.Reque
 // last SIP message: DRQ goroutines, transaction timers).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, what, cond)
 }
 
 // scriptedPDP is a real COPS PDP (protocol/cops) on loopback TCP whose

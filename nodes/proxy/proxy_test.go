@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 
+	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -179,14 +181,24 @@ func TestByeFromCallee(t *testing.T) {
 }
 
 func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
-	var slowLDP = func(kind ReqKind, s cops.Session) cops.SessionDecision {
-		if kind == ReqLDP {
-			time.Sleep(100 * time.Millisecond) // the 200 arrives while the 180 waits
+	// Each policy server decides the LDP only once the 200 has reached
+	// its proxy: the 200 arrives while the 180 waits.
+	var running atomic.Pointer[lab]
+	slowLDP := func(sip int) func(ReqKind, cops.Session) cops.SessionDecision {
+		return func(kind ReqKind, s cops.Session) cops.SessionDecision {
+			if kind == ReqLDP {
+				l := running.Load()
+				log := map[int]*msgRecorder{1: l.log1, 2: l.log2}[sip]
+				if !wait.Until(wait.Timeout, func() bool { return slices.Contains(log.lines(), "rx sip 200 OK") }) {
+					t.Errorf("the 200 never reached SIP%d while its LDP was pending", sip)
+				}
+			}
+			return allowAll(kind, s)
 		}
-		return allowAll(kind, s)
 	}
-	pdp1, pdp2 := newScriptedPDP(t, slowLDP), newScriptedPDP(t, slowLDP)
+	pdp1, pdp2 := newScriptedPDP(t, slowLDP(1)), newScriptedPDP(t, slowLDP(2))
 	l := startLab(t, pdp1, pdp2, time.Second)
+	running.Store(l)
 	l.uas.setAnswer(answerRing(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -298,7 +310,11 @@ func TestCalleeRejectsAfterRingingReleasesGates(t *testing.T) {
 	l.uas.setAnswer(func(d *sipgo.DialogServerSession) {
 		body := sdpBody(netip.MustParseAddr(d.InviteRequest.Recipient.Host), 30000, "0")
 		d.Respond(180, "Ringing", body, sdpType)
-		time.Sleep(20 * time.Millisecond)
+		// Busy once both proxies asked for their gates on the 180.
+		asked := func(p *scriptedPDP) bool {
+			return slices.ContainsFunc(p.log(), func(r string) bool { return strings.HasPrefix(r, "REQ LDP") })
+		}
+		wait.Until(wait.Timeout, func() bool { return asked(pdp1) && asked(pdp2) })
 		d.Respond(486, "Busy Here", nil)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -7,11 +7,14 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/qoslab/qoslab/internal/wait"
 )
 
 // Interop with a SIP implementation nobody here wrote: sipp (Debian's
@@ -113,7 +116,8 @@ func TestSippUASBehindBothProxies(t *testing.T) {
 	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin",
 		"-i", uas.Addr().String(), "-p", strconv.Itoa(int(uas.Port())),
 		"-m", "1", "-timeout", "15s", "-timeout_error")
-	time.Sleep(300 * time.Millisecond) // sipp has no readiness signal
+	// sipp has no readiness signal: wait for its UDP socket.
+	wait.For(t, "sipp to listen on "+uas.String(), func() bool { return wait.UDPListening(uas) })
 
 	res := l.invite(ctx, sdpBody(l.uacAddr.Addr(), 20000, "0"), func(r *sip.Request) {
 		r.Recipient.Port = int(uas.Port())
@@ -127,8 +131,8 @@ func TestSippUASBehindBothProxies(t *testing.T) {
 	// sipgo (in the proxies too) handles each datagram on its own
 	// goroutine, so an ACK and a BYE sent back to back may swap on the way;
 	// sipp's UAS rejects a BYE before the ACK. People do not hang up within
-	// microseconds of answering.
-	time.Sleep(50 * time.Millisecond)
+	// microseconds of answering: the BYE leaves once SIP2 sent the ACK on.
+	waitFor(t, "SIP2 to pass the ACK on", func() bool { return slices.Contains(l.log2.lines(), "tx sip ACK") })
 	if err := res.dialog.Bye(ctx); err != nil {
 		t.Fatalf("BYE: %v", err)
 	}

@@ -47,6 +47,23 @@ func exchange(t *testing.T, c *net.UDPConn, to *net.UDPAddr, msg string, timeout
 	}
 }
 
+// answered reads what comes back on c until a final response of the
+// call callID arrives or timeout passes.
+func answered(c *net.UDPConn, callID string, timeout time.Duration) bool {
+	buf := make([]byte, 65536)
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return false
+		}
+		m := string(buf[:n])
+		if !strings.HasPrefix(m, "SIP/2.0 1") && strings.Contains(m, "\r\nCall-ID: "+callID+"\r\n") {
+			return true
+		}
+	}
+}
+
 const sdpVideoOnly = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 40000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
 const sdpG729Only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
 const sdpAudioDisabled = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
@@ -105,7 +122,16 @@ func TestUASSurvivesMalformedSIP(t *testing.T) {
 	for _, m := range junk {
 		_, _ = c.WriteToUDP([]byte(m), uas)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// A request after the junk, answered: the UAS has read all of it
+	// (datagrams leave the socket in order).
+	probe := "BYE sip:uas@" + uas.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local.String() + ";branch=z9hG4bK-probe\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:uas@127.0.0.1>;tag=2\r\nCall-ID: after-junk\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+	if _, err := c.WriteToUDP([]byte(probe), uas); err != nil {
+		t.Fatal(err)
+	}
+	if !answered(c, "after-junk", 5*time.Second) {
+		t.Fatal("the UAS answered no request sent after the junk")
+	}
 	res, err := l.uac.Call(context.Background(), CallRequest{Talk: "200ms", Ring: "0s"})
 	if err != nil {
 		t.Fatal(err)

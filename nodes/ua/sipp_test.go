@@ -3,12 +3,14 @@ package ua
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
@@ -64,9 +66,8 @@ func TestInteropUACCallsSippUAS(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// sipp has no readiness signal; its UDP socket is bound well within
-	// this, and the UAC's INVITE retransmits (Timer A) if it is not.
-	time.Sleep(300 * time.Millisecond)
+	// sipp has no readiness signal: wait for its UDP socket.
+	wait.For(t, "sipp to listen on its SIP port", func() bool { return wait.UDPListening(netip.AddrPortFrom(netip.Addr{}, sipPort)) })
 
 	logs := &nodestest.Log{}
 	uac, err := NewUAC(context.Background(), testEnv(t, "uac", "uac", logs, map[string]string{
@@ -123,14 +124,8 @@ func TestInteropSippUACCallsUAS(t *testing.T) {
 	}
 }
 
-// eventuallyLog waits up to a second for a log message to appear.
+// eventuallyLog waits for a log message to appear and returns the log.
 func eventuallyLog(l *nodestest.Log, msg string) []byte {
-	deadline := time.Now().Add(time.Second)
-	for {
-		b := []byte(l.String())
-		if bytes.Contains(b, []byte(msg)) || time.Now().After(deadline) {
-			return b
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(wait.Timeout, func() bool { return bytes.Contains([]byte(l.String()), []byte(msg)) })
+	return []byte(l.String())
 }

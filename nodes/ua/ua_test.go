@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/nodes/nodestest"
 )
 
@@ -128,9 +129,7 @@ func TestCallCancelledWhileRinging(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// Cancel once the UAC has the 180 (a CANCEL is allowed then).
-		for !hasLine(l.uacLog, `"what":"180"`) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		wait.Until(wait.Timeout, func() bool { return hasLine(l.uacLog, `"what":"180"`) })
 		cancel()
 	}()
 	res, err := l.uac.Call(ctx, CallRequest{Talk: "1s"})
@@ -141,20 +140,8 @@ func TestCallCancelledWhileRinging(t *testing.T) {
 	if res.Outcome == OutcomeAnswered || res.Status != 487 || !res.Ringing || res.Media.Sent.Packets != 0 {
 		t.Fatalf("cancelled call: %+v", res)
 	}
-	if !eventuallyTrue(func() bool { return hasLine(l.uasLog, `"what":"487"`) }) {
+	if !wait.Until(wait.Timeout, func() bool { return hasLine(l.uasLog, `"what":"487"`) }) {
 		t.Errorf("UAS did not answer 487 after CANCEL:\n%s", l.uasLog.String())
-	}
-}
-
-// eventuallyTrue polls f for up to a second.
-func eventuallyTrue(f func() bool) bool {
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if f() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
 	}
 }
 
@@ -192,17 +179,12 @@ func withoutTrying(ms []string) []string {
 	return slices.DeleteFunc(ms, func(s string) bool { return strings.HasPrefix(s, "rx 100 ") })
 }
 
-// eventually polls f until it returns n items or a second passed: the
-// UAS logs its last line just after the UAC has its answer.
+// eventually waits until f returns n items (or gives up) and returns
+// what it last returned: the UAS logs its last line just after the UAC
+// has its answer.
 func eventually(f func() []string, n int) []string {
-	deadline := time.Now().Add(time.Second)
-	for {
-		got := f()
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(wait.Timeout, func() bool { return len(f()) >= n })
+	return f()
 }
 
 // TestCallerMarksItsOwnMedia: a UAC told to mark its RTP EF (the theft of

@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/qoslab/qoslab/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -16,9 +18,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
 // TestSessionBothWays runs real media between two sessions on loopback
-// for half a second: both sides send about 50 packets/s, nothing is lost
-// on loopback, and the side that marks EF is seen as EF by the other
-// (loopback keeps the TOS byte, so IP_RECVTOS reports it).
+// until 20 packets crossed each way: both sides send about 50 packets/s,
+// nothing is lost on loopback, and the side that marks EF is seen as EF by
+// the other (loopback keeps the TOS byte, so IP_RECVTOS reports it).
 func TestSessionBothWays(t *testing.T) {
 	ctx := context.Background()
 	a, err := Listen(ctx, Config{Local: loopback, Codec: PCMA, DSCP: 46})
@@ -30,20 +32,25 @@ func TestSessionBothWays(t *testing.T) {
 		a.Close()
 		t.Fatal(err)
 	}
+	start := time.Now()
 	if err := a.Send(b.LocalAddr(), PCMA); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Send(a.LocalAddr(), PCMA); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// About 400 ms of media: 20 packets each way.
+	wait.For(t, "20 packets received each way", func() bool {
+		return a.Report().Received.Packets >= 20 && b.Report().Received.Packets >= 20
+	})
 	ra, rb := a.Close(), b.Close()
+	elapsed := time.Since(start)
 
 	for _, r := range []Report{ra, rb} {
-		// 500 ms at 20 ms is 25-26 packets; allow scheduling slack on a
-		// loaded machine but demand a real stream.
-		if r.Sent.Packets < 10 || r.Sent.Packets > 30 {
-			t.Errorf("%s sent %d packets in 500 ms", r.Local, r.Sent.Packets)
+		// 50 packets/s; allow scheduling slack on a loaded machine (20 to
+		// 60 a second) but demand a real stream at about the right pace.
+		if rate := float64(r.Sent.Packets) / elapsed.Seconds(); rate < 20 || rate > 60 {
+			t.Errorf("%s sent %d packets in %s (%.0f/s)", r.Local, r.Sent.Packets, elapsed, rate)
 		}
 		if r.Codec != "PCMA" || r.Sent.Bytes != r.Sent.Packets*(12+PayloadSize) {
 			t.Errorf("%s: codec %s bytes %d", r.Local, r.Codec, r.Sent.Bytes)
@@ -86,16 +93,18 @@ func TestStopSendingKeepsReceiving(t *testing.T) {
 	if err := b.Send(a.LocalAddr(), PCMU); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	wait.For(t, "media both ways", func() bool {
+		r := a.Report()
+		return r.Sent.Packets >= 3 && r.Received.Packets >= 3
+	})
 	a.StopSending()
 	sent := a.Report().Sent.Packets
 	before := a.Report().Received.Packets
-	time.Sleep(100 * time.Millisecond)
+	// Three more of b's packets span three of a's 20 ms intervals, in
+	// which a would have sent had it not stopped.
+	wait.For(t, "a to go on receiving after StopSending", func() bool { return a.Report().Received.Packets >= before+3 })
 	if got := a.Report().Sent.Packets; got != sent {
 		t.Errorf("still sending after StopSending: %d -> %d", sent, got)
-	}
-	if got := a.Report().Received.Packets; got <= before {
-		t.Errorf("stopped receiving too: %d -> %d", before, got)
 	}
 }
 
@@ -141,23 +150,16 @@ func TestSessionIgnoresGarbage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	seen := func() uint64 {
 		var d uint64
-		r := s.Report()
-		for _, n := range r.Received.DSCP {
+		for _, n := range s.Report().Received.DSCP {
 			d += n
 		}
-		if d == 4 {
-			if r.Received.Packets != 0 {
-				t.Fatalf("garbage counted as RTP: %+v", r.Received)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("garbage not seen: %+v", r.Received)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return d
+	}
+	wait.For(t, "the four datagrams of garbage", func() bool { return seen() == 4 })
+	if r := s.Report(); r.Received.Packets != 0 {
+		t.Fatalf("garbage counted as RTP: %+v", r.Received)
 	}
 }
 
