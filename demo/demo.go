@@ -368,15 +368,14 @@ func (r *runRecord) write(ctx context.Context, dir string, res *Result, err erro
 // verify checks the merged capture and the node logs, and writes the
 // report as text and JSON.
 func verify(ctx context.Context, dir string, topo *trace.Topology) (*trace.Report, error) {
-	rep, err := trace.Verify(ctx, filepath.Join(dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true})
-	if err != nil {
-		return nil, err
-	}
 	lines, err := trace.ReadNodeLogs(dir)
 	if err != nil {
 		return nil, err
 	}
-	rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
+	rep, err := trace.Verify(ctx, filepath.Join(dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true, Logs: lines})
+	if err != nil {
+		return nil, err
+	}
 	txt, err := os.Create(filepath.Join(dir, "report.txt"))
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)

@@ -46,11 +46,10 @@ func verifyLab(ctx context.Context, l *labRun, calls ...ua.CallResult) *trace.Re
 	Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
 	topo, err := trace.PlanTopology(l.Plan)
 	Expect(err).NotTo(HaveOccurred())
-	rep, err := trace.Verify(ctx, filepath.Join(l.Dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true})
-	Expect(err).NotTo(HaveOccurred())
 	lines, err := trace.ReadNodeLogs(l.Dir)
 	Expect(err).NotTo(HaveOccurred())
-	rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
+	rep, err := trace.Verify(ctx, filepath.Join(l.Dir, "capture", "lab.pcapng"), topo, trace.Options{RequireMedia: true, Logs: lines})
+	Expect(err).NotTo(HaveOccurred())
 	if !rep.OK() {
 		keepEvidence(l)
 	}

@@ -65,16 +65,14 @@ holds passed (verification incomplete).`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			if checkLogs {
+				if opts.Logs, err = trace.ReadNodeLogs(labDirOf(in)); err != nil {
+					return &exitError{2, err}
+				}
+			}
 			rep, err := trace.Verify(cmd.Context(), in, topo, opts)
 			if err != nil {
 				return &exitError{2, err}
-			}
-			if checkLogs {
-				lines, err := trace.ReadNodeLogs(labDirOf(in))
-				if err != nil {
-					return &exitError{2, err}
-				}
-				rep.Failures = append(rep.Failures, rep.CheckLogs(lines)...)
 			}
 			out := cmd.OutOrStdout()
 			if jsonOut {

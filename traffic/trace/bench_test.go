@@ -49,8 +49,8 @@ func BenchmarkVerifyVsTshark(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if !r.OK() || len(r.Calls) != benchCalls {
-				b.Fatalf("verify: %d calls, %d failures", len(r.Calls), len(r.Failures))
+			if !r.OK() || r.CallCount != benchCalls {
+				b.Fatalf("verify: %d calls, %d failures", r.CallCount, len(r.Failures))
 			}
 		}
 		b.ReportMetric(float64(frames)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")

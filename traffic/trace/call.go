@@ -2,16 +2,17 @@ package trace
 
 import (
 	"net/netip"
-	"sort"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // Call is one call rebuilt from the capture: every message that belongs to
 // it (by SIP Call-ID, by the COPS session information and handle, by the
 // PCMM gate's classifier, transaction and gate id, by the OSP CallId), the
-// media endpoints its SDP announced and the media packets seen for it.
+// media endpoints its SDP announced and a tally of its media packets.
 type Call struct {
 	ID       string
-	Messages []*Message // in first-sighting order
+	Messages []*Message // in first-sighting order once judged
 	// Offer is the caller's (UAC's) media address from the INVITE's SDP;
 	// Answer the callee's (UAS's), from the 18x or 200.
 	Offer, Answer netip.AddrPort
@@ -21,70 +22,98 @@ type Call struct {
 	// refused and answered record final responses to the INVITE: the ACK
 	// of a refusal is hop by hop and is not docs/FLOW.md's step 26-28.
 	refused, answered bool
+	invite            bool // an INVITE was seen: this dialog is a call
 
-	media []mediaPacket // assigned after the pass
+	// Media endpoints each side announced (the first offer and answer,
+	// and those of later offers, such as a re-INVITE's).
+	uacEPs, uasEPs []endpoint
+	// gates are R1's (what the UAC sends) and R2's (what the UAS sends).
+	gates [2]gateLife
+	tally mediaTally
+
+	verdict   *verdict // set once its signalling is judged
+	last      int64    // capture time of the newest message or media packet
+	checkedAt int      // len(Messages) when completeness was last checked
+	// keys this call holds in the COPS tables, removed when it is judged.
+	handles []handleKey
+	trans   []transKey
+	gateIDs []gateKey
 }
 
-func (c *Call) add(m *Message) { c.Messages = append(c.Messages, m) }
-
-// start is when the call's first message was seen.
-func (c *Call) start() Sighting {
-	if len(c.Messages) == 0 {
-		return Sighting{}
-	}
-	return c.Messages[0].First
+// endpoints lists every media endpoint the call announced.
+func (c *Call) endpoints() []endpoint {
+	return append(append([]endpoint(nil), c.uacEPs...), c.uasEPs...)
 }
 
-// callIndex finds calls by id and by media endpoint.
-type callIndex struct {
-	byID  map[string]*Call
-	order []*Call
-	media map[netip.AddrPort][]*Call // in the order the SDP announced them
-}
-
-func newCallIndex() *callIndex {
-	return &callIndex{byID: map[string]*Call{}, media: map[netip.AddrPort][]*Call{}}
-}
-
-func (x *callIndex) get(id string) *Call {
-	c, ok := x.byID[id]
-	if !ok {
-		c = &Call{ID: id}
-		x.byID[id] = c
-		x.order = append(x.order, c)
-	}
-	return c
-}
-
-func (x *callIndex) byMedia(ap netip.AddrPort, c *Call) {
-	x.media[ap] = append(x.media[ap], c)
-}
-
-// atMedia returns the call that owned a media endpoint at sighting s: the
-// last call announcing it before s. Media ports are reused by later calls,
-// and probes sent after a call ended still belong to it.
-func (x *callIndex) atMedia(ap netip.AddrPort, s Sighting) *Call {
-	cs := x.media[ap]
-	i := sort.Search(len(cs), func(i int) bool { return s.Before(cs[i].start()) })
-	if i == 0 {
-		return nil
-	}
-	return cs[i-1]
-}
-
-// assignMedia gives every media packet to the call whose SDP announced
-// its source or destination.
-func (x *callIndex) assignMedia(pkts []mediaPacket) (orphans []mediaPacket) {
-	for _, p := range pkts {
-		c := x.atMedia(p.Src, p.Sighting)
-		if c == nil {
-			c = x.atMedia(p.Dst, p.Sighting)
+func (c *Call) hasEndpoint(ep endpoint) bool {
+	for _, e := range c.uacEPs {
+		if e == ep {
+			return true
 		}
-		if c == nil {
-			orphans = append(orphans, p)
+	}
+	for _, e := range c.uasEPs {
+		if e == ep {
+			return true
+		}
+	}
+	return false
+}
+
+// dirOf tells which way a media packet of this call goes.
+func (c *Call) dirOf(r *mediaRec) uint8 {
+	for _, e := range c.uasEPs {
+		if r.src == e {
+			return dirUAStoUAC
+		}
+	}
+	for _, e := range c.uacEPs {
+		if r.dst == e {
+			return dirUAStoUAC
+		}
+	}
+	return dirUACtoUAS
+}
+
+// add takes a message into the call and follows its gates.
+func (c *Call) add(m *Message, gates *gateTable) {
+	c.Messages = append(c.Messages, m)
+	c.last = max(c.last, m.First.Time)
+	c.follow(m, gates)
+}
+
+// follow records a gate message labelled with its FLOW.md step (gates
+// says which steps each gate's are).
+func (c *Call) follow(m *Message, gates *gateTable) {
+	for dir := range gates {
+		g, life := &gates[dir], &c.gates[dir]
+		var slot **Message
+		switch {
+		case m.Phase == flow.Setup && m.Step == g.Set:
+			slot = &life.set
+		case m.Phase == flow.Setup && m.Step == g.Installed:
+			slot = &life.ack
+		case m.Phase == flow.Teardown && m.Step == g.Delete:
+			slot = &life.del
+		case m.Phase == flow.Teardown && m.Step == g.Removed:
+			slot = &life.delAck
+		default:
 			continue
 		}
-		c.media = append(c.media, p)
+		if *slot == nil || m.First.Before((*slot).First) {
+			*slot = m
+		}
 	}
-	return orphans
+}
+
+// announce records a media endpoint of one side.
+func (c *Call) announce(ep endpoint, uasSide bool) bool {
+	if c.hasEndpoint(ep) {
+		return false
+	}
+	if uasSide {
+		c.uasEPs = append(c.uasEPs, ep)
+	} else {
+		c.uacEPs = append(c.uacEPs, ep)
+	}
+	return true
 }

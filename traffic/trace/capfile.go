@@ -1,7 +1,7 @@
 package trace
 
 import (
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -91,14 +91,16 @@ var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}
 type capReader struct {
 	path     string
 	fallback string // link name for an interface without a name
-	br       *bufio.Reader
+	rd       io.Reader
+	buf      []byte // read ahead; buf[r:w] is not yet consumed
+	r, w     int
+	rerr     error // the reader's error once it returned one
 	order    binary.ByteOrder
 	ng       bool
 	ifaces   []capIface
 	off      int64 // bytes consumed
 	frames   int
-	big      []byte // holds a block larger than the bufio buffer
-	lastTime int64  // for Simple Packet Blocks, which carry none
+	lastTime int64 // for Simple Packet Blocks, which carry none
 	// keyLog collects the TLS key logs of Decryption Secrets Blocks.
 	keyLog []byte
 }
@@ -106,13 +108,16 @@ type capReader struct {
 // newCapReader reads the file header. path names the file in errors;
 // fallback names the link of an interface that has no name.
 func newCapReader(r io.Reader, path, fallback string) (*capReader, error) {
-	br := bufio.NewReaderSize(r, readBuffer)
-	head, err := br.Peek(4)
-	if len(head) == 0 && (err == io.EOF || err == nil) {
+	c := &capReader{path: path, fallback: fallback, rd: r, buf: make([]byte, readBuffer)}
+	if err := c.fill(4); err != nil {
+		return nil, err
+	}
+	head := c.buf[c.r:c.w]
+	if len(head) == 0 {
 		return nil, fmt.Errorf("trace: capture %s: %w", path, ErrEmptyCapture)
 	}
 	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(head), r))
 		if err != nil {
 			return nil, fmt.Errorf("trace: capture %s: gzip: %w", path, err)
 		}
@@ -121,8 +126,8 @@ func newCapReader(r io.Reader, path, fallback string) (*capReader, error) {
 	if len(head) < 4 {
 		return nil, fmt.Errorf("trace: capture %s: %d bytes, too short for a pcap or pcapng header", path, len(head))
 	}
-	c := &capReader{path: path, fallback: fallback, br: br}
 	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
+	var err error
 	switch {
 	case le == blockSHB:
 		c.ng = true
@@ -158,33 +163,54 @@ func (c *capReader) cut(reason string, args ...any) error {
 	return &CutError{Path: c.path, Offset: c.off, Frames: c.frames, Reason: fmt.Sprintf(reason, args...)}
 }
 
+// fill reads until n bytes are buffered or the reader ends; only a read
+// error other than the end is returned.
+func (c *capReader) fill(n int) error {
+	if c.w-c.r >= n || c.rerr != nil {
+		return nil
+	}
+	if n > len(c.buf)-c.r {
+		// Move what is left to the front, growing for a large block.
+		size := len(c.buf)
+		for size < n {
+			size *= 2
+		}
+		nb := c.buf
+		if size > len(c.buf) {
+			nb = make([]byte, size)
+		}
+		c.w = copy(nb, c.buf[c.r:c.w])
+		c.buf, c.r = nb, 0
+	}
+	for c.w-c.r < n && c.rerr == nil {
+		k, err := c.rd.Read(c.buf[c.w:])
+		c.w += k
+		if err != nil {
+			c.rerr = err
+		}
+	}
+	if c.rerr != nil && c.rerr != io.EOF && !errors.Is(c.rerr, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("trace: read %s: %w", c.path, c.rerr)
+	}
+	return nil
+}
+
 // take returns the next n bytes (borrowed until the next call); a short
-// read is a cut.
+// read is a cut, none at all the end.
 func (c *capReader) take(n int) ([]byte, error) {
-	var b []byte
-	var err error
-	if n <= readBuffer {
-		b, err = c.br.Peek(n)
-		if len(b) == n {
-			_, _ = c.br.Discard(n)
+	if c.w-c.r < n {
+		if err := c.fill(n); err != nil {
+			return nil, err
 		}
-	} else {
-		if cap(c.big) < n {
-			c.big = make([]byte, n)
+		if have := c.w - c.r; have < n {
+			if have == 0 {
+				return nil, io.EOF
+			}
+			return nil, c.cut("the file ends %d bytes into a %d-byte block", have, n)
 		}
-		var k int
-		k, err = io.ReadFull(c.br, c.big[:n])
-		b = c.big[:k]
 	}
-	if len(b) < n {
-		if len(b) == 0 && (err == io.EOF || err == nil) {
-			return nil, io.EOF
-		}
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF && err != bufio.ErrBufferFull {
-			return nil, fmt.Errorf("trace: read %s: %w", c.path, err)
-		}
-		return nil, c.cut("the file ends %d bytes into a %d-byte block", len(b), n)
-	}
+	b := c.buf[c.r : c.r+n : c.r+n]
+	c.r += n
 	return b, nil
 }
 
@@ -253,14 +279,13 @@ func (c *capReader) nextBlock() (f Frame, ok bool, err error) {
 	typ := binary.LittleEndian.Uint32(h)
 	if typ == blockSHB {
 		// A new section may switch byte order: read it from its body.
-		b, err := c.br.Peek(4)
-		if len(b) < 4 {
-			if err == nil || err == io.EOF {
-				return Frame{}, false, c.cut("the file ends inside a section header")
-			}
+		if err := c.fill(4); err != nil {
 			return Frame{}, false, err
 		}
-		switch binary.LittleEndian.Uint32(b) {
+		if c.w-c.r < 4 {
+			return Frame{}, false, c.cut("the file ends inside a section header")
+		}
+		switch binary.LittleEndian.Uint32(c.buf[c.r:]) {
 		case byteOrderMagic:
 			c.order = binary.LittleEndian
 		case 0x4d3c2b1a:

@@ -33,8 +33,16 @@ type copsInfo struct {
 	Op         cops.OpCode
 	ClientType cops.ClientType
 	Handle     cops.Handle
-	Session    *cops.Session // 0x5153 REQ ClientSI or DEC decision data
-	PCMM       *cops.PCMM    // 0x800A DEC decision data or RPT ClientSI
+	GateID     uint32 // PCMM, when HasGateID
+	HasGateID  bool
+}
+
+// copsDecoder holds the decoded forms the analyzer reuses from message to
+// message (the codec decodes into them without allocating).
+type copsDecoder struct {
+	msg  cops.Message
+	sess cops.Session
+	pcmm cops.PCMM
 }
 
 // connKey names a TCP connection regardless of direction.
@@ -79,13 +87,46 @@ func newCOPSState() copsState {
 	return copsState{reqs: map[handleKey]*Message{}, trans: map[transKey]*Call{}, gates: map[gateKey]*Call{}, early: map[transKey][]*Message{}}
 }
 
+// forget removes what a judged call holds in the tables.
+func (s *copsState) forget(c *Call) {
+	for _, k := range c.handles {
+		if m := s.reqs[k]; m != nil && m.CallID == c.ID {
+			delete(s.reqs, k)
+		}
+	}
+	for _, k := range c.trans {
+		if s.trans[k] == c {
+			delete(s.trans, k)
+		}
+	}
+	for _, k := range c.gateIDs {
+		if s.gates[k] == c {
+			delete(s.gates, k)
+		}
+	}
+	c.handles, c.trans, c.gateIDs = nil, nil, nil
+}
+
+func (a *analyzer) setTrans(k transKey, c *Call) {
+	a.cops.trans[k] = c
+	if c != nil {
+		c.trans = append(c.trans, k)
+	}
+}
+
+func (a *analyzer) setGate(k gateKey, c *Call) {
+	a.cops.gates[k] = c
+	c.gateIDs = append(c.gateIDs, k)
+}
+
 // adopt gives the replies that arrived before their command to its call.
 func (a *analyzer) adopt(tk transKey, c *Call, router string) {
 	for _, m := range a.cops.early[tk] {
 		m.CallID = c.ID
-		c.add(m)
-		if m.Kind == flow.GateSetAck && m.cops.PCMM.HasGateID {
-			a.cops.gates[gateKey{router, m.cops.PCMM.GateID}] = c
+		m.call = c
+		c.add(m, &a.gateSteps)
+		if m.Kind == flow.GateSetAck && m.cops.HasGateID {
+			a.setGate(gateKey{router, m.cops.GateID}, c)
 		}
 	}
 	delete(a.cops.early, tk)
@@ -96,7 +137,7 @@ var reqKinds = map[cops.Kind]flow.Kind{
 }
 
 func (a *analyzer) onCOPS(m *Message, data []byte) error {
-	var msg cops.Message
+	msg := &a.copsDec.msg
 	if err := msg.Decode(data); err != nil {
 		return err
 	}
@@ -105,9 +146,9 @@ func (a *analyzer) onCOPS(m *Message, data []byte) error {
 	m.What = msg.Op.String()
 	switch msg.ClientType {
 	case cops.ClientTypeSession:
-		return a.onSessionCOPS(m, &msg, info)
+		return a.onSessionCOPS(m, msg, info)
 	case cops.ClientTypePCMM:
-		return a.onPCMM(m, &msg, info)
+		return a.onPCMM(m, msg, info)
 	}
 	return nil
 }
@@ -118,11 +159,10 @@ func (a *analyzer) onSessionCOPS(m *Message, msg *cops.Message, info *copsInfo) 
 		if len(b) == 0 {
 			return nil
 		}
-		s := &cops.Session{}
+		s := &a.copsDec.sess
 		if err := s.Decode(b); err != nil {
 			return err
 		}
-		info.Session = s
 		m.CallID = s.CallID
 		return nil
 	}
@@ -136,6 +176,10 @@ func (a *analyzer) onSessionCOPS(m *Message, msg *cops.Message, info *copsInfo) 
 			}
 		}
 		a.cops.reqs[hk] = m
+		if m.CallID != "" {
+			c := a.call(m.CallID)
+			c.handles = append(c.handles, hk)
+		}
 	case cops.OpDEC:
 		for _, d := range msg.Decisions {
 			switch d.Command {
@@ -181,11 +225,11 @@ func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
 	if body == nil {
 		return nil
 	}
-	p := &cops.PCMM{}
+	p := &a.copsDec.pcmm
 	if err := p.Decode(body); err != nil {
 		return err
 	}
-	info.PCMM = p
+	info.GateID, info.HasGateID = p.GateID, p.HasGateID
 	m.What = msg.Op.String() + " " + p.Command.String()
 	ck := connOf(m.Tuple)
 	router := m.To
@@ -200,28 +244,27 @@ func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
 		// (nodes/pdp); other policy servers do not, so the classifier,
 		// matched to the SDP, is the fallback.
 		if id := strings.TrimRight(string(p.Opaque), "\x00"); id != "" {
-			c = a.calls.byID[id]
+			c = a.calls[id]
 		}
 		for _, cl := range p.Classifiers {
 			if c != nil {
 				break
 			}
-			src, dst := netip.AddrPortFrom(cl.Src, cl.SrcPort), netip.AddrPortFrom(cl.Dst, cl.DstPort)
-			if c = a.calls.atMedia(src, m.First); c == nil {
-				c = a.calls.atMedia(dst, m.First)
-			}
+			src := endpointOf(netip.AddrPortFrom(cl.Src, cl.SrcPort))
+			dst := endpointOf(netip.AddrPortFrom(cl.Dst, cl.DstPort))
+			c = a.owners.ownerOf(src, dst, m.First)
 		}
 		if c == nil && p.HasGateID {
 			c = a.cops.gates[gateKey{router, p.GateID}]
 		}
-		a.cops.trans[transKey{ck, p.TransactionID}] = c
+		a.setTrans(transKey{ck, p.TransactionID}, c)
 		if c != nil {
 			a.adopt(transKey{ck, p.TransactionID}, c, router)
 		}
 	case cops.GateDelete:
 		m.Kind = flow.GateDelete
 		c = a.cops.gates[gateKey{router, p.GateID}]
-		a.cops.trans[transKey{ck, p.TransactionID}] = c
+		a.setTrans(transKey{ck, p.TransactionID}, c)
 		if c != nil {
 			a.adopt(transKey{ck, p.TransactionID}, c, router)
 		}
@@ -238,7 +281,7 @@ func (a *analyzer) onPCMM(m *Message, msg *cops.Message, info *copsInfo) error {
 			a.cops.early[tk] = append(a.cops.early[tk], m)
 		}
 		if p.Command == cops.GateSetAck && p.HasGateID && c != nil {
-			a.cops.gates[gateKey{router, p.GateID}] = c
+			a.setGate(gateKey{router, p.GateID}, c)
 		}
 	}
 	if c != nil {

@@ -8,10 +8,14 @@
 // step, what was expected, what was seen, the packet number and the link, so
 // that a person can find it in Wireshark.
 //
-// The work is split into phases that are each a small file: reading
-// (capture.go), decoding one frame (decode.go), TCP reassembly (stream.go),
-// protocol parsers (sip.go, sdp.go, cops.go, osp.go), merging sightings of
-// the same message seen on several links (message.go), the call model
-// (call.go), step labelling (label.go), order and variant checks (order.go),
-// DSCP rules (dscp.go) and the report (report.go).
+// It reads the capture once and keeps only what is open: calls are judged
+// as soon as they are over, so memory is bounded by the calls in flight,
+// not by the size of the file. The work is split into phases that are
+// each a small file: reading (capfile.go, capture.go), decoding one frame
+// (decode.go, defrag.go), TCP reassembly (stream.go), protocol parsers
+// (sip.go, text.go, cops.go, osp.go, osppeek.go), the pass and the merging
+// of sightings of one message on several links (analyze.go, message.go),
+// the call model (call.go), media ownership and the RTP path (media.go),
+// step labelling (label.go), order and variant checks (order.go), DSCP
+// rules (dscp.go), node logs (logs.go) and the report (report.go).
 package trace

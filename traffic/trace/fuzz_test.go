@@ -61,25 +61,34 @@ func FuzzAnalyzeFrames(f *testing.F) {
 	}
 	f.Add(framesInput(all...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		a := newAnalyzer(DefaultTopology())
+		var frames sliceSource
 		for no := 1; len(in) >= 2; no++ {
 			n := int(binary.BigEndian.Uint16(in))
 			in = in[2:]
 			if n > len(in) {
 				n = len(in)
 			}
-			frame := Frame{No: no, Link: []string{"r1-sip1", "r1-r2"}[no%2], Time: int64(no), Type: layers.LinkTypeEthernet, Data: in[:n]}
+			frames = append(frames, Frame{Link: []string{"r1-sip1", "r1-r2"}[no%2], Time: int64(no), Type: layers.LinkTypeEthernet, Data: in[:n]})
 			in = in[n:]
-			if pk, ok := a.dec.decode(frame); ok {
-				if pk.Proto == protoUDP {
-					a.udp(pk)
-				} else {
-					a.tcp(pk)
-				}
-			}
 		}
-		a.report(Options{RequireMedia: true})
+		a := newAnalyzer(DefaultTopology(), Options{RequireMedia: true})
+		if err := a.run(context.Background(), &frames); err != nil {
+			t.Fatal(err)
+		}
+		a.finish()
 	})
+}
+
+// sliceSource yields frames from a slice.
+type sliceSource []Frame
+
+func (s *sliceSource) next() (Frame, error) {
+	if len(*s) == 0 {
+		return Frame{}, io.EOF
+	}
+	f := (*s)[0]
+	*s = (*s)[1:]
+	return f, nil
 }
 
 // FuzzVerifyReader reads arbitrary bytes as a pcapng file: an error or a
@@ -122,27 +131,28 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, isn uint32, cut uint8) {
 		for _, fr := range []framer{frameCOPS, frameText} {
 			s := newStream(fr)
-			s.add(packet{Seq: isn, SYN: true})
+			s.add(&packet{seq: isn, flags: flagSYN}, nil)
 			step := int(cut%16) + 1
 			// Send the segments last first, then the first again (a
 			// retransmission), to exercise out-of-order and overlap.
 			var segs []packet
 			for off := 0; off < len(data); off += step {
 				end := min(off+step, len(data))
-				segs = append(segs, packet{Seq: isn + 1 + uint32(off), Payload: data[off:end]})
+				segs = append(segs, packet{seq: isn + 1 + uint32(off), payload: data[off:end]})
 			}
 			var got []byte
-			for i := len(segs) - 1; i >= 0; i-- {
-				msgs, _ := s.add(segs[i])
+			take := func(msgs []tcpMessage) {
 				for _, m := range msgs {
-					got = append(got, m.Data...)
+					got = append(got, m.data...)
 				}
 			}
+			for i := len(segs) - 1; i >= 0; i-- {
+				msgs, _ := s.add(&segs[i], nil)
+				take(msgs)
+			}
 			if len(segs) > 0 {
-				msgs, _ := s.add(segs[0])
-				for _, m := range msgs {
-					got = append(got, m.Data...)
-				}
+				msgs, _ := s.add(&segs[0], nil)
+				take(msgs)
 			}
 			if !bytes.HasPrefix(data, got) {
 				t.Fatalf("messages %q are not a prefix of the stream %q", got, data)

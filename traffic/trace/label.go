@@ -35,7 +35,7 @@ func (a *analyzer) label(m *Message, c *Call) {
 	if m.Kind == flow.COPSDecInstall || m.Kind == flow.COPSDecRemove {
 		return // labelled by the REQ it answers (nextDEC)
 	}
-	from, to := a.topo.Role(m.Tuple.Src.Addr()), a.topo.Role(m.Tuple.Dst.Addr())
+	from, to := m.fromRole, m.toRole
 	phase := phaseOf(m)
 	var v flow.Variant
 	if phase == flow.Teardown {

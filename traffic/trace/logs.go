@@ -73,45 +73,81 @@ type logKey struct {
 	step            int
 }
 
-// CheckLogs holds node logs against the capture: every docs/FLOW.md message in
-// the capture was logged as sent by its sender and received by its
-// receiver, with the same call and step, and every step a node logged is
-// in the capture. Steps of the media (29) are not logged per packet and
-// are skipped. It returns one failure per disagreement.
-func (r *Report) CheckLogs(lines []LogLine) []Failure {
-	logged := map[logKey]bool{}
-	for _, l := range lines {
-		if l.Step != 0 && l.Call != "" {
-			logged[logKey{l.Node, l.Dir, l.Call, flow.Phase(l.Flow), l.Step}] = true
-		}
-	}
-	captured := map[logKey]bool{}
-	var out []Failure
-	for _, c := range r.Calls {
-		for _, m := range c.Messages {
-			if m.Step == 0 || m.Step == 29 {
-				continue
-			}
-			for _, side := range []struct{ node, dir string }{{m.From, "tx"}, {m.To, "rx"}} {
-				k := logKey{side.node, side.dir, c.ID, m.Phase, m.Step}
-				captured[k] = true
-				if !logged[k] {
-					out = append(out, Failure{
-						Check: CheckLog, CallID: c.ID, Phase: m.Phase, Step: m.Step,
-						Expected: fmt.Sprintf("%s logs %s %s", side.node, side.dir, m.Label()),
-						Seen:     "no such line in its node.log",
-						Packet:   m.First.No, Link: m.First.Link,
-					})
-				}
-			}
-		}
-	}
-	for _, l := range lines {
-		k := logKey{l.Node, l.Dir, l.Call, flow.Phase(l.Flow), l.Step}
-		if l.Step == 0 || l.Step == 29 || l.Call == "" || captured[k] {
+// logCheck holds node logs against the capture, call by call as calls
+// are judged: every docs/FLOW.md message in the capture was logged as sent by
+// its sender and received by its receiver, with the same call and step,
+// and every step a node logged is in the capture. Steps of the media (29)
+// are not logged per packet and are skipped.
+type logCheck struct {
+	logged map[logKey]bool
+	byCall map[string][]LogLine // lines not yet held against a judged call
+}
+
+func newLogCheck(lines []LogLine) *logCheck {
+	l := &logCheck{logged: map[logKey]bool{}, byCall: map[string][]LogLine{}}
+	for _, line := range lines {
+		if line.Step == 0 || line.Step == 29 || line.Call == "" {
 			continue
 		}
-		captured[k] = true // one failure per key
+		l.logged[logKey{line.Node, line.Dir, line.Call, flow.Phase(line.Flow), line.Step}] = true
+		l.byCall[line.Call] = append(l.byCall[line.Call], line)
+	}
+	return l
+}
+
+// call returns one failure per disagreement between a judged call and
+// the logs.
+func (l *logCheck) call(c *Call) []Failure {
+	captured := map[logKey]bool{}
+	var out []Failure
+	for _, m := range c.Messages {
+		if m.Step == 0 || m.Step == 29 {
+			continue
+		}
+		for _, side := range []struct{ node, dir string }{{m.From, "tx"}, {m.To, "rx"}} {
+			k := logKey{side.node, side.dir, c.ID, m.Phase, m.Step}
+			if captured[k] {
+				continue
+			}
+			captured[k] = true
+			if !l.logged[k] {
+				out = append(out, Failure{
+					Check: CheckLog, CallID: c.ID, Phase: m.Phase, Step: m.Step,
+					Expected: fmt.Sprintf("%s logs %s %s", side.node, side.dir, m.Label()),
+					Seen:     "no such line in its node.log",
+					Packet:   m.First.No, Link: m.First.Link,
+				})
+			}
+		}
+	}
+	out = append(out, notCaptured(l.byCall[c.ID], captured)...)
+	delete(l.byCall, c.ID)
+	return out
+}
+
+// rest reports the logged steps of calls the capture never showed.
+func (l *logCheck) rest() []Failure {
+	var ids []string
+	for id := range l.byCall {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []Failure
+	for _, id := range ids {
+		out = append(out, notCaptured(l.byCall[id], map[logKey]bool{})...)
+	}
+	return out
+}
+
+// notCaptured reports each logged step that is not in the capture, once.
+func notCaptured(lines []LogLine, captured map[logKey]bool) []Failure {
+	var out []Failure
+	for _, l := range lines {
+		k := logKey{l.Node, l.Dir, l.Call, flow.Phase(l.Flow), l.Step}
+		if captured[k] {
+			continue
+		}
+		captured[k] = true
 		out = append(out, Failure{
 			Check: CheckLog, CallID: l.Call, Phase: flow.Phase(l.Flow), Step: l.Step,
 			Expected: "the logged message in the capture",

@@ -55,27 +55,42 @@ func writeLogs(t *testing.T, r *trace.Report, drop func(trace.LogLine) bool, ext
 }
 
 func TestCheckLogs(t *testing.T) {
-	r := verifySpec(t, tracetest.Spec{Calls: 2}, nil, trace.Options{})
+	spec := tracetest.Spec{Calls: 2}
+	r := verifySpec(t, spec, nil, trace.Options{})
 	lines, err := trace.ReadNodeLogs(writeLogs(t, r, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := r.CheckLogs(lines); len(fs) != 0 {
-		t.Fatalf("logs that match the capture fail: %v", fs)
+	if r := verifySpec(t, spec, nil, trace.Options{Logs: lines}); !r.OK() {
+		t.Fatalf("logs that match the capture fail:\n%s", text(r))
 	}
 	// R1 did not log sending its Gate-Set-Ack, and POL2 logs a step the
-	// capture does not have.
+	// capture does not have, for a call it has and one it never saw.
 	dir := writeLogs(t, r, func(l trace.LogLine) bool { return l.Node == "r1" && l.Step == 20 && l.Dir == "tx" },
-		trace.LogLine{Node: "pol2", Msg: "msg", Dir: "tx", Proto: "cops", What: "DEC Install", Call: "call-0@qoslab.test", Flow: "setup", Step: 99})
+		trace.LogLine{Node: "pol2", Msg: "msg", Dir: "tx", Proto: "cops", What: "DEC Install", Call: "call-0@qoslab.test", Flow: "setup", Step: 99},
+		trace.LogLine{Node: "pol2", Msg: "msg", Dir: "tx", Proto: "cops", What: "DEC Install", Call: "ghost@qoslab.test", Flow: "setup", Step: 5})
 	lines, err = trace.ReadNodeLogs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := r.CheckLogs(lines)
-	if len(fs) != 3 { // step 20 of two calls, the invented step 99
-		t.Fatalf("failures %v", fs)
+	r = verifySpec(t, spec, nil, trace.Options{Logs: lines})
+	var fs []trace.Failure
+	for _, f := range r.Failures {
+		if f.Check == trace.CheckLog {
+			fs = append(fs, f)
+		}
 	}
-	if fs[0].Step != 20 || fs[0].Packet == 0 || fs[2].Step != 99 {
+	if len(fs) != 4 || len(r.Failures) != 4 { // step 20 of two calls, the invented step 99, the ghost call
+		t.Fatalf("failures %v", r.Failures)
+	}
+	steps := map[int]int{}
+	for _, f := range fs {
+		steps[f.Step]++
+		if f.Step == 20 && f.Packet == 0 {
+			t.Errorf("unlogged step 20 without its packet: %v", f)
+		}
+	}
+	if steps[20] != 2 || steps[99] != 1 || steps[5] != 1 || fs[3].CallID != "ghost@qoslab.test" {
 		t.Errorf("failures %v", fs)
 	}
 	if _, err := trace.ReadNodeLogs(t.TempDir()); err == nil {

@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"hash/maphash"
 	"strconv"
 
 	"github.com/qoslab/qoslab/flow"
@@ -46,6 +45,46 @@ type Message struct {
 	sip  *sipInfo
 	cops *copsInfo
 	osp  *ospInfo
+	call *Call // the call it belongs to, while that call is open
+	// fromRole and toRole are the FLOW.md roles of From and To.
+	fromRole, toRole string
+	// sights are its sightings until the report asks for Seen (only the
+	// calls a report details need them): three links in place, the rest
+	// beyond.
+	sights [3]sight
+	more   []sight
+	nsight int
+}
+
+// sight is a Sighting with its link as an index: what the analyzer keeps.
+type sight struct {
+	time int64
+	no   int
+	link uint16
+	dscp uint8
+}
+
+func (m *Message) addSight(s sight) {
+	if m.nsight < len(m.sights) {
+		m.sights[m.nsight] = s
+	} else {
+		m.more = append(m.more, s)
+	}
+	m.nsight++
+}
+
+// fillSeen sets Seen from the sightings kept.
+func (m *Message) fillSeen(links []string) {
+	m.Seen = make([]Sighting, 0, m.nsight)
+	for i := 0; i < m.nsight; i++ {
+		var s sight
+		if i < len(m.sights) {
+			s = m.sights[i]
+		} else {
+			s = m.more[i-len(m.sights)]
+		}
+		m.Seen = append(m.Seen, Sighting{No: s.no, Link: links[s.link], Time: s.time, DSCP: s.dscp})
+	}
 }
 
 // Label names the message in reports and ladders: "6 INVITE".
@@ -54,18 +93,4 @@ func (m *Message) Label() string {
 		return m.What
 	}
 	return strconv.Itoa(m.Step) + " " + m.What
-}
-
-// msgKey identifies a message across links: the same 5-tuple, the same
-// TCP sequence number (0 for UDP) and the same bytes.
-type msgKey struct {
-	Tuple
-	Seq  uint32
-	Hash uint64
-}
-
-var hashSeed = maphash.MakeSeed()
-
-func keyOf(t Tuple, seq uint32, data []byte) msgKey {
-	return msgKey{Tuple: t, Seq: seq, Hash: maphash.Bytes(hashSeed, data)}
 }

@@ -18,28 +18,104 @@ const (
 	VariantCut = "cut"
 )
 
+// maxStep bounds the step numbers of a phase (FIG. 5 has 29).
+const maxStep = 64
+
 // steps is one phase of one call: the first message labelled with each
 // step number.
-type steps map[int]*Message
+type steps [maxStep]*Message
 
-func (s steps) seen(n int) bool { _, ok := s[n]; return ok }
+func (s *steps) seen(n int) bool { return n > 0 && n < maxStep && s[n] != nil }
+
+func (s *steps) at(n int) *Message {
+	if n <= 0 || n >= maxStep {
+		return nil
+	}
+	return s[n]
+}
+
+func (s *steps) count() int {
+	n := 0
+	for _, m := range s {
+		if m != nil {
+			n++
+		}
+	}
+	return n
+}
 
 // callSteps collects the labelled messages of a call by phase.
-func callSteps(c *Call) (setup, teardown steps) {
-	setup, teardown = steps{}, steps{}
+func callSteps(c *Call, setup, teardown *steps) {
 	for _, m := range c.Messages {
-		if m.Step == 0 {
+		if m.Step <= 0 || m.Step >= maxStep {
 			continue
 		}
 		t := setup
 		if m.Phase == flow.Teardown {
 			t = teardown
 		}
-		if _, ok := t[m.Step]; !ok {
+		if t[m.Step] == nil {
 			t[m.Step] = m
 		}
 	}
-	return setup, teardown
+}
+
+// stepSet is a set of step numbers.
+type stepSet uint64
+
+func setOf(ns ...int) stepSet {
+	var s stepSet
+	for _, n := range ns {
+		s |= 1 << uint(n)
+	}
+	return s
+}
+
+func (s stepSet) has(n int) bool { return n > 0 && n < maxStep && s&(1<<uint(n)) != 0 }
+
+func (s stepSet) list() []int {
+	var out []int
+	for n := 1; n < maxStep; n++ {
+		if s.has(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// orderMemo keeps the orders derived from FLOW.md's (flow.Without): the
+// same few are asked for every call.
+type orderMemo map[orderKey][]flow.Before
+
+type orderKey struct {
+	base *flow.Before // the order derived from, by its first element
+	n    int
+	skip stepSet
+	upTo int // only the constraints whose later step is at most upTo (0: all)
+}
+
+// without is flow.Without(order, skip), keeping only the constraints
+// ending at or before upTo when it is set, computed once per analyzer.
+func (o orderMemo) without(order []flow.Before, skip stepSet, upTo int) []flow.Before {
+	if len(order) == 0 {
+		return nil
+	}
+	k := orderKey{&order[0], len(order), skip, upTo}
+	if got, ok := o[k]; ok {
+		return got
+	}
+	base := order
+	if upTo > 0 {
+		base = nil
+		for _, b := range order {
+			if b.B <= upTo {
+				base = append(base, b)
+			}
+		}
+	}
+	out := flow.Without(base, skip.list()...)
+	o[k] = out
+	return out
 }
 
 // checker runs the order and variant checks of one call.
@@ -48,10 +124,17 @@ type checker struct {
 	noCH bool
 	// cut is set when the capture is cut short: a step missing with no
 	// later step of its chain seen may have come after the cut.
-	cut      bool
-	missed   int // steps not failed because of the cut
-	roles    roleHook
-	failures []Failure
+	cut    bool
+	missed int // steps not failed because of the cut
+	// dry only asks whether every step is in (incomplete says), as the
+	// pass does before judging a call; no failure is made.
+	dry        bool
+	incomplete bool
+	roles      roleHook
+	memo       orderMemo
+	failures   []Failure
+
+	setup, teardown steps
 }
 
 func (k *checker) fail(f Failure) {
@@ -66,10 +149,14 @@ func where(m *Message) string {
 // expect reports every step of a table that is not there. In a capture
 // cut short, a missing step is excused when no step that must follow it
 // was seen: it may have come after the cut.
-func (k *checker) expect(phase flow.Phase, table []flow.Step, have steps, skip map[int]bool, order []flow.Before) {
+func (k *checker) expect(phase flow.Phase, table []flow.Step, have *steps, skip stepSet, order []flow.Before) {
 	for _, s := range table {
-		if s.Kind == flow.RTPMedia || skip[s.N] || have.seen(s.N) {
+		if s.Kind == flow.RTPMedia || skip.has(s.N) || have.seen(s.N) {
 			continue
+		}
+		if k.dry {
+			k.incomplete = true
+			return
 		}
 		if k.cut && !followerSeen(s.N, order, have) {
 			k.missed++
@@ -80,9 +167,9 @@ func (k *checker) expect(phase flow.Phase, table []flow.Step, have steps, skip m
 }
 
 // order reports every constraint a < b where b was seen before a.
-func (k *checker) order(phase flow.Phase, order []flow.Before, have steps) {
+func (k *checker) order(phase flow.Phase, order []flow.Before, have *steps) {
 	for _, o := range order {
-		a, b := have[o.A], have[o.B]
+		a, b := have.at(o.A), have.at(o.B)
 		if a == nil || b == nil || a.First.Before(b.First) {
 			continue
 		}
@@ -97,9 +184,9 @@ func (k *checker) order(phase flow.Phase, order []flow.Before, have steps) {
 
 // kinds reports steps whose message is of the wrong kind (a DEC Remove
 // where docs/FLOW.md has a DEC Install, an OSP refusal in an admitted call).
-func (k *checker) kinds(phase flow.Phase, table []flow.Step, have steps) {
+func (k *checker) kinds(phase flow.Phase, table []flow.Step, have *steps) {
 	for _, s := range table {
-		m := have[s.N]
+		m := have.at(s.N)
 		if m == nil {
 			continue
 		}
@@ -115,74 +202,61 @@ func (k *checker) kinds(phase flow.Phase, table []flow.Step, have steps) {
 
 // followerSeen tells whether a step that the order puts after step n,
 // directly or through others, was seen.
-func followerSeen(n int, order []flow.Before, have steps) bool {
-	seen := map[int]bool{n: true}
+func followerSeen(n int, order []flow.Before, have *steps) bool {
+	seen := setOf(n)
 	todo := []int{n}
 	for len(todo) > 0 {
 		cur := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		for _, o := range order {
-			if o.A != cur || seen[o.B] {
+			if o.A != cur || seen.has(o.B) {
 				continue
 			}
 			if have.seen(o.B) {
 				return true
 			}
-			seen[o.B] = true
+			seen |= setOf(o.B)
 			todo = append(todo, o.B)
 		}
 	}
 	return false
 }
 
-func toSet(ns ...[]int) map[int]bool {
-	m := map[int]bool{}
-	for _, l := range ns {
-		for _, n := range l {
-			m[n] = true
-		}
-	}
-	return m
-}
-
-func setKeys(m map[int]bool) []int {
-	var out []int
-	for n := range m {
-		out = append(out, n)
-	}
-	return out
-}
-
 // checkCall runs every order and variant check of one call and returns its
 // variants.
 func (k *checker) checkCall() []string {
-	setup, teardown := callSteps(k.c)
+	setup, teardown := &k.setup, &k.teardown
+	callSteps(k.c, setup, teardown)
 	var variants []string
 	if k.noCH {
 		variants = append(variants, VariantNoClearinghouse)
 	}
 	if refusal := k.refusal(); refusal != nil {
 		variants = append(variants, VariantDenied)
+		if k.dry {
+			k.incomplete = !k.refusalReachedUAC()
+			return variants
+		}
 		k.denied(refusal, setup)
 		return variants
 	}
-	skip := map[int]bool{}
+	var skip stepSet
 	if k.noCH {
-		skip = toSet(flow.OSPSteps(flow.Setup))
+		skip = setOf(flow.OSPSteps(flow.Setup)...)
 	}
 	order := flow.SetupOrder
 	if !setup.seen(12) && !setup.seen(17) && !setup.seen(22) {
 		variants = append(variants, VariantNo180)
 		order = flow.SetupOrderNo180
-		for _, n := range flow.Ringing {
-			skip[n] = true
-		}
+		skip |= setOf(flow.Ringing...)
 	}
 	k.expect(flow.Setup, flow.SetupSteps, setup, skip, order)
-	k.kinds(flow.Setup, flow.SetupSteps, setup)
-	k.order(flow.Setup, flow.Without(order, setKeys(skip)...), setup)
+	if !k.dry {
+		k.kinds(flow.Setup, flow.SetupSteps, setup)
+		k.order(flow.Setup, k.memo.without(order, skip, 0), setup)
+	}
 
-	if len(teardown) == 0 {
+	if teardown.count() == 0 {
 		return append(k.cutVariant(variants), VariantNoTeardown)
 	}
 	table, order := flow.TeardownSteps, flow.TeardownOrder
@@ -190,13 +264,15 @@ func (k *checker) checkCall() []string {
 		variants = append(variants, VariantCalleeHangsUp)
 		table, order = flow.TeardownStepsCalleeHangsUp, flow.TeardownOrderCalleeHangsUp
 	}
-	skip = map[int]bool{}
+	skip = 0
 	if k.noCH {
-		skip = toSet(flow.OSPSteps(flow.Teardown))
+		skip = setOf(flow.OSPSteps(flow.Teardown)...)
 	}
 	k.expect(flow.Teardown, table, teardown, skip, order)
-	k.kinds(flow.Teardown, table, teardown)
-	k.order(flow.Teardown, flow.Without(order, setKeys(skip)...), teardown)
+	if !k.dry {
+		k.kinds(flow.Teardown, table, teardown)
+		k.order(flow.Teardown, k.memo.without(order, skip, 0), teardown)
+	}
 	return k.cutVariant(variants)
 }
 
@@ -221,7 +297,7 @@ func (k *checker) refusal() *Message {
 // with a Reason, the refusal reaches the UAC, no INVITE crosses the
 // refusing proxy, no gate is ever set, and what came before the refusal
 // kept docs/FLOW.md's order.
-func (k *checker) denied(refusal *Message, setup steps) {
+func (k *checker) denied(refusal *Message, setup *steps) {
 	fail := func(step int, expected, seen string, m *Message) {
 		f := Failure{Check: CheckDenied, Phase: flow.Setup, Step: step, Expected: expected, Seen: seen}
 		if m != nil {
@@ -240,36 +316,39 @@ func (k *checker) denied(refusal *Message, setup steps) {
 	if beyond == 0 {
 		fail(0, "the 403 comes from SIP1 or SIP2", where(refusal), refusal)
 	}
-	if m := setup[beyond]; beyond != 0 && m != nil && m.First.No > 0 {
+	if m := setup.at(beyond); beyond != 0 && m != nil && m.First.No > 0 {
 		fail(beyond, "no INVITE beyond the refusing proxy "+refusal.From, where(m), m)
 	}
-	toUAC := false
 	for _, m := range k.c.Messages {
 		if m.Kind == flow.GateSet || m.Kind == flow.GateSetAck {
 			fail(m.Step, "no gate for a denied call", where(m), m)
 		}
-		if m.sip != nil && m.sip.CSeqMethod == "INVITE" && m.sip.Status >= 300 && k.toRole(m) == flow.UAC {
-			toUAC = true
-		}
 	}
-	if !toUAC {
+	if !k.refusalReachedUAC() {
 		fail(0, "the refusal reaches the UAC", "no final error response to the UAC", nil)
 	}
 	dec := map[string]int{flow.SIP1: 5, flow.SIP2: 10}[refuser]
-	if m := setup[dec]; m != nil && m.Kind != flow.COPSDecRemove {
+	if m := setup.at(dec); m != nil && m.Kind != flow.COPSDecRemove {
 		fail(dec, "DEC Remove before the refusal", where(m), m)
 	}
-	var prefix []flow.Before
-	for _, b := range flow.SetupOrder {
-		if b.B <= dec {
-			prefix = append(prefix, b)
+	var skip stepSet
+	if k.noCH {
+		skip = setOf(flow.OSPSteps(flow.Setup)...)
+	}
+	if dec > 0 {
+		k.order(flow.Setup, k.memo.without(flow.SetupOrder, skip, dec), setup)
+	}
+}
+
+// refusalReachedUAC tells whether a final error answer to the INVITE got
+// to the caller.
+func (k *checker) refusalReachedUAC() bool {
+	for _, m := range k.c.Messages {
+		if m.sip != nil && m.sip.CSeqMethod == "INVITE" && m.sip.Status >= 300 && k.toRole(m) == flow.UAC {
+			return true
 		}
 	}
-	skip := []int{}
-	if k.noCH {
-		skip = flow.OSPSteps(flow.Setup)
-	}
-	k.order(flow.Setup, flow.Without(prefix, skip...), setup)
+	return false
 }
 
 // roleHook lets the checker ask the topology for roles without holding

@@ -54,22 +54,14 @@ func (a *analyzer) onOSP(m *Message, data []byte) error {
 		}
 		return nil
 	}
-	om, err := osp.Unmarshal(t.Body)
+	sum, err := peekOSP(t.Body)
 	if err != nil {
 		return err
 	}
-	info.Kind = om.Kind()
+	info.Kind, info.Status = sum.Kind, sum.Status
 	m.What, m.Kind = info.Kind.String(), ospKinds[info.Kind]
-	if id := om.CallID(); id != "" {
-		call = id
-	}
-	switch {
-	case om.AuthorizationResponse != nil:
-		info.Status = int(om.AuthorizationResponse.Status.Code)
-	case om.UsageConfirmation != nil:
-		info.Status = int(om.UsageConfirmation.Status.Code)
-	case om.AuthorizationConfirmation != nil:
-		info.Status = int(om.AuthorizationConfirmation.Status.Code)
+	if sum.CallID != "" {
+		call = sum.CallID
 	}
 	if info.Status != 0 {
 		m.What += fmt.Sprintf(" (%d)", info.Status)

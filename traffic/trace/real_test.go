@@ -63,11 +63,7 @@ func TestRealCaptureNoClearinghouseCall(t *testing.T) {
 	if c.SetupSteps != 24 || c.TeardownSteps != 14 {
 		t.Errorf("%d setup and %d teardown steps, want 24 and 14 (no OSP)", c.SetupSteps, c.TeardownSteps)
 	}
-	lines, err := trace.ReadNodeLogs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fs := r.CheckLogs(lines); len(fs) != 0 {
+	if fs := logFailures(t, dir); len(fs) != 0 {
 		t.Errorf("node logs disagree with the capture: %v", fs)
 	}
 	// Requiring OSP makes the same capture fail at step 3.
@@ -103,11 +99,7 @@ func TestRealCaptureVariants(t *testing.T) {
 	if variants[trace.VariantNo180] != 1 || variants[trace.VariantCalleeHangsUp] != 1 || len(variants) != 2 {
 		t.Errorf("variants %v, want one no-180 and one callee-hangs-up", variants)
 	}
-	lines, err := trace.ReadNodeLogs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fs := r.CheckLogs(lines); len(fs) != 0 {
+	if fs := logFailures(t, dir); len(fs) != 0 {
 		t.Errorf("%d log failures, want none: %v", len(fs), fs)
 	}
 }
@@ -124,11 +116,22 @@ func TestRealCaptureDenied(t *testing.T) {
 	if !r.OK() || len(r.Calls) != 1 || !slices.Contains(r.Calls[0].Variants, trace.VariantDenied) || r.Calls[0].SetupSteps != 5 {
 		t.Fatalf("the denied call does not verify as denied with steps 1-5:\n%s", text(r))
 	}
+	if fs := logFailures(t, dir); len(fs) != 0 {
+		t.Errorf("node logs disagree: %v", fs)
+	}
+}
+
+// logFailures verifies a lab directory again with its node logs and
+// returns what failed.
+func logFailures(t *testing.T, dir string) []trace.Failure {
+	t.Helper()
 	lines, err := trace.ReadNodeLogs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := r.CheckLogs(lines); len(fs) != 0 {
-		t.Errorf("node logs disagree: %v", fs)
+	r, err := trace.Verify(context.Background(), dir, nil, trace.Options{Logs: lines})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return r.Failures
 }

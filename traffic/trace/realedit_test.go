@@ -111,11 +111,7 @@ func TestRealCallPasses(t *testing.T) {
 	if !r.OK() || len(r.Calls) != 1 || r.Calls[0].SetupSteps != 28 || r.Calls[0].TeardownSteps != 18 {
 		t.Fatalf("the real call does not verify with all 28 + 18 steps:\n%s", text(r))
 	}
-	lines, err := trace.ReadNodeLogs(realCall)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fs := r.CheckLogs(lines); len(fs) != 0 {
+	if fs := logFailures(t, realCall); len(fs) != 0 {
 		t.Errorf("node logs disagree with the capture: %v", fs)
 	}
 }

@@ -76,28 +76,90 @@ type CallReport struct {
 	Failures      int          `json:"failures"`
 	SetupSteps    int          `json:"setup_steps"`    // distinct setup steps seen
 	TeardownSteps int          `json:"teardown_steps"` // distinct teardown steps seen
+
+	start Sighting // the call's first message, for ordering
 }
 
 // Report is the verifier's result.
 type Report struct {
-	Files    []string     `json:"files"`
-	Frames   int          `json:"frames"`
-	Messages int          `json:"messages"`
-	Calls    []CallReport `json:"calls"`
-	Failures []Failure    `json:"failures"`
-	Problems []Problem    `json:"problems,omitempty"`
+	Files    []string `json:"files"`
+	Frames   int      `json:"frames"`
+	Messages int      `json:"messages"`
+	// CallCount is every call in the capture, CallsFailed those with a
+	// failure. Calls details them, in the order they started, up to
+	// Options.MaxCallDetails (failing calls first); CallsNotListed counts
+	// the calls checked but not detailed.
+	CallCount      int          `json:"call_count"`
+	CallsFailed    int          `json:"calls_failed"`
+	CallsNotListed int          `json:"calls_not_listed,omitempty"`
+	Calls          []CallReport `json:"calls"`
+	Failures       []Failure    `json:"failures"`
+	// MoreFailures counts the failures beyond the first maxFailures, which
+	// are not listed.
+	MoreFailures int       `json:"more_failures,omitempty"`
+	Problems     []Problem `json:"problems,omitempty"`
 	// NoClearinghouse is set when the calls were checked as the
 	// no-clearinghouse variant (no OSP step expected on the wire).
 	NoClearinghouse bool `json:"no_clearinghouse"`
 	// Core is the link the DSCP rules are checked on.
 	Core string `json:"core"`
+	// PeakOpenCalls is the most calls the pass held open at once: what
+	// its memory is bounded by, whatever the size of the capture.
+	PeakOpenCalls int `json:"peak_open_calls"`
 	// Cut says where and why the capture ends inside a block (a truncated
 	// file): everything before it was verified, nothing after it.
 	Cut string `json:"cut,omitempty"`
 }
 
 // OK tells whether every check held.
-func (r *Report) OK() bool { return len(r.Failures) == 0 }
+func (r *Report) OK() bool { return len(r.Failures) == 0 && r.MoreFailures == 0 }
+
+func (r *Report) addFailure(f Failure) {
+	if len(r.Failures) >= maxFailures {
+		r.MoreFailures++
+		return
+	}
+	r.Failures = append(r.Failures, f)
+}
+
+// mayKeep tells whether a call about to be judged could have its details
+// kept: while there is room, or when it fails and a passing call can make
+// room.
+func (r *Report) mayKeep(failing bool, maxDetails int) bool {
+	if maxDetails == 0 {
+		maxDetails = DefaultMaxCallDetails
+	}
+	return maxDetails < 0 || len(r.Calls) < maxDetails || failing
+}
+
+// addCall counts a judged call with its failures and returns the index
+// in Calls where its details go, or -1 when they are not kept: within the
+// bound, and a failing call before a passing one.
+func (r *Report) addCall(failures []Failure, maxDetails int) int {
+	r.CallCount++
+	if len(failures) > 0 {
+		r.CallsFailed++
+	}
+	for _, f := range failures {
+		r.addFailure(f)
+	}
+	if maxDetails == 0 {
+		maxDetails = DefaultMaxCallDetails
+	}
+	if maxDetails < 0 || len(r.Calls) < maxDetails {
+		r.Calls = append(r.Calls, CallReport{})
+		return len(r.Calls) - 1
+	}
+	r.CallsNotListed++
+	if len(failures) > 0 {
+		for i := len(r.Calls) - 1; i >= 0; i-- {
+			if r.Calls[i].Failures == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
 
 // Complete tells whether the whole capture was read (see Cut).
 func (r *Report) Complete() bool { return r.Cut == "" }
@@ -121,10 +183,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qoslab verify: %s\n", strings.Join(r.Files, ", "))
 	calls := "calls"
-	if len(r.Calls) == 1 {
+	if r.CallCount == 1 {
 		calls = "call"
 	}
-	fmt.Fprintf(&b, "  %d packets, %d messages, %d %s\n", r.Frames, r.Messages, len(r.Calls), calls)
+	fmt.Fprintf(&b, "  %d packets, %d messages, %d %s", r.Frames, r.Messages, r.CallCount, calls)
+	if r.CallCount > 0 {
+		fmt.Fprintf(&b, ": %d verified, %d failed", r.CallCount-r.CallsFailed, r.CallsFailed)
+	}
+	b.WriteString("\n")
 	if r.NoClearinghouse {
 		b.WriteString("  no OSP on the wire: checked as the no-clearinghouse variant (--clearinghouse=yes to require it)\n")
 	}
@@ -137,7 +203,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if len(c.Variants) > 0 {
 			variants = " [" + strings.Join(c.Variants, ", ") + "]"
 		}
-		if len(r.Calls) <= 20 || c.Failures > 0 {
+		if r.CallCount <= 20 || c.Failures > 0 {
 			fmt.Fprintf(&b, "  call %s: setup %d steps, teardown %d steps%s: %s\n", c.ID, c.SetupSteps, c.TeardownSteps, variants, status)
 			if media := c.coreSummary(r.Core); media != "" {
 				fmt.Fprintf(&b, "    media on %s: %s\n", r.Core, media)
@@ -148,7 +214,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Packet < fs[j].Packet })
 	for i, f := range fs {
 		if i == maxListed {
-			fmt.Fprintf(&b, "  ... and %d more failures (see --json)\n", len(fs)-maxListed)
+			fmt.Fprintf(&b, "  ... and %d more failures (see --json)\n", len(fs)-maxListed+r.MoreFailures)
 			break
 		}
 		fmt.Fprintf(&b, "  FAIL %s\n", f)
@@ -159,7 +225,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	case r.OK():
 		b.WriteString("PASS: every docs/FLOW.md order and DSCP rule holds\n")
 	default:
-		fmt.Fprintf(&b, "FAIL: %d checks failed\n", len(r.Failures))
+		fmt.Fprintf(&b, "FAIL: %d checks failed\n", len(r.Failures)+r.MoreFailures)
 		if !r.Complete() {
 			fmt.Fprintf(&b, "INCOMPLETE: %s\n", r.Cut)
 		}

@@ -17,96 +17,153 @@ const maxStreamBuffer = 1 << 20
 // bytes are needed, an error when b cannot start a message of this protocol.
 type framer func(b []byte) (int, error)
 
+// segMeta is what a message keeps of the packet that completed it.
+type segMeta struct {
+	no   int
+	time int64
+	dscp uint8
+}
+
+func metaOf(pk *packet) segMeta { return segMeta{no: pk.No, time: pk.Time, dscp: pk.dscp} }
+
 // tcpMessage is one whole application message cut from a TCP stream: its
-// bytes (owned), the sequence number of its first byte (the same on every
-// link the stream crosses, so it identifies the message across links) and
-// the packet that completed it.
+// bytes (borrowed from the segment or the stream's buffer until the
+// stream's next add), the sequence number of its first byte (the same on
+// every link the stream crosses, so it identifies the message across
+// links) and the packet that completed it.
 type tcpMessage struct {
-	Data []byte
-	Seq  uint32
-	pk   packet
+	data []byte
+	seq  uint32
+	meta segMeta
 }
 
 // stream reassembles one direction of one TCP connection on one link, in
 // order, tolerant of retransmissions and overlaps, and cuts it into
-// messages with its framer.
+// messages with its framer. Segments that arrive in order and hold whole
+// messages are cut in place, without copying.
 type stream struct {
 	frame   framer
 	started bool
+	synSeen bool
+	isn     uint32 // sequence number of the SYN, when seen
+	origin  uint32 // sequence number of the first byte followed
 	next    uint32 // sequence number of the next byte wanted
 	pending map[uint32]segment
-	last    packet // the packet that delivered the newest bytes (without its payload)
+	last    segMeta // the packet that delivered the newest bytes
 	buf     []byte
 	bufSeq  uint32 // sequence number of buf[0]
 	broken  error  // set when the stream cannot be followed any more
 	// peerAck is the highest acknowledgement the other direction sent.
 	peerAck    uint32
 	peerAckSet bool
+	lastSeen   int64 // capture time of the newest segment
 }
 
-func newStream(f framer) *stream { return &stream{frame: f, pending: map[uint32]segment{}} }
+func newStream(f framer) *stream { return &stream{frame: f} }
 
 // segment is an out-of-order segment waiting for the bytes before it.
 type segment struct {
 	data []byte
-	pk   packet
-}
-
-// meta strips a packet of what borrows the capture reader's buffer.
-func meta(pk packet) packet {
-	pk.Payload, pk.Data = nil, nil
-	return pk
+	meta segMeta
 }
 
 // seqDiff is a-b in sequence space (RFC 793 arithmetic, wraps at 2^32).
 func seqDiff(a, b uint32) int32 { return int32(a - b) }
 
-// add takes one segment and returns the messages it completes. An error
-// with messages is a hole the capture lost (the stream goes on after it);
-// an error that breaks the stream stops it.
-func (s *stream) add(pk packet) ([]tcpMessage, error) {
-	if s.broken != nil {
-		return nil, nil
+// newConnection tells whether a SYN starts another connection on this
+// stream's 4-tuple (reused after FIN or RST) rather than repeating the
+// SYN this stream began with.
+func (s *stream) newConnection(pk *packet) bool {
+	if !pk.syn() || !s.started {
+		return false
 	}
-	seq := pk.Seq
-	if pk.SYN {
-		// A SYN starts the stream; a retransmitted one changes nothing.
+	if s.synSeen {
+		return pk.seq != s.isn
+	}
+	// The stream began mid-connection: a SYN just before its first byte
+	// is that connection's own, seen late.
+	return pk.seq+1 != s.origin
+}
+
+// add takes one segment and appends the messages it completes to out. An
+// error with messages is a hole the capture lost (the stream goes on
+// after it); an error that breaks the stream stops it.
+func (s *stream) add(pk *packet, out []tcpMessage) ([]tcpMessage, error) {
+	s.lastSeen = pk.Time
+	if s.broken != nil {
+		return out, nil
+	}
+	seq := pk.seq
+	if pk.syn() {
+		if !s.started || !s.synSeen && seq+1 == s.origin {
+			s.synSeen, s.isn = true, seq
+		}
 		if !s.started {
-			s.started, s.next, s.bufSeq = true, seq+1, seq+1
+			s.started, s.next, s.bufSeq, s.origin = true, seq+1, seq+1, seq+1
 		}
 		seq++
 	}
-	data := pk.Payload
+	data := pk.payload
 	if len(data) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	if !s.started {
 		// The capture began mid-connection: start at the first segment seen.
-		s.started, s.next, s.bufSeq = true, seq, seq
+		s.started, s.next, s.bufSeq, s.origin = true, seq, seq, seq
 	}
 	switch d := seqDiff(seq, s.next); {
 	case d > 0:
 		if len(s.pending) >= maxPending {
-			s.broken = fmt.Errorf("tcp %s on %s: gap at seq %d never filled", pk.Tuple, pk.Link, s.next)
-			return nil, s.broken
+			s.broken = fmt.Errorf("gap at seq %d never filled", s.next)
+			return out, s.broken
+		}
+		if s.pending == nil {
+			s.pending = map[uint32]segment{}
 		}
 		if old, ok := s.pending[seq]; !ok || len(old.data) < len(data) {
-			s.pending[seq] = segment{append([]byte(nil), data...), meta(pk)}
+			s.pending[seq] = segment{append([]byte(nil), data...), metaOf(pk)}
 		}
-		return s.skipLost(pk)
+		return s.skipLost(pk, out)
 	case d < 0:
 		if -int(d) >= len(data) {
-			return nil, nil // a retransmission of bytes already taken
+			return out, nil // a retransmission of bytes already taken
 		}
 		data = data[-d:]
 	}
+	s.last = metaOf(pk)
+	if len(s.buf) == 0 && len(s.pending) == 0 {
+		return s.cutInPlace(data, out)
+	}
 	s.append(data)
-	s.last = meta(pk)
-	return s.drain(pk)
+	return s.drain(out)
+}
+
+// cutInPlace frames messages straight from the segment; only a partial
+// message at its end is copied.
+func (s *stream) cutInPlace(data []byte, out []tcpMessage) ([]tcpMessage, error) {
+	for len(data) > 0 {
+		n, err := s.frame(data)
+		if err != nil {
+			s.broken = err
+			return out, err
+		}
+		if n == 0 {
+			break
+		}
+		out = append(out, tcpMessage{data: data[:n], seq: s.next, meta: s.last})
+		data = data[n:]
+		s.next += uint32(n)
+	}
+	s.bufSeq = s.next
+	if len(data) > 0 {
+		s.append(data)
+		return s.checkSize(out)
+	}
+	return out, nil
 }
 
 // drain appends the pending segments that now fit and cuts messages.
-func (s *stream) drain(pk packet) ([]tcpMessage, error) {
+func (s *stream) drain(out []tcpMessage) ([]tcpMessage, error) {
 	for len(s.pending) > 0 {
 		progressed := false
 		for sq, seg := range s.pending {
@@ -117,7 +174,7 @@ func (s *stream) drain(pk packet) ([]tcpMessage, error) {
 			delete(s.pending, sq)
 			if -int(d) < len(seg.data) {
 				s.append(seg.data[-d:])
-				s.last = seg.pk
+				s.last = seg.meta
 			}
 			progressed = true
 		}
@@ -125,7 +182,7 @@ func (s *stream) drain(pk packet) ([]tcpMessage, error) {
 			break
 		}
 	}
-	return s.cut(pk)
+	return s.cut(out)
 }
 
 // acked records the peer's cumulative acknowledgement.
@@ -139,9 +196,9 @@ func (s *stream) acked(ack uint32) {
 // the peer, so the capture lost them, not the network; waiting for a
 // retransmission would wait forever. The partial message before the hole
 // is dropped and the hole reported.
-func (s *stream) skipLost(pk packet) ([]tcpMessage, error) {
+func (s *stream) skipLost(pk *packet, out []tcpMessage) ([]tcpMessage, error) {
 	if s.broken != nil || !s.peerAckSet || len(s.pending) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	first := true
 	var lowest uint32
@@ -151,15 +208,22 @@ func (s *stream) skipLost(pk packet) ([]tcpMessage, error) {
 		}
 	}
 	if seqDiff(s.peerAck, lowest) < 0 {
-		return nil, nil
+		return out, nil
 	}
 	lost := seqDiff(lowest, s.next)
-	s.buf, s.next, s.bufSeq = nil, lowest, lowest
-	msgs, err := s.drain(pk)
+	s.buf, s.next, s.bufSeq = s.buf[:0], lowest, lowest
+	out, err := s.drain(out)
 	if err == nil {
-		err = fmt.Errorf("tcp %s on %s: %d bytes missing from the capture before packet %d", pk.Tuple, pk.Link, lost, pk.No)
+		err = &holeError{lost: int(lost), before: pk.No}
 	}
-	return msgs, err
+	return out, err
+}
+
+// holeError is bytes the capture lost in a stream it could go on with.
+type holeError struct{ lost, before int }
+
+func (e *holeError) Error() string {
+	return fmt.Sprintf("%d bytes missing from the capture before packet %d", e.lost, e.before)
 }
 
 func (s *stream) append(b []byte) {
@@ -167,28 +231,40 @@ func (s *stream) append(b []byte) {
 	s.next += uint32(len(b))
 }
 
-// cut frames every whole message at the head of the buffer.
-func (s *stream) cut(pk packet) ([]tcpMessage, error) {
-	var out []tcpMessage
-	for len(s.buf) > 0 {
-		n, err := s.frame(s.buf)
+// cut frames every whole message at the head of the buffer. The messages
+// borrow the buffer, which is not written again before the next add.
+func (s *stream) cut(out []tcpMessage) ([]tcpMessage, error) {
+	b := s.buf
+	for len(b) > 0 {
+		n, err := s.frame(b)
 		if err != nil {
-			s.broken = fmt.Errorf("tcp %s on %s, packet %d: %w", pk.Tuple, pk.Link, pk.No, err)
-			return out, s.broken
+			s.broken = err
+			return out, err
 		}
 		if n == 0 {
-			if len(s.buf) > maxStreamBuffer {
-				s.broken = fmt.Errorf("tcp %s on %s: message longer than %d bytes", pk.Tuple, pk.Link, maxStreamBuffer)
-				return out, s.broken
-			}
 			break
 		}
-		out = append(out, tcpMessage{Data: append([]byte(nil), s.buf[:n]...), Seq: s.bufSeq, pk: s.last})
-		s.buf = s.buf[n:]
+		out = append(out, tcpMessage{data: b[:n], seq: s.bufSeq, meta: s.last})
+		b = b[n:]
 		s.bufSeq += uint32(n)
 	}
-	if len(s.buf) == 0 {
+	switch {
+	case len(b) == 0 && cap(s.buf) > 64<<10:
 		s.buf = nil // let a large buffer go
+	case len(b) == 0:
+		s.buf = s.buf[:0]
+	default:
+		// Keep the partial message; the next append copies it forward
+		// when the buffer is full.
+		s.buf = b
+	}
+	return s.checkSize(out)
+}
+
+func (s *stream) checkSize(out []tcpMessage) ([]tcpMessage, error) {
+	if len(s.buf) > maxStreamBuffer {
+		s.broken = fmt.Errorf("message longer than %d bytes", maxStreamBuffer)
+		return out, s.broken
 	}
 	return out, nil
 }

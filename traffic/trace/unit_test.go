@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -83,14 +84,14 @@ func TestStreamRetransmissionOverlapAndLoss(t *testing.T) {
 	b, c := a, a
 	s := newStream(frameCOPS)
 	seg := func(seq uint32, data []byte) []tcpMessage {
-		out, _ := s.add(packet{Seq: seq, Payload: data})
+		out, _ := s.add(&packet{seq: seq, payload: data}, nil)
 		return out
 	}
-	s.add(packet{Seq: 99, SYN: true})
+	s.add(&packet{seq: 99, flags: flagSYN}, nil)
 	if got := seg(100, a[:4]); len(got) != 0 {
 		t.Fatal("half a message cut")
 	}
-	if got := seg(100, a); len(got) != 1 || got[0].Seq != 100 { // overlapping retransmission completes it
+	if got := seg(100, a); len(got) != 1 || got[0].seq != 100 { // overlapping retransmission completes it
 		t.Fatalf("got %v", got)
 	}
 	if got := seg(100, a); len(got) != 0 {
@@ -99,7 +100,7 @@ func TestStreamRetransmissionOverlapAndLoss(t *testing.T) {
 	if got := seg(116, c); len(got) != 0 { // out of order: waits for b
 		t.Fatal("cut across a hole")
 	}
-	if got := seg(108, b); len(got) != 2 || got[0].Seq != 108 || got[1].Seq != 116 {
+	if got := seg(108, b); len(got) != 2 || got[0].seq != 108 || got[1].seq != 116 {
 		t.Fatalf("after the hole: %v", got)
 	}
 	// A hole the peer acknowledged was lost by the capture: skip it.
@@ -107,18 +108,50 @@ func TestStreamRetransmissionOverlapAndLoss(t *testing.T) {
 		t.Fatal("cut across a hole")
 	}
 	s.acked(140)
-	got, err := s.skipLost(packet{})
-	if len(got) != 1 || got[0].Seq != 132 || err == nil || !strings.Contains(err.Error(), "8 bytes missing") {
+	got, err := s.skipLost(&packet{}, nil)
+	if len(got) != 1 || got[0].seq != 132 || err == nil || !strings.Contains(err.Error(), "8 bytes missing") {
 		t.Fatalf("skip lost: %v %v", got, err)
+	}
+	// Several messages in one segment, and one split across three.
+	two := append(append([]byte(nil), a...), a...)
+	if got := seg(140, append(two, a[:3]...)); len(got) != 2 || got[1].seq != 148 {
+		t.Fatalf("two messages and a part: %v", got)
+	}
+	if got := seg(159, a[3:5]); len(got) != 0 {
+		t.Fatal("a partial message cut")
+	}
+	if got := seg(161, a[5:]); len(got) != 1 || got[0].seq != 156 || !bytes.Equal(got[0].data, a) {
+		t.Fatalf("split message: %v", got)
+	}
+}
+
+// A reused 4-tuple after FIN or RST is another connection: its SYN, with
+// another initial sequence number, starts a new stream instead of being
+// taken for a retransmission (which would leave a hole of the distance
+// between the two sequence spaces).
+func TestStreamNewConnectionOnReusedTuple(t *testing.T) {
+	s := newStream(frameCOPS)
+	syn := &packet{seq: 99, flags: flagSYN}
+	s.add(syn, nil)
+	if s.newConnection(syn) {
+		t.Fatal("the stream's own SYN again taken for a new connection")
+	}
+	if !s.newConnection(&packet{seq: 4_000_000_000, flags: flagSYN}) {
+		t.Fatal("a SYN with another ISN not taken for a new connection")
+	}
+	mid := newStream(frameCOPS)
+	mid.add(&packet{seq: 500, payload: []byte{0x10, 1, 0x51, 0x53, 0, 0, 0, 8}}, nil)
+	if mid.newConnection(&packet{seq: 499, flags: flagSYN}) || !mid.newConnection(&packet{seq: 7, flags: flagSYN}) {
+		t.Fatal("a stream begun mid-connection: its own late SYN, or a new connection, misjudged")
 	}
 }
 
 func TestStreamRefusesBadCOPS(t *testing.T) {
 	s := newStream(frameCOPS)
-	if _, err := s.add(packet{Seq: 1, Payload: []byte{0x20, 1, 0, 0, 0, 0, 0, 8}}); err == nil {
+	if _, err := s.add(&packet{seq: 1, payload: []byte{0x20, 1, 0, 0, 0, 0, 0, 8}}, nil); err == nil {
 		t.Fatal("COPS version 2 accepted")
 	}
-	if msgs, err := s.add(packet{Seq: 9, Payload: make([]byte, 8)}); msgs != nil || err != nil {
+	if msgs, err := s.add(&packet{seq: 9, payload: make([]byte, 8)}, nil); msgs != nil || err != nil {
 		t.Fatal("a broken stream went on")
 	}
 }
@@ -139,6 +172,7 @@ func TestDecodeReassemblesFragments(t *testing.T) {
 	dgram := buf.Bytes()
 	d := newDecoder()
 	var got []packet
+	var pk packet
 	for off := 0; off < len(dgram); off += 1480 {
 		end := min(off+1480, len(dgram))
 		frag := *ip
@@ -152,14 +186,14 @@ func TestDecodeReassemblesFragments(t *testing.T) {
 		if err := gopacket.SerializeLayers(fb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, &frag, gopacket.Payload(dgram[off:end])); err != nil {
 			t.Fatal(err)
 		}
-		if pk, ok := d.decode(Frame{Link: "r1-sip1", Type: layers.LinkTypeEthernet, Data: fb.Bytes()}); ok {
+		if d.decode(Frame{Link: "r1-sip1", Type: layers.LinkTypeEthernet, Data: fb.Bytes()}, 0, &pk) {
 			got = append(got, pk)
 		}
 	}
-	if len(got) != 1 || !bytes.Equal(got[0].Payload, []byte(sipMsg)) {
+	if len(got) != 1 || !bytes.Equal(got[0].payload, []byte(sipMsg)) {
 		t.Fatalf("reassembled %d packets", len(got))
 	}
-	s, err := parseSIP(got[0].Payload)
+	s, err := parseSIP(got[0].payload)
 	if err != nil || s.CallID != "frag-1" || s.Media != netip.MustParseAddrPort("198.18.1.2:20000") {
 		t.Fatalf("parsed %+v, %v", s, err)
 	}
@@ -178,5 +212,59 @@ func TestTupleTextRoundTrip(t *testing.T) {
 	var tu Tuple
 	if err := tu.UnmarshalText([]byte("sctp a->b")); err == nil {
 		t.Error("a bad tuple was read")
+	}
+}
+
+// tcpFrame builds an Ethernet/IPv4/TCP frame.
+func tcpFrame(t *testing.T, src, dst netip.AddrPort, seq, ack uint32, syn, fin, rst bool, payload []byte) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: seq, Ack: ack, SYN: syn, FIN: fin, RST: rst, ACK: !syn || ack != 0, Window: 65535}
+	tcp.SetNetworkLayerForChecksum(ip)
+	eth := &layers.Ethernet{SrcMAC: make([]byte, 6), DstMAC: make([]byte, 6), EthernetType: layers.EthernetTypeIPv4}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A 4-tuple reused after RST, or after a connection that just stopped (a
+// crashed peer), is another connection each time: the RST closes both
+// directions, and a SYN with another initial sequence number starts a new
+// stream, so nothing is taken for a hole in the old one (the overload's
+// "115959112 bytes missing from the capture").
+func TestAnalyzerTCPTupleReusedAfterRSTAndFIN(t *testing.T) {
+	pep := netip.MustParseAddrPort("198.18.2.2:40000")
+	pdp := netip.MustParseAddrPort("198.18.3.2:3288")
+	ka := []byte{0x10, 9, 0x51, 0x53, 0, 0, 0, 8} // COPS KA, client-type 0x5153
+	var frames sliceSource
+	add := func(src, dst netip.AddrPort, seq, ack uint32, syn, fin, rst bool, payload []byte) {
+		frames = append(frames, Frame{Link: "r1-pol1", Time: int64(len(frames)+1) * 1e6, Type: layers.LinkTypeEthernet,
+			Data: tcpFrame(t, src, dst, seq, ack, syn, fin, rst, payload)})
+	}
+	for i, isn := range []uint32{1000, 3_000_000_000, 77} {
+		pisn := isn ^ 0x5555
+		add(pep, pdp, isn, 0, true, false, false, nil)
+		add(pdp, pep, pisn, isn+1, true, false, false, nil)
+		add(pep, pdp, isn+1, pisn+1, false, false, false, ka)
+		add(pdp, pep, pisn+1, isn+9, false, false, false, ka)
+		switch i {
+		case 0:
+			add(pdp, pep, pisn+9, isn+9, false, false, true, nil) // RST from the PDP
+		case 1:
+			// The PEP crashed: no FIN, no RST; both streams stay open.
+		case 2:
+			add(pep, pdp, isn+9, pisn+9, false, true, false, nil)
+			add(pdp, pep, pisn+9, isn+10, false, true, false, nil)
+		}
+	}
+	a := newAnalyzer(DefaultTopology(), Options{AllowNoCalls: true})
+	if err := a.run(context.Background(), &frames); err != nil {
+		t.Fatal(err)
+	}
+	r := a.finish()
+	if len(r.Problems) != 0 || r.Messages != 6 {
+		t.Fatalf("%d messages (want the 6 KAs), problems %+v", r.Messages, r.Problems)
 	}
 }

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -33,6 +32,15 @@ type Options struct {
 	// AllowNoCalls lets a capture without any call pass. By default it
 	// fails: a verdict on nothing is not a pass.
 	AllowNoCalls bool
+	// Logs are node log lines (ReadNodeLogs) to hold against the capture:
+	// each call's messages must be logged by their sender and receiver,
+	// and every step a node logged must be in the capture.
+	Logs []LogLine
+	// MaxCallDetails bounds how many calls the report keeps with their
+	// messages and media counts (0: DefaultMaxCallDetails, negative: all);
+	// failing calls come first. Every call is checked and counted either
+	// way; the bound keeps memory flat on captures of any size.
+	MaxCallDetails int
 }
 
 // Verify reads a capture (a pcapng file, or a lab/run directory: see
@@ -79,81 +87,141 @@ func verify(ctx context.Context, src frameSource, topo *Topology, opts Options) 
 	if topo == nil {
 		topo = DefaultTopology()
 	}
-	a := newAnalyzer(topo)
-	err := a.run(ctx, src)
-	var cut *CutError
-	if errors.As(err, &cut) {
-		a.cut = cut
-	} else if err != nil {
+	a := newAnalyzer(topo, opts)
+	if err := a.run(ctx, src); err != nil {
 		return nil, err
 	}
-	return a.report(opts), nil
+	return a.finish(), nil
 }
 
-// report runs the checks on what the pass built.
-func (a *analyzer) report(opts Options) *Report {
-	r := &Report{Frames: a.frames, Messages: len(a.list), Problems: a.problems}
+// DefaultMaxCallDetails is how many calls a report keeps with their
+// messages and media counts when Options.MaxCallDetails is 0.
+const DefaultMaxCallDetails = 200
+
+// maxFailures bounds the failures and problems a report lists; the rest
+// are counted.
+const maxFailures = 10000
+
+// noCH tells whether calls judged now are checked as the no-clearinghouse
+// variant: with CHAuto, when no OSP was seen so far (the first call's
+// authorisation, step 3, comes before any call can be over).
+func (a *analyzer) noCH() bool {
+	return a.opts.Clearinghouse == CHAbsent || a.opts.Clearinghouse == CHAuto && a.ospSeen == 0
+}
+
+// complete tells whether a call has every step its variant needs, so it
+// can be judged once quiet.
+func (a *analyzer) complete(c *Call) bool {
+	if !c.invite {
+		return false
+	}
+	k := &checker{c: c, noCH: a.noCH(), roles: a, memo: a.memo, dry: true}
+	variants := k.checkCall()
+	return !k.incomplete && !contains(variants, VariantNoTeardown)
+}
+
+// sortMessages puts a call's messages in first-sighting order. They come
+// nearly in that order already: an insertion sort is linear then.
+func sortMessages(c *Call) {
+	ms := c.Messages
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].First.Before(ms[j-1].First); j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+// verdict is what the checks of a call's signalling found. A call is
+// judged in two stages: its signalling once it is complete and quiet
+// (its messages can go then), its media once it has been quiet longer
+// (the probes after its teardown are in by then).
+type verdict struct {
+	variants                  []string
+	failures                  []Failure
+	setupSteps, teardownSteps int
+	start                     Sighting
+}
+
+// judgeSignalling runs the order, step and log checks of a call; final is
+// set at the end of the capture.
+func (a *analyzer) judgeSignalling(c *Call, final bool) {
+	a.cops.forget(c)
+	for _, m := range c.Messages {
+		m.call = nil
+	}
+	sortMessages(c)
+	k := &checker{c: c, noCH: a.noCH(), roles: a, memo: a.memo, cut: final && a.cut != nil}
+	variants := k.checkCall()
+	if a.logs != nil {
+		k.failures = append(k.failures, a.logs.call(c)...)
+	}
+	c.verdict = &verdict{variants: variants, failures: k.failures, setupSteps: k.setup.count(), teardownSteps: k.teardown.count(), start: c.Messages[0].First}
+	if !a.rep.mayKeep(len(k.failures) > 0, a.opts.MaxCallDetails) {
+		c.Messages = nil // its details will not be reported: let them go
+	}
+}
+
+// finalize runs the media checks of a judged call and adds it to the
+// report.
+func (a *analyzer) finalize(c *Call) {
+	delete(a.calls, c.ID)
+	a.owners.release(c)
+	v := c.verdict
+	failures := append(v.failures, a.dscpFailures(c)...)
+	if a.opts.RequireMedia && !contains(v.variants, VariantDenied) && !contains(v.variants, VariantCut) {
+		failures = append(failures, a.requireMedia(c)...)
+	}
+	slot := a.rep.addCall(failures, a.opts.MaxCallDetails)
+	if slot < 0 {
+		return
+	}
+	for _, m := range c.Messages {
+		m.fillSeen(a.links)
+	}
+	a.rep.Calls[slot] = CallReport{
+		ID: c.ID, Variants: v.variants, Messages: c.Messages, Media: a.mediaCounts(c),
+		Failures: len(failures), SetupSteps: v.setupSteps, TeardownSteps: v.teardownSteps, start: v.start,
+	}
+}
+
+// finish completes the report once the pass is over.
+func (a *analyzer) finish() *Report {
+	r := a.rep
+	r.Frames, r.Messages = a.frames, a.messages
 	if a.cut != nil {
 		r.Cut = a.cut.Error()
 	}
-	for _, p := range a.problems {
-		r.Failures = append(r.Failures, Failure{
+	for i, p := range r.Problems {
+		if i == maxFailures {
+			r.MoreFailures += len(r.Problems) - i
+			r.Problems = r.Problems[:i]
+			break
+		}
+		r.addFailure(Failure{
 			Check: CheckMalformed, CallID: p.CallID, Expected: "a well-formed " + p.Proto + " message", Seen: p.Err,
 			Packet: p.No, Link: p.Link,
 		})
 	}
-	var ospSeen []*Message
-	for _, m := range a.list {
-		if m.Proto == "osp" {
-			ospSeen = append(ospSeen, m)
+	r.NoClearinghouse = a.opts.Clearinghouse == CHAbsent || a.opts.Clearinghouse == CHAuto && a.ospSeen == 0
+	if a.opts.Clearinghouse == CHAbsent && a.firstOSP != nil {
+		m := a.firstOSP
+		r.addFailure(Failure{Check: CheckOSP, CallID: m.CallID, Expected: "no OSP on the wire (no clearinghouse)",
+			Seen: fmt.Sprintf("%d OSP messages, the first %s", a.ospSeen, where(m)), Packet: m.First.No, Link: m.First.Link})
+	}
+	for _, f := range a.theftFailures() {
+		r.addFailure(f)
+	}
+	if a.logs != nil {
+		for _, f := range a.logs.rest() {
+			r.addFailure(f)
 		}
 	}
-	noCH := opts.Clearinghouse == CHAbsent || opts.Clearinghouse == CHAuto && len(ospSeen) == 0
-	r.NoClearinghouse = noCH
-	r.Core = a.topo.Core
-	if opts.Clearinghouse == CHAbsent && len(ospSeen) > 0 {
-		m := ospSeen[0]
-		r.Failures = append(r.Failures, Failure{Check: CheckOSP, CallID: m.CallID, Expected: "no OSP on the wire (no clearinghouse)",
-			Seen: fmt.Sprintf("%d OSP messages, the first %s", len(ospSeen), where(m)), Packet: m.First.No, Link: m.First.Link})
-	}
-	orphans := a.calls.assignMedia(a.media)
-	for _, c := range a.calls.order {
-		if !isCall(c) {
-			continue
-		}
-		sort.SliceStable(c.Messages, func(i, j int) bool { return c.Messages[i].First.Before(c.Messages[j].First) })
-		k := &checker{c: c, noCH: noCH, roles: a}
-		k.cut = a.cut != nil
-		variants := k.checkCall()
-		setup, teardown := callSteps(c)
-		dscp, media := checkDSCP(c, a.topo.Core, setup, teardown)
-		k.failures = append(k.failures, dscp...)
-		if opts.RequireMedia && !contains(variants, VariantDenied) && !contains(variants, VariantCut) {
-			k.requireMedia(media, a.topo.Core)
-		}
-		r.Failures = append(r.Failures, k.failures...)
-		r.Calls = append(r.Calls, CallReport{
-			ID: c.ID, Variants: variants, Messages: c.Messages, Media: media,
-			Failures: len(k.failures), SetupSteps: len(setup), TeardownSteps: len(teardown),
-		})
-	}
-	r.Failures = append(r.Failures, checkTheft(orphans, a.topo.Core)...)
-	if len(r.Calls) == 0 && !opts.AllowNoCalls {
-		r.Failures = append(r.Failures, Failure{Check: CheckNoCalls, Expected: "at least one call (a SIP INVITE) in the capture",
+	if r.CallCount == 0 && !a.opts.AllowNoCalls {
+		r.addFailure(Failure{Check: CheckNoCalls, Expected: "at least one call (a SIP INVITE) in the capture",
 			Seen: fmt.Sprintf("%d packets, %d messages, no call (--allow-no-calls accepts that)", r.Frames, r.Messages)})
 	}
+	sort.SliceStable(r.Calls, func(i, j int) bool { return r.Calls[i].start.Before(r.Calls[j].start) })
 	return r
-}
-
-// isCall tells a call from other SIP dialogs (OPTIONS pings, REGISTER):
-// a call has an INVITE.
-func isCall(c *Call) bool {
-	for _, m := range c.Messages {
-		if m.sip != nil && m.sip.Method == "INVITE" {
-			return true
-		}
-	}
-	return false
 }
 
 func contains(s []string, v string) bool {
@@ -167,19 +235,14 @@ func contains(s []string, v string) bool {
 
 // requireMedia reports step 29 missing when RTP did not cross the core in
 // both directions.
-func (k *checker) requireMedia(media []MediaCount, core string) {
-	for _, dir := range []string{"UAC->UAS", "UAS->UAC"} {
-		n := 0
-		for _, m := range media {
-			if m.Link == core && m.Dir == dir {
-				for _, c := range m.DSCP {
-					n += c
-				}
-			}
+func (a *analyzer) requireMedia(c *Call) []Failure {
+	var out []Failure
+	for dir, name := range dirNames {
+		if a.core >= 0 && c.tally.onCore[dir] > 0 {
+			continue
 		}
-		if n == 0 {
-			k.fail(Failure{Check: CheckMissing, Phase: flow.Setup, Step: 29,
-				Expected: "RTP " + dir + " on " + core, Seen: "no media packet"})
-		}
+		out = append(out, Failure{Check: CheckMissing, CallID: c.ID, Phase: flow.Setup, Step: 29,
+			Expected: "RTP " + name + " on " + a.topo.Core, Seen: "no media packet"})
 	}
+	return out
 }

@@ -22,6 +22,7 @@ type callGen struct {
 	d        *sipDialog
 	t0       time.Time
 	tick     int
+	rang     time.Duration        // how long the callee rang beyond a step
 	invites  map[int]*sip.Request // by setup step
 	byes     map[int]*sip.Request // by teardown step
 	sessions [3]*cops.Session     // by side
@@ -34,8 +35,8 @@ func (g *generator) call(i int) error {
 		g: g, i: i, id: id, t0: g.spec.Start.Add(time.Duration(i) * g.spec.Gap),
 		d: &sipDialog{
 			callID: id, uac: uac, uas: uas,
-			offer:   netip.AddrPortFrom(uac, uint16(20000+2*(i%10000))),
-			answer:  netip.AddrPortFrom(uas, uint16(30000+2*(i%10000))),
+			offer:   netip.AddrPortFrom(uac, uint16(20000+2*(i%g.portCycle()))),
+			answer:  netip.AddrPortFrom(uas, uint16(30000+2*(i%g.answerPortCycle()))),
 			fromTag: "a" + strconv.Itoa(i), toTag: "b" + strconv.Itoa(i), byeFromCallee: g.spec.CalleeHangsUp,
 		},
 		invites: map[int]*sip.Request{}, byes: map[int]*sip.Request{},
@@ -48,7 +49,13 @@ func (g *generator) call(i int) error {
 
 func (c *callGen) at() time.Time {
 	c.tick++
-	return c.t0.Add(time.Duration(c.tick) * c.g.spec.Step)
+	return c.when()
+}
+
+// when is the time of the current tick: the call's start, its steps so
+// far, and how long its callee rang beyond a step.
+func (c *callGen) when() time.Time {
+	return c.t0.Add(time.Duration(c.tick)*c.g.spec.Step + c.rang)
 }
 
 // setupOrder is the order the steps are sent in.
@@ -87,6 +94,9 @@ func (c *callGen) setupOrder() []int {
 
 func (c *callGen) run() error {
 	for _, n := range c.setupOrder() {
+		if n == 12 || n == 23 && c.rang == 0 {
+			c.rang = c.g.spec.Ring[c.i] // the callee answers late
+		}
 		if err := c.setup(n); err != nil {
 			return fmt.Errorf("tracetest: call %d setup step %d: %w", c.i, n, err)
 		}
@@ -134,7 +144,7 @@ func (c *callGen) media(n int, fromUAC bool, marked uint8) {
 		c.tick++
 		b, _ := rtpPacket(uint32(c.i)<<1|map[bool]uint32{true: 0, false: 1}[fromUAC], uint16(c.tick), k == 0)
 		c.g.add(event{
-			t: c.t0.Add(time.Duration(c.tick) * c.g.spec.Step), from: c.g.role[from], to: c.g.role[to],
+			t: c.when(), from: c.g.role[from], to: c.g.role[to],
 			sport: src.Port(), port: dst.Port(), payload: b, remark: int(marked), call: c.id, phase: flow.Setup, step: 29, what: what,
 		})
 	}
@@ -248,7 +258,7 @@ func (c *callGen) denied(side int) bool { return c.g.spec.Deny == side }
 
 func (c *callGen) setup(n int) error {
 	S, d := flow.Setup, c.d
-	now := c.t0.Add(time.Duration(c.tick) * c.g.spec.Step)
+	now := c.when()
 	status := func(side int) osp.StatusCode {
 		if c.denied(side) {
 			return osp.StatusForbidden
@@ -349,7 +359,7 @@ func (c *callGen) refuse() error {
 
 func (c *callGen) teardown(n int) error {
 	T, d := flow.Teardown, c.d
-	now := c.t0.Add(time.Duration(c.tick) * c.g.spec.Step)
+	now := c.when()
 	table := flow.TeardownSteps
 	if c.g.spec.CalleeHangsUp {
 		table = flow.TeardownStepsCalleeHangsUp

@@ -44,35 +44,61 @@ func (c *Capture) Sort() {
 // Ethernet interface per link, named after the link, nanosecond
 // timestamps.
 func (c *Capture) WritePcapng(w io.Writer) error {
-	if len(c.Links) == 0 {
-		return fmt.Errorf("tracetest: capture without links")
+	pw, err := newPcapngWriter(w, c.Links)
+	if err != nil {
+		return err
+	}
+	for _, p := range c.Packets {
+		if err := pw.write(p); err != nil {
+			return err
+		}
+	}
+	return pw.flush()
+}
+
+// pcapngWriter writes packets to a pcapng file with one interface per
+// link.
+type pcapngWriter struct {
+	ng  *pcapgo.NgWriter
+	ids map[string]int
+}
+
+func newPcapngWriter(w io.Writer, links []string) (*pcapngWriter, error) {
+	if len(links) == 0 {
+		return nil, fmt.Errorf("tracetest: capture without links")
 	}
 	intf := func(name string) pcapgo.NgInterface {
 		return pcapgo.NgInterface{Name: name, LinkType: layers.LinkTypeEthernet, SnapLength: 262144, TimestampResolution: 9}
 	}
-	ng, err := pcapgo.NewNgWriterInterface(w, intf(c.Links[0]), pcapgo.NgWriterOptions{})
+	ng, err := pcapgo.NewNgWriterInterface(w, intf(links[0]), pcapgo.NgWriterOptions{})
 	if err != nil {
-		return fmt.Errorf("tracetest: %w", err)
+		return nil, fmt.Errorf("tracetest: %w", err)
 	}
-	ids := map[string]int{c.Links[0]: 0}
-	for _, l := range c.Links[1:] {
+	ids := map[string]int{links[0]: 0}
+	for _, l := range links[1:] {
 		id, err := ng.AddInterface(intf(l))
 		if err != nil {
-			return fmt.Errorf("tracetest: %w", err)
+			return nil, fmt.Errorf("tracetest: %w", err)
 		}
 		ids[l] = id
 	}
-	for _, p := range c.Packets {
-		id, ok := ids[p.Link]
-		if !ok {
-			return fmt.Errorf("tracetest: packet on unknown link %q", p.Link)
-		}
-		ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data), InterfaceIndex: id}
-		if err := ng.WritePacket(ci, p.Data); err != nil {
-			return fmt.Errorf("tracetest: %w", err)
-		}
+	return &pcapngWriter{ng: ng, ids: ids}, nil
+}
+
+func (w *pcapngWriter) write(p Packet) error {
+	id, ok := w.ids[p.Link]
+	if !ok {
+		return fmt.Errorf("tracetest: packet on unknown link %q", p.Link)
 	}
-	if err := ng.Flush(); err != nil {
+	ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data), InterfaceIndex: id}
+	if err := w.ng.WritePacket(ci, p.Data); err != nil {
+		return fmt.Errorf("tracetest: %w", err)
+	}
+	return nil
+}
+
+func (w *pcapngWriter) flush() error {
+	if err := w.ng.Flush(); err != nil {
 		return fmt.Errorf("tracetest: %w", err)
 	}
 	return nil

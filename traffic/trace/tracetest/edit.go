@@ -80,3 +80,22 @@ func (c *Capture) LagLinks(lag map[string]time.Duration) {
 	key := func(p Packet) time.Time { return p.Time.Add(lag[p.Link]) }
 	sort.SliceStable(c.Packets, func(i, j int) bool { return key(c.Packets[i]).Before(key(c.Packets[j])) })
 }
+
+// MoveMedia moves the first media packet of a call on a link whose What is
+// what (e.g. "RTP UAS->UAC") and that carries dscp to time t, as if it had
+// been sent then, and returns its index after the packets are re-sorted.
+func (c *Capture) MoveMedia(callID, link, what string, dscp uint8, t time.Time) (int, error) {
+	for i, p := range c.Packets {
+		if p.CallID != callID || p.Link != link || p.What != what || len(p.Data) < 16 || p.Data[15]>>2 != dscp {
+			continue
+		}
+		c.Packets[i].Time = t
+		c.Sort()
+		for j, q := range c.Packets {
+			if q.Time.Equal(t) && q.CallID == callID && q.What == what && q.Link == link {
+				return j, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("tracetest: call %s has no %s with DSCP %d on %s", callID, what, dscp, link)
+}

@@ -1,9 +1,10 @@
 package tracetest
 
 import (
+	"container/heap"
 	"fmt"
+	"io"
 	"net/netip"
-	"sort"
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
@@ -46,6 +47,14 @@ type Spec struct {
 	// server does (an Opaque Data object); otherwise only odd calls carry
 	// it and the verifier must match the others by their classifier.
 	CallIDInGate bool
+	// PortCycle is after how many calls the UAC uses its media ports
+	// again (default 10000): call i uses the port of call i-PortCycle.
+	// AnswerPortCycle is the same for the UAS (default PortCycle): a
+	// callee picks its ports when it answers, whatever the caller's are.
+	PortCycle, AnswerPortCycle int
+	// Ring is how much longer the callee of some calls (by index) rings
+	// before it answers.
+	Ring map[int]time.Duration
 }
 
 // event is one message between two nodes before it is put on the links.
@@ -69,13 +78,92 @@ type generator struct {
 	spec Spec
 	net  *network
 	role map[string]string // docs/FLOW.md role -> node name
-	evs  []event
 	omit map[StepRef]bool
 	seq  int
+
+	// Events wait in time order (then in the order they were added) until
+	// they are put on the links; packets wait in time order (then in the
+	// order they were made) until they are written.
+	evs   eventHeap
+	nev   int
+	pkts  packetHeap
+	npkt  int
+	conns map[[3]string]*tcpConn
+	id    uint16
 }
 
 // Generate builds a synthetic capture.
 func Generate(spec Spec) (*Capture, error) {
+	g, err := newGenerator(spec)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < g.spec.Calls; i++ {
+		if err := g.call(i); err != nil {
+			return nil, err
+		}
+	}
+	if g.spec.Theft {
+		g.theft()
+	}
+	if err := g.advance(time.Time{}); err != nil {
+		return nil, err
+	}
+	c := &Capture{}
+	for _, l := range g.spec.Topology.Links {
+		c.Links = append(c.Links, l.Name)
+	}
+	g.drain(time.Time{}, func(p Packet) error { c.Packets = append(c.Packets, p); return nil })
+	return c, nil
+}
+
+// Stream writes the capture of spec as pcapng while generating it, call
+// by call, so that a capture of any size costs the memory of the calls in
+// flight only (the 100,000-call benchmark capture). It returns the number
+// of packets written. The packets are those Generate makes.
+func Stream(w io.Writer, spec Spec) (int, error) {
+	g, err := newGenerator(spec)
+	if err != nil {
+		return 0, err
+	}
+	var links []string
+	for _, l := range g.spec.Topology.Links {
+		links = append(links, l.Name)
+	}
+	pw, err := newPcapngWriter(w, links)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	write := func(p Packet) error { n++; return pw.write(p) }
+	if g.spec.Theft {
+		g.theft()
+	}
+	for i := 0; i < g.spec.Calls; i++ {
+		if err := g.call(i); err != nil {
+			return n, err
+		}
+		// Later calls start at next at the earliest, and put nothing on
+		// the wire more than a millisecond before their start (a TCP
+		// handshake leads its first segment by 300 us).
+		next := g.spec.Start.Add(time.Duration(i+1) * g.spec.Gap)
+		if err := g.advance(next); err != nil {
+			return n, err
+		}
+		if err := g.drain(next.Add(-time.Millisecond), write); err != nil {
+			return n, err
+		}
+	}
+	if err := g.advance(time.Time{}); err != nil {
+		return n, err
+	}
+	if err := g.drain(time.Time{}, write); err != nil {
+		return n, err
+	}
+	return n, pw.flush()
+}
+
+func newGenerator(spec Spec) (*generator, error) {
 	if spec.Topology == nil {
 		spec.Topology = trace.DefaultTopology()
 	}
@@ -94,7 +182,7 @@ func Generate(spec Spec) (*Capture, error) {
 	if spec.Media == 0 {
 		spec.Media = 3
 	}
-	g := &generator{spec: spec, net: newNetwork(spec.Topology), role: map[string]string{}, omit: map[StepRef]bool{}}
+	g := &generator{spec: spec, net: newNetwork(spec.Topology), role: map[string]string{}, omit: map[StepRef]bool{}, conns: map[[3]string]*tcpConn{}}
 	for name, r := range spec.Topology.Roles {
 		g.role[r] = name
 	}
@@ -109,25 +197,32 @@ func Generate(spec Spec) (*Capture, error) {
 	for _, o := range spec.Omit {
 		g.omit[o] = true
 	}
-	for i := 0; i < spec.Calls; i++ {
-		if err := g.call(i); err != nil {
-			return nil, err
-		}
-	}
-	if spec.Theft {
-		g.theft()
-	}
-	return g.capture()
+	return g, nil
 }
 
 func (g *generator) addr(role string) netip.Addr { return g.net.addr[g.role[role]] }
+
+func (g *generator) portCycle() int {
+	if g.spec.PortCycle > 0 {
+		return g.spec.PortCycle
+	}
+	return 10000
+}
+
+func (g *generator) answerPortCycle() int {
+	if g.spec.AnswerPortCycle > 0 {
+		return g.spec.AnswerPortCycle
+	}
+	return g.portCycle()
+}
 
 // add queues an event unless its step is omitted.
 func (g *generator) add(e event) {
 	if e.step != 0 && g.omit[StepRef{e.phase, e.step}] {
 		return
 	}
-	g.evs = append(g.evs, e)
+	g.nev++
+	heap.Push(&g.evs, queuedEvent{e, g.nev})
 }
 
 // theft sends a few self-marked EF packets from the UAC to the UAS on a
@@ -141,17 +236,11 @@ func (g *generator) theft() {
 	}
 }
 
-// capture puts every event on its links in time order, with TCP
-// handshakes and sequence numbers.
-func (g *generator) capture() (*Capture, error) {
-	sort.SliceStable(g.evs, func(i, j int) bool { return g.evs[i].t.Before(g.evs[j].t) })
-	c := &Capture{}
-	for _, l := range g.spec.Topology.Links {
-		c.Links = append(c.Links, l.Name)
-	}
-	conns := map[[3]string]*tcpConn{}
-	var id uint16
-	for _, e := range g.evs {
+// advance puts every event before t (every event for the zero time) on
+// its links, with TCP handshakes and sequence numbers.
+func (g *generator) advance(t time.Time) error {
+	for g.evs.Len() > 0 && (t.IsZero() || g.evs[0].e.t.Before(t)) {
+		e := heap.Pop(&g.evs).(queuedEvent).e
 		var segs []segment
 		if e.tcp {
 			client, server := e.from, e.to
@@ -159,19 +248,20 @@ func (g *generator) capture() (*Capture, error) {
 				client, server = e.to, e.from
 			}
 			key := [3]string{client, server, fmt.Sprint(e.port)}
-			tc := conns[key]
+			tc := g.conns[key]
 			if tc == nil {
+				n := len(g.conns)
 				tc = &tcpConn{
-					client: netip.AddrPortFrom(g.net.addr[client], uint16(40000+len(conns))),
+					client: netip.AddrPortFrom(g.net.addr[client], uint16(40000+n)),
 					server: netip.AddrPortFrom(g.net.addr[server], e.port),
-					cseq:   uint32(1000 * (len(conns) + 1)), sseq: uint32(0xfffff000 - 7919*len(conns)),
+					cseq:   uint32(1000 * (n + 1)), sseq: uint32(0xfffff000 - 7919*n),
 				}
-				conns[key] = tc
-				if err := g.emit(c, client, server, tc.syn(), e, &id, time.Microsecond*-300, "TCP SYN"); err != nil {
-					return nil, err
+				g.conns[key] = tc
+				if err := g.emit(client, server, tc.syn(), e, time.Microsecond*-300, "TCP SYN"); err != nil {
+					return err
 				}
-				if err := g.emit(c, server, client, tc.synAck(), e, &id, time.Microsecond*-200, "TCP SYN-ACK"); err != nil {
-					return nil, err
+				if err := g.emit(server, client, tc.synAck(), e, time.Microsecond*-200, "TCP SYN-ACK"); err != nil {
+					return err
 				}
 			}
 			segs = tc.data(e.toServer, e.payload)
@@ -182,28 +272,86 @@ func (g *generator) capture() (*Capture, error) {
 			}}
 		}
 		for i, s := range segs {
-			if err := g.emit(c, e.from, e.to, s, e, &id, time.Duration(i)*5*time.Microsecond, e.what); err != nil {
-				return nil, err
+			if err := g.emit(e.from, e.to, s, e, time.Duration(i)*5*time.Microsecond, e.what); err != nil {
+				return err
 			}
 		}
 	}
-	c.Sort()
-	return c, nil
+	return nil
+}
+
+// drain hands out, in time order, every packet made so far that is before
+// t (all of them for the zero time).
+func (g *generator) drain(t time.Time, out func(Packet) error) error {
+	for g.pkts.Len() > 0 && (t.IsZero() || g.pkts[0].p.Time.Before(t)) {
+		if err := out(heap.Pop(&g.pkts).(queuedPacket).p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type queuedEvent struct {
+	e   event
+	seq int
+}
+
+// eventHeap orders events by time, then by the order they were added.
+type eventHeap []queuedEvent
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if !h[i].e.t.Equal(h[j].e.t) {
+		return h[i].e.t.Before(h[j].e.t)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(queuedEvent)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+type queuedPacket struct {
+	p   Packet
+	seq int
+}
+
+// packetHeap orders packets by time, then by the order they were made.
+type packetHeap []queuedPacket
+
+func (h packetHeap) Len() int { return len(h) }
+func (h packetHeap) Less(i, j int) bool {
+	if !h[i].p.Time.Equal(h[j].p.Time) {
+		return h[i].p.Time.Before(h[j].p.Time)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h packetHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *packetHeap) Push(x any)   { *h = append(*h, x.(queuedPacket)) }
+func (h *packetHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // emit puts one segment on every link of its path.
-func (g *generator) emit(c *Capture, from, to string, s segment, e event, id *uint16, off time.Duration, what string) error {
+func (g *generator) emit(from, to string, s segment, e event, off time.Duration, what string) error {
 	path, err := g.net.path(from, to)
 	if err != nil {
 		return err
 	}
-	*id++
+	g.id++
 	for i, h := range path {
 		dscp := e.dscp
 		if i > 0 {
 			dscp = uint8(e.remark)
 		}
-		data, err := frame(h, uint8(64-i), dscp, s, *id)
+		data, err := frame(h, uint8(64-i), dscp, s, g.id)
 		if err != nil {
 			return err
 		}
@@ -212,7 +360,8 @@ func (g *generator) emit(c *Capture, from, to string, s segment, e event, id *ui
 			// Handshakes belong to the connection, not to the step that opened it.
 			p.Phase, p.Step = e.phase, e.step
 		}
-		c.Packets = append(c.Packets, p)
+		g.npkt++
+		heap.Push(&g.pkts, queuedPacket{p, g.npkt})
 	}
 	return nil
 }
