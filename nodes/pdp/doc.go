@@ -11,11 +11,20 @@
 // (run.go) is the driver: one loop goroutine (loop.go) steps the machine
 // and performs its actions against
 //
-//   - the proxy leg (proxyleg.go): COPS server on TCP 3288, client-type
+//   - the proxy leg (proxyleg.go): a COPS PDP on TCP 3288, client-type
 //     0x5153, REQ AAA / LDP / noLDP and DRQ in, DEC Install / Remove out;
-//   - the router leg (routerleg.go): dials the router on TCP 3918, answers
-//     its OPN with CAT, sends Gate-Set / Gate-Delete DECs on the handle of
-//     the router's REQ, reads the RPT answers; redials with backoff;
+//   - the router leg (routerleg.go): a PacketCable Multimedia PDP that
+//     dials the router on TCP 3918 (and again with backoff), sends
+//     Gate-Set / Gate-Delete / Gate-Info and turns the answers, or their
+//     absence within gate-timeout, into events;
+//
+// Both legs are thin adapters over protocol/copsconn, the COPS connection
+// layer the proxies and routers run too: it does the handshakes,
+// keep-alives, Client-Close with the RFC 2748 error, Integrity, and the
+// matching of gate answers by Transaction ID. A malformed REQ gets a DEC
+// with the Error object there, and the connection and its other calls go
+// on. The loop also talks to
+//
 //   - the clearinghouse (clearinghouse.go): OSP over HTTP, or without one
 //     the policy rules of nodes/authz and the usage store of nodes/usage;
 //   - the usage spool (spool.go, spool.db: SQLite, WAL, synchronous FULL)

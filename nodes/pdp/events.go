@@ -129,7 +129,7 @@ type ProxyLost struct {
 	At   time.Time
 }
 
-// RouterUp says the router connection is open (OPN/CAT done). After a
+// RouterUp says the router connection is open (handshake done). After a
 // RouterDown it means the router may have restarted from a clean table, so
 // the machine re-installs the gates of the calls in progress.
 type RouterUp struct{ At time.Time }

@@ -19,6 +19,7 @@ import (
 	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
@@ -227,7 +228,8 @@ func callSession(id string, side cops.Side) cops.Session {
 // --- router PEP with a scripted data plane --------------------------------
 
 // testRouter is the router side of the PCMM leg as the router node runs it
-// (cops.GateServer: OPN, the synchronising REQ, one RPT per gate command)
+// (a PCMM PEP of protocol/copsconn: OPN, the synchronising REQ, one RPT
+// per gate command)
 // over a scripted data plane: a table of gates, no packets; the counters it
 // reports are set by the test.
 type testRouter struct {
@@ -252,10 +254,9 @@ func startRouter(t testing.TB, port int) *testRouter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &testRouter{t: t, cancel: cancel, done: make(chan struct{}), gates: map[uint32]cops.PCMM{}}
-	gs := cops.NewGateServer(cops.GateServerConfig{PEPID: "r1", Handler: r.apply})
 	go func() {
 		defer close(r.done)
-		gs.Serve(ctx, ln)
+		copsconn.Serve(ctx, ln, copsconn.Config{Role: copsconn.PEP, ClientType: cops.ClientTypePCMM, PEPID: "r1", Gates: r.apply})
 	}()
 	t.Cleanup(r.stop)
 	return r

@@ -3,18 +3,97 @@ package pdp
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
-// The proxy side as the proxy node runs it (cops.PEP with keep-alives)
-// against the policy server: a call with a DRQ after the release, and a
-// refused call whose reason and status reach the PEP.
+// sessionPEP is the proxy's side of the proxy leg as the proxy node runs
+// it: a PEP Client of the COPS connection layer, with keep-alives.
+type sessionPEP struct {
+	cl       *copsconn.Client
+	kaTx     atomic.Int32 // keep-alives sent
+	kaRx     atomic.Int32 // keep-alives received (the PDP's echoes)
+	connects atomic.Int32
+}
+
+// decision is a DEC as the PEP reads it.
+type decision struct {
+	Command cops.Command
+	Session cops.Session
+}
+
+func newSessionPEP(port int) *sessionPEP {
+	p := &sessionPEP{}
+	var d net.Dialer
+	p.cl = copsconn.NewClient("127.0.0.1:"+strconv.Itoa(port), copsconn.Config{Role: copsconn.PEP,
+		ClientType: cops.ClientTypeSession, PEPID: "sip1",
+		OnOpen: func(*copsconn.Conn) { p.connects.Add(1) },
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &kaCounter{Conn: c, p: p}, nil
+		}})
+	return p
+}
+
+// kaCounter counts the keep-alives that cross a connection: each message
+// is written whole, and read header first.
+type kaCounter struct {
+	net.Conn
+	p *sessionPEP
+}
+
+func (k *kaCounter) Write(b []byte) (int, error) {
+	if len(b) >= 2 && cops.OpCode(b[1]) == cops.OpKA {
+		k.p.kaTx.Add(1)
+	}
+	return k.Conn.Write(b)
+}
+
+func (k *kaCounter) Read(b []byte) (int, error) {
+	n, err := k.Conn.Read(b)
+	if n == cops.HeaderLen && len(b) == cops.HeaderLen && cops.OpCode(b[1]) == cops.OpKA {
+		k.p.kaRx.Add(1)
+	}
+	return n, err
+}
+
+func (p *sessionPEP) Connected() bool { return p.cl.Conn() != nil }
+
+func (p *sessionPEP) Request(ctx context.Context, h cops.Handle, kind cops.Kind, s cops.Session) (decision, error) {
+	c, err := p.cl.Wait(ctx)
+	if err != nil {
+		return decision{}, err
+	}
+	data, err := s.AppendTo(nil)
+	if err != nil {
+		return decision{}, err
+	}
+	m, err := c.Request(ctx, h, kind.Context(), data)
+	if err != nil {
+		return decision{}, err
+	}
+	d := decision{Command: m.Decisions[0].Command}
+	return d, d.Session.Decode(m.Decisions[0].ClientData)
+}
+
+func (p *sessionPEP) Delete(h cops.Handle, reason cops.ReasonCode) error {
+	return p.cl.Delete(h, reason)
+}
+
+// The proxy side as the proxy node runs it (a copsconn PEP with
+// keep-alives) against the policy server: a call with a DRQ after the
+// release, and a refused call whose reason and status reach the PEP.
 func TestWithCOPSPEP(t *testing.T) {
 	b := newBench(t, true)
 	b.params["keepalive"] = "2" // keep-alives every few hundred ms both ways
@@ -26,9 +105,9 @@ func TestWithCOPSPEP(t *testing.T) {
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
 
 	ctx, cancel := context.WithCancel(context.Background())
-	pep := cops.NewPEP(cops.PEPConfig{Addr: "127.0.0.1:" + strconv.Itoa(b.copsPort), PEPID: "sip1"})
+	pep := newSessionPEP(b.copsPort)
 	done := make(chan error, 1)
-	go func() { done <- pep.Run(ctx) }()
+	go func() { done <- pep.cl.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, "PEP connected", pep.Connected)
 
@@ -39,8 +118,15 @@ func TestWithCOPSPEP(t *testing.T) {
 	if err != nil || d.Command != cops.CommandInstall || len(d.Session.Token) == 0 {
 		t.Fatalf("AAA: %+v %v", d, err)
 	}
-	// Longer than the keep-alive timer: the connection must survive it.
-	time.Sleep(2500 * time.Millisecond)
+	// Keep-alives both ways for longer than the keep-alive timer: the
+	// connection must survive them.
+	up := time.Now()
+	eventually(t, "keep-alives echoed for a whole timer", func() bool {
+		return pep.kaTx.Load() >= 3 && pep.kaRx.Load() >= 3 && time.Since(up) > 2*time.Second
+	})
+	if n := pep.connects.Load(); n != 1 {
+		t.Fatalf("the PEP connected %d times", n)
+	}
 	if d, err = pep.Request(rctx, 1, cops.KindLDP, s); err != nil || d.Command != cops.CommandInstall {
 		t.Fatalf("LDP: %+v %v", d, err)
 	}
@@ -72,9 +158,9 @@ func TestConcurrentCalls(t *testing.T) {
 	b.start(t)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
 	ctx, cancel := context.WithCancel(context.Background())
-	pep := cops.NewPEP(cops.PEPConfig{Addr: "127.0.0.1:" + strconv.Itoa(b.copsPort), PEPID: "sip1"})
+	pep := newSessionPEP(b.copsPort)
 	done := make(chan error, 1)
-	go func() { done <- pep.Run(ctx) }()
+	go func() { done <- pep.cl.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, "PEP connected", pep.Connected)
 

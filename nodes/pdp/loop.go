@@ -39,8 +39,9 @@ type decisionSender interface {
 	sendDecision(d SendDecision) error
 }
 
-// gateSender sends PCMM gate commands to the router. Both fail at once
-// when the router is not connected.
+// gateSender sends PCMM gate commands to the router. They fail at once
+// when the router is not connected; the answer, or the lack of one in
+// time, comes back as an input.
 type gateSender interface {
 	sendGateSet(a SendGateSet) error
 	sendGateDelete(a SendGateDelete) error
@@ -73,25 +74,18 @@ type loop struct {
 	proxies func(conn uint64) (decisionSender, string) // sender and peer name of a proxy connection
 	router  gateSender
 	rtrName string
-	// gateTimeout bounds the wait for a Gate-Set/Gate-Delete answer.
-	gateTimeout time.Duration
-	now         func() time.Time
+	now     func() time.Time
 
-	in     chan input
-	ctx    context.Context
-	wg     sync.WaitGroup
-	timers map[uint16]*time.Timer
+	in  chan input
+	ctx context.Context
+	wg  sync.WaitGroup
 }
 
 func newLoop(ctx context.Context, l *loop) *loop {
 	l.ctx = ctx
 	l.in = make(chan input, 64)
-	l.timers = make(map[uint16]*time.Timer)
 	if l.now == nil {
 		l.now = time.Now
-	}
-	if l.gateTimeout <= 0 {
-		l.gateTimeout = 3 * time.Second
 	}
 	return l
 }
@@ -109,7 +103,6 @@ func (l *loop) post(in input) {
 // be sent, and the node must stop rather than lose usage.
 func (l *loop) run(resume []UsageRecord, leftGates []uint32) error {
 	defer l.wg.Wait()
-	defer l.stopTimers()
 	if len(leftGates) > 0 {
 		l.log.Info("deleting gates a previous run left on the router", "gates", len(leftGates))
 		if err := l.step(input{ev: GatesLoaded{IDs: leftGates}}); err != nil {
@@ -140,30 +133,9 @@ func (l *loop) run(resume []UsageRecord, leftGates []uint32) error {
 	}
 }
 
-func (l *loop) stopTimers() {
-	for id, t := range l.timers {
-		t.Stop()
-		delete(l.timers, id)
-	}
-}
-
 // step logs a received message, feeds its event to the machine and
 // performs the actions.
 func (l *loop) step(in input) error {
-	switch ev := in.ev.(type) {
-	case GateSetAcked:
-		l.stopTimer(ev.TransID)
-	case GateSetFailed:
-		l.stopTimer(ev.TransID)
-	case GateDeleteAcked:
-		l.stopTimer(ev.TransID)
-	case GateDeleteFailed:
-		l.stopTimer(ev.TransID)
-	case GateInfoAcked:
-		l.stopTimer(ev.TransID)
-	case GateInfoFailed:
-		l.stopTimer(ev.TransID)
-	}
 	if in.msg != nil {
 		call, lbl := l.m.Describe(in.ev)
 		l.logMsg(nodes.Received, in.msg.proto, in.msg.what, call, lbl, in.msg.peer)
@@ -174,13 +146,6 @@ func (l *loop) step(in input) error {
 		}
 	}
 	return nil
-}
-
-func (l *loop) stopTimer(id uint16) {
-	if t := l.timers[id]; t != nil {
-		t.Stop()
-		delete(l.timers, id)
-	}
 }
 
 // do performs one action.
@@ -211,26 +176,17 @@ func (l *loop) do(a Action) error {
 			return l.step(input{ev: GateSetFailed{TransID: a.TransID, At: l.now(), Reason: err.Error(), NoAnswer: true}})
 		}
 		l.logMsg(nodes.Sent, "cops", whatOf(flow.GateSet), a.CallID, a.Label, l.rtrName)
-		l.armTimer(a.TransID, func() Event {
-			return GateSetFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Set", NoAnswer: true}
-		})
 	case SendGateDelete:
 		if err := l.router.sendGateDelete(a); err != nil {
 			l.log.Warn("Gate-Delete not sent", "call", a.CallID, "err", err)
 			return l.step(input{ev: GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: err.Error(), NoAnswer: true}})
 		}
 		l.logMsg(nodes.Sent, "cops", whatOf(flow.GateDelete), a.CallID, a.Label, l.rtrName)
-		l.armTimer(a.TransID, func() Event {
-			return GateDeleteFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Delete", NoAnswer: true}
-		})
 	case SendGateInfo:
 		if err := l.router.sendGateInfo(a); err != nil {
 			return l.step(input{ev: GateInfoFailed{TransID: a.TransID, At: l.now(), Reason: err.Error()}})
 		}
 		l.logMsg(nodes.Sent, "cops", "DEC Gate-Info", a.CallID, Label{}, l.rtrName)
-		l.armTimer(a.TransID, func() Event {
-			return GateInfoFailed{TransID: a.TransID, At: l.now(), Reason: "router did not answer the Gate-Info"}
-		})
 	case SpoolUsage:
 		// Durable before the DEC that follows: a failure here stops the
 		// node rather than answer the proxy with a record at risk.
@@ -272,13 +228,6 @@ func (l *loop) do(a Action) error {
 		return fmt.Errorf("pdp: unknown action %T", a)
 	}
 	return nil
-}
-
-// armTimer makes the loop give up on router transaction id after
-// gateTimeout; the answer, when it comes, stops the timer.
-func (l *loop) armTimer(id uint16, ev func() Event) {
-	l.stopTimer(id)
-	l.timers[id] = time.AfterFunc(l.gateTimeout, func() { l.post(input{ev: ev()}) })
 }
 
 // authorize asks the clearinghouse in a goroutine; the answer comes back

@@ -1,170 +1,84 @@
 package pdp
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"sync"
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
 // routerLink is the policy server's side of the router leg (PacketCable
-// Multimedia, client-type 0x800A, TCP 3918): it dials the router, answers
-// the router's OPN with CAT, takes the handle of the router's configuration
-// REQ, then sends gates as DECs on that handle and turns the router's RPTs
-// into machine events. When the connection drops it reports RouterDown and
-// dials again with backoff; the machine re-installs the gates of calls in
-// progress on the RouterUp that follows.
+// Multimedia, client-type 0x800A, TCP 3918), a PDP of the COPS connection
+// layer that dials the router and dials again with backoff when the
+// connection drops. It sends the machine's gate commands and turns the
+// router's answers into events: the layer matches them to their command by
+// Transaction ID and gives up on one after gateTimeout; a late answer still
+// comes as an event (the machine deletes a gate nobody waits for). The
+// connection's end is RouterDown (the commands waiting on it are the
+// machine's to fail), a new connection RouterUp.
 type routerLink struct {
-	addr    string // host:port of the router
-	peer    string // router node name, for logs
-	kaTimer uint16 // seconds announced in CAT
-	post    func(input)
-	log     *slog.Logger
-	now     func() time.Time
-
-	mu     sync.Mutex
-	conn   net.Conn    // nil while disconnected
-	handle cops.Handle // the router's REQ handle on conn
-	wmu    sync.Mutex
+	addr        string // host:port of the router
+	peer        string // router node name, for logs
+	kaTimer     uint16 // keep-alive timer in seconds
+	gateTimeout time.Duration
+	post        func(input)
+	log         *slog.Logger
+	now         func() time.Time
+	client      *copsconn.Client
 }
 
 // amid is the Application Manager ID qoslab's policy servers use.
 var amid = cops.AMID{AppType: 0x5153, Tag: 1}
 
+// connect prepares the link's connection; run then keeps it up.
+func (r *routerLink) connect() {
+	if r.gateTimeout <= 0 {
+		r.gateTimeout = 3 * time.Second
+	}
+	r.client = copsconn.NewClient(r.addr, copsconn.Config{
+		Role: copsconn.PDP, ClientType: cops.ClientTypePCMM, KATimer: r.kaTimer, Log: r.log,
+		OnOpen: func(c *copsconn.Conn) {
+			r.log.Info("router connected", "router", r.peer, "pep_id", c.Peer().PEPID)
+			r.post(input{ev: RouterUp{At: r.now()}})
+		},
+		OnClose: func(c *copsconn.Conn, err error) {
+			r.log.Warn("router connection ended", "router", r.peer, "err", err)
+			r.post(input{ev: RouterDown{At: r.now()}})
+		},
+		OnMessage: func(c *copsconn.Conn, m *cops.Message) {
+			switch m.Op {
+			case cops.OpRPT:
+				r.answer(m)
+			case cops.OpDRQ:
+				// The router dropped its handle: a new connection brings
+				// a new one.
+				r.log.Warn("router deleted its handle", "router", r.peer, "reason", m.Reason.Code.String())
+				c.Close()
+			}
+		},
+	})
+}
+
 // run keeps the link up until ctx ends.
-func (r *routerLink) run(ctx context.Context) {
-	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
-	backoff := minBackoff
-	for ctx.Err() == nil {
-		err := r.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			r.log.Warn("router connection", "router", r.peer, "err", err, "retry_in", backoff)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		backoff = min(2*backoff, maxBackoff)
-		if err == nil {
-			backoff = minBackoff // a session that worked: retry quickly
-		}
-	}
-}
+func (r *routerLink) run(ctx context.Context) error { return r.client.Run(ctx) }
 
-// session dials once and serves the connection until it fails. It returns
-// nil when an established session ended (the router went away).
-func (r *routerLink) session(ctx context.Context) error {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", r.addr)
-	if err != nil {
-		return fmt.Errorf("pdp: dial router %s: %w", r.addr, err)
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	defer c.Close()
-	br := bufio.NewReader(c)
-	var m cops.Message
-	var buf []byte
-
-	// The router opens: OPN (PCMM), we accept with CAT, the router sends
-	// its configuration REQ whose handle our DECs use.
-	if buf, err = readWithin(c, br, buf, 5*time.Second); err != nil {
-		return fmt.Errorf("pdp: router %s: waiting for OPN: %w", r.addr, err)
-	}
-	if err := m.Decode(buf); err != nil {
-		return fmt.Errorf("pdp: router %s: OPN: %w", r.addr, err)
-	}
-	if m.Op != cops.OpOPN || m.ClientType != cops.ClientTypePCMM {
-		writeMessage(&r.wmu, c, &cops.Message{Header: cops.Header{Op: cops.OpCC, ClientType: m.ClientType}, Error: cops.Error{Code: cops.ErrUnsupportedClient}})
-		return fmt.Errorf("pdp: router %s opened with %s client-type %s, want OPN PCMM", r.addr, m.Op, m.ClientType)
-	}
-	pepID := m.PEPID
-	if err := writeMessage(&r.wmu, c, &cops.Message{Header: cops.Header{Op: cops.OpCAT, ClientType: cops.ClientTypePCMM}, KATimer: r.kaTimer}); err != nil {
-		return err
-	}
-	for {
-		if buf, err = readWithin(c, br, buf[:0], 5*time.Second); err != nil {
-			return fmt.Errorf("pdp: router %s: waiting for its REQ: %w", r.addr, err)
-		}
-		if err := m.Decode(buf); err != nil {
-			return fmt.Errorf("pdp: router %s: %w", r.addr, err)
-		}
-		if m.Op == cops.OpREQ {
-			break
-		}
-		if m.Op == cops.OpKA {
-			writeMessage(&r.wmu, c, &cops.Message{Header: cops.Header{Op: cops.OpKA}})
-		}
-	}
-	r.mu.Lock()
-	r.conn, r.handle = c, m.Handle
-	r.mu.Unlock()
-	r.log.Info("router connected", "router", r.peer, "pep_id", pepID, "handle", m.Handle)
-	r.post(input{ev: RouterUp{At: r.now()}})
-	defer func() {
-		r.mu.Lock()
-		r.conn = nil
-		r.mu.Unlock()
-		r.post(input{ev: RouterDown{At: r.now()}})
-	}()
-
-	idle := time.Duration(r.kaTimer) * time.Second
-	for {
-		if buf, err = readWithin(c, br, buf[:0], idle); err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
-				r.log.Warn("router closed the connection", "router", r.peer)
-				return nil
-			}
-			return fmt.Errorf("pdp: router %s: %w", r.addr, err)
-		}
-		if err := m.Decode(buf); err != nil {
-			writeMessage(&r.wmu, c, &cops.Message{Header: cops.Header{Op: cops.OpCC, ClientType: cops.ClientTypePCMM}, Error: cops.Error{Code: cops.CodeOf(err)}})
-			return fmt.Errorf("pdp: router %s: %w", r.addr, err)
-		}
-		switch m.Op {
-		case cops.OpRPT:
-			r.report(&m)
-		case cops.OpKA:
-			if err := writeMessage(&r.wmu, c, &cops.Message{Header: cops.Header{Op: cops.OpKA}}); err != nil {
-				return err
-			}
-		case cops.OpCC:
-			r.log.Warn("router closed the connection", "router", r.peer, "error", m.Error.Code.String())
-			return nil
-		case cops.OpDRQ:
-			r.log.Warn("router deleted its handle", "router", r.peer, "reason", m.Reason.Code.String())
-			return nil
-		default:
-			r.log.Debug("ignored message from router", "op", m.Op.String())
-		}
-	}
-}
-
-// report turns the router's RPT (a PCMM gate answer) into an event.
-func (r *routerLink) report(m *cops.Message) {
-	if len(m.ClientSI) == 0 {
-		r.log.Warn("RPT from router without PCMM objects", "router", r.peer)
-		return
-	}
+// answer turns an RPT that no command waits for any more into an event.
+func (r *routerLink) answer(m *cops.Message) {
 	var p cops.PCMM
-	if err := p.Decode(m.ClientSI[0].Data); err != nil {
-		r.log.Warn("bad PCMM objects from router", "router", r.peer, "err", err)
+	if len(m.ClientSI) == 0 || p.Decode(m.ClientSI[0].Data) != nil {
+		r.log.Warn("RPT from router without readable PCMM objects", "router", r.peer)
 		return
 	}
+	r.reply(p)
+}
+
+// reply turns the router's answer to a gate command into an event.
+func (r *routerLink) reply(p cops.PCMM) {
 	at := r.now()
 	var ev Event
 	var what string
@@ -190,6 +104,24 @@ func (r *routerLink) report(m *cops.Message) {
 		return
 	}
 	r.post(input{ev: ev, msg: &rxMessage{proto: "cops", what: what, peer: r.peer}})
+}
+
+// send sends a gate command; its answer, or the lack of one within
+// gateTimeout (noAnswer), comes back as an event.
+func (r *routerLink) send(p *cops.PCMM, noAnswer func() Event) error {
+	c := r.client.Conn()
+	if c == nil {
+		return fmt.Errorf("pdp: %s to router %s: %w", p.Command, r.peer, errNotConnected)
+	}
+	return c.StartGate(p, r.gateTimeout, func(reply cops.PCMM, err error) {
+		switch {
+		case err == nil, errors.As(err, new(*copsconn.GateError)):
+			r.reply(reply)
+		case errors.Is(err, copsconn.ErrTimeout):
+			r.post(input{ev: noAnswer()})
+		}
+		// Lost with the connection: RouterDown tells the machine.
+	})
 }
 
 func pcmmReason(p *cops.PCMM) string {
@@ -226,7 +158,9 @@ func (r *routerLink) sendGateSet(a SendGateSet) error {
 		p.TrafficProfile = cops.TrafficProfile{Kind: cops.ProfileFlowSpec, Envelope: 7, ServiceNumber: 2,
 			FlowSpec: [3]cops.FlowSpecParams{fs, fs, fs}}
 	}
-	return r.sendDEC(cops.CommandInstall, &p)
+	return r.send(&p, func() Event {
+		return GateSetFailed{TransID: a.TransID, At: r.now(), Reason: "router did not answer the Gate-Set", NoAnswer: true}
+	})
 }
 
 // sendGateDelete sends a Gate-Delete DEC for a gate id.
@@ -237,42 +171,18 @@ func (r *routerLink) sendGateDelete(a SendGateDelete) error {
 		SubscriberID: a.Gate.Classifier.Src.Addr(),
 		HasGateID:    true, GateID: a.GateID,
 	}
-	return r.sendDEC(cops.CommandRemove, &p)
+	return r.send(&p, func() Event {
+		return GateDeleteFailed{TransID: a.TransID, At: r.now(), Reason: "router did not answer the Gate-Delete", NoAnswer: true}
+	})
 }
 
 // sendGateInfo asks for a gate's counters.
 func (r *routerLink) sendGateInfo(a SendGateInfo) error {
 	p := cops.PCMM{TransactionID: a.TransID, Command: cops.GateInfo, HasAMID: true, AMID: amid,
 		HasGateID: true, GateID: a.GateID}
-	return r.sendDEC(cops.CommandInstall, &p)
-}
-
-func (r *routerLink) sendDEC(cmd cops.Command, p *cops.PCMM) error {
-	data, err := p.AppendTo(nil)
-	if err != nil {
-		return fmt.Errorf("pdp: encode %s: %w", p.Command, err)
-	}
-	r.mu.Lock()
-	c, h := r.conn, r.handle
-	r.mu.Unlock()
-	if c == nil {
-		return fmt.Errorf("pdp: %s to router %s: %w", p.Command, r.peer, errNotConnected)
-	}
-	return writeMessage(&r.wmu, c, &cops.Message{
-		Header:    cops.Header{Op: cops.OpDEC, ClientType: cops.ClientTypePCMM},
-		Handle:    h,
-		Decisions: []cops.Decision{{Context: cops.Context{RType: cops.RTypeConfigure}, Command: cmd, ClientData: data}},
+	return r.send(&p, func() Event {
+		return GateInfoFailed{TransID: a.TransID, At: r.now(), Reason: "router did not answer the Gate-Info"}
 	})
-}
-
-// readWithin reads one COPS message with a deadline (none if d is 0).
-func readWithin(c net.Conn, r *bufio.Reader, buf []byte, d time.Duration) ([]byte, error) {
-	if d > 0 {
-		c.SetReadDeadline(time.Now().Add(d))
-	} else {
-		c.SetReadDeadline(time.Time{})
-	}
-	return cops.ReadMessage(r, buf, 0)
 }
 
 // callIDOpaque is the Opaque Data body that tells the router which SIP call

@@ -17,6 +17,7 @@ import (
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/authz"
 	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
@@ -207,20 +208,21 @@ func Run(ctx context.Context, env nodes.Env) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	srv := &proxyServer{ln: ln, kaTimer: cfg.KeepAlive, log: env.Log, nameOf: env.NameOf, now: time.Now,
-		conns: make(map[uint64]*proxyConn)}
-	rl := &routerLink{addr: cfg.RouterAddr.String(), peer: cfg.Router, kaTimer: cfg.KeepAlive, log: env.Log, now: time.Now}
+		conns: map[uint64]*proxyConn{}, ids: map[*copsconn.Conn]*proxyConn{}}
+	rl := &routerLink{addr: cfg.RouterAddr.String(), peer: cfg.Router, kaTimer: cfg.KeepAlive,
+		gateTimeout: cfg.GateTimeout, log: env.Log, now: time.Now}
+	rl.connect()
 	lp := newLoop(gctx, &loop{
 		log: env.Log,
 		m:   NewMachine(MachineConfig{Node: env.Name, DSCPOf: authz.DSCP, SetupTimeout: cfg.SetupTimeout, GateInfoEvery: cfg.GateInfoEvery, UsageRetryMin: cfg.RetryMin, UsageRetryMax: cfg.RetryMax}),
 		ch:  ch, chName: cfg.Clearinghouse, spool: spool, gates: gates,
 		proxies: srv.lookup, router: rl, rtrName: cfg.Router,
-		gateTimeout: cfg.GateTimeout,
 	})
 	srv.post, rl.post = lp.post, lp.post
 
 	g.Go(func() error { return lp.run(resume, leftGates) })
 	g.Go(func() error { return srv.serve(gctx) })
-	g.Go(func() error { rl.run(gctx); return nil })
+	g.Go(func() error { return rl.run(gctx) })
 	env.Log.Info("policy server listening", "cops", cfg.Listen.String(), "router", cfg.RouterAddr.String())
 	env.Ready()
 	return g.Wait()

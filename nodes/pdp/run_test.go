@@ -3,6 +3,7 @@ package pdp
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -163,11 +164,15 @@ func TestUsageSurvivesClearinghouseOutage(t *testing.T) {
 	if n := b.spoolLen(t); n != 3 {
 		t.Fatalf("spool holds %d records while the CH is down, want 3", n)
 	}
-	time.Sleep(100 * time.Millisecond) // a few failed attempts
+	eventually(t, "a few failed attempts", func() bool { return strings.Count(b.logs.String(), "usage delivery failed") >= 3 })
 	ch.up()
 	eventually(t, "usage delivered", func() bool { return len(ch.records(t)) == 3 })
 	eventually(t, "empty spool", func() bool { return b.spoolLen(t) == 0 })
-	time.Sleep(100 * time.Millisecond) // no late duplicates
+	// Every record is confirmed, so no attempt is left to deliver a late
+	// duplicate.
+	eventually(t, "every delivery confirmed", func() bool {
+		return strings.Count(b.logs.String(), `"what":"UsageConfirmation"`) == 3
+	})
 	seen := map[string]int{}
 	for _, r := range ch.records(t) {
 		seen[r.CallID]++
@@ -419,4 +424,51 @@ func TestProxyLegBadInput(t *testing.T) {
 		c.Close()
 	}
 	dialPEP(t, b.copsPort) // still serving
+}
+
+// One malformed REQ on a proxy connection with a call in progress: the
+// policy server answers it with a DEC carrying the RFC 2748 Error object
+// (2.2.8: Mandatory-Object-Missing for a REQ without its Context,
+// Mandatory-Client-Info-Missing for one without session information) on
+// that REQ's handle, and the connection and the call on it go on to their
+// end: gate, release, usage.
+func TestMalformedREQKeepsTheConnection(t *testing.T) {
+	b := newBench(t, true)
+	ch := newCH(t, b.chPort)
+	ch.up()
+	rtr := startRouter(t, b.rtrPort)
+	b.start(t)
+	pep := dialPEP(t, b.copsPort)
+	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
+	s := callSession("kept", cops.SideOriginating)
+	if cmd, _ := pep.request(1, cops.KindAAA, s); cmd != cops.CommandInstall {
+		t.Fatal("AAA refused")
+	}
+
+	noContext, _ := (&cops.Message{Header: cops.Header{Op: cops.OpREQ, ClientType: cops.ClientTypeSession}, Handle: 66,
+		Context: cops.KindAAA.Context()}).AppendTo(nil)
+	noContext = noContext[:16] // header and Handle only
+	binary.BigEndian.PutUint32(noContext[4:], 16)
+	if _, err := pep.c.Write(noContext); err != nil {
+		t.Fatal(err)
+	}
+	if m := pep.read(); m.Op != cops.OpDEC || m.Handle != 66 || m.Error.Code != cops.ErrMandatoryObject || len(m.Decisions) != 0 {
+		t.Fatalf("REQ without Context answered %s, want DEC with Error Mandatory-Object-Missing", m)
+	}
+	pep.send(&cops.Message{Header: cops.Header{Op: cops.OpREQ, ClientType: cops.ClientTypeSession}, Handle: 67,
+		Context: cops.KindAAA.Context()})
+	if m := pep.read(); m.Op != cops.OpDEC || m.Handle != 67 || m.Error.Code != cops.ErrMandatoryClientSI {
+		t.Fatalf("REQ without session information answered %s, want DEC with Error Mandatory-Client-Info-Missing", m)
+	}
+
+	if cmd, _ := pep.request(1, cops.KindLDP, s); cmd != cops.CommandInstall || rtr.gateCount() != 1 {
+		t.Fatalf("LDP after the malformed REQs: %v, %d gates", cmd, rtr.gateCount())
+	}
+	if cmd, _ := pep.request(1, cops.KindNoLDP, s); cmd != cops.CommandRemove || rtr.gateCount() != 0 {
+		t.Fatalf("noLDP after the malformed REQs: %v, %d gates", cmd, rtr.gateCount())
+	}
+	eventually(t, "usage at the clearinghouse", func() bool { return len(ch.records(t)) == 1 })
+	if n := strings.Count(b.logs.String(), "proxy connected"); n != 1 {
+		t.Fatalf("the proxy connected %d times", n)
+	}
 }

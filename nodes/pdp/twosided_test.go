@@ -152,7 +152,9 @@ func TestTwoSidesWithClearinghouseRestart(t *testing.T) {
 	if n := pol1.spoolLen(t) + pol2.spoolLen(t); n < 4 {
 		t.Fatalf("spools hold %d records while the clearinghouse is down, want at least 4", n)
 	}
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "failed deliveries", func() bool {
+		return strings.Contains(pol1.logs.String(), "usage delivery failed") && strings.Contains(pol2.logs.String(), "usage delivery failed")
+	})
 	ch.start(t)
 	eventually(t, "spools drained", func() bool { return pol1.spoolLen(t) == 0 && pol2.spoolLen(t) == 0 })
 

@@ -11,29 +11,30 @@ import (
 	"sync"
 
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
-// pepPolicy adapts a cops.PEP (client-type 0x5153, one TCP connection to
-// the PDP, reconnecting by itself) to the proxy's Policy.
+// pepPolicy is the proxy's PEP (client-type 0x5153) over the COPS
+// connection layer: one connection to the PDP, redialled by itself, whose
+// open requests are re-sent after a reconnect. It adapts the layer to the
+// proxy's Policy: session data in, decisions out.
 type pepPolicy struct {
-	pep *cops.PEP
+	client *copsconn.Client
 
-	mu        sync.Mutex
-	proxy     *Proxy
-	connected bool
-	up        chan struct{} // closed when the PEP connects; replaced when it is lost
+	mu    sync.Mutex
+	proxy *Proxy
 }
 
 // newPEPPolicy builds the PEP for the PDP at addr (host:port).
 func newPEPPolicy(addr, pepID string, log *slog.Logger) *pepPolicy {
-	a := &pepPolicy{up: make(chan struct{})}
-	a.pep = cops.NewPEP(cops.PEPConfig{
-		Addr:          addr,
-		PEPID:         pepID,
-		Log:           log,
-		OnConnected:   a.onConnected,
-		OnLost:        a.onLost,
-		OnUnsolicited: a.onUnsolicited,
+	a := &pepPolicy{}
+	a.client = copsconn.NewClient(addr, copsconn.Config{
+		Role:       copsconn.PEP,
+		ClientType: cops.ClientTypeSession,
+		PEPID:      pepID,
+		Log:        log,
+		OnClose:    a.onLost,
+		OnMessage:  a.onUnsolicited,
 	})
 	return a
 }
@@ -45,72 +46,75 @@ func (a *pepPolicy) attach(p *Proxy) {
 	a.mu.Unlock()
 }
 
+func (a *pepPolicy) attached() *Proxy {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proxy
+}
+
 // run keeps the COPS connection up until ctx ends.
 func (a *pepPolicy) run(ctx context.Context) error {
-	if err := a.pep.Run(ctx); err != nil {
+	if err := a.client.Run(ctx); err != nil {
 		return fmt.Errorf("proxy: cops pep: %w", err)
 	}
 	return nil
 }
 
-func (a *pepPolicy) onConnected() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.connected {
-		a.connected = true
-		close(a.up)
-	}
-}
-
-func (a *pepPolicy) onLost(err error) {
-	a.mu.Lock()
-	was := a.connected
-	if was {
-		a.connected = false
-		a.up = make(chan struct{})
-	}
-	p := a.proxy
-	a.mu.Unlock()
-	if was && p != nil {
+// onLost tells the proxy that the calls' policy state is gone.
+func (a *pepPolicy) onLost(*copsconn.Conn, error) {
+	if p := a.attached(); p != nil {
 		p.PolicyLost()
 	}
 }
 
-func (a *pepPolicy) onUnsolicited(h cops.Handle, d cops.SessionDecision) {
-	a.mu.Lock()
-	p := a.proxy
-	a.mu.Unlock()
-	if p != nil && d.Error.Code == 0 {
-		p.Unsolicited(uint32(h), decisionOf(d))
+// onUnsolicited takes the DECs that answer no waiting request:
+// PDP-initiated changes and the answers to requests re-sent after a
+// reconnect.
+func (a *pepPolicy) onUnsolicited(c *copsconn.Conn, m *cops.Message) {
+	d, err := decisionOf(m)
+	if err != nil {
+		c.Send(failureReport(m.Handle))
+		return
+	}
+	if p := a.attached(); p != nil && m.Error.Code == 0 {
+		p.Unsolicited(uint32(m.Handle), d)
 	}
 }
 
 // Request waits for a connection (a call may arrive while the PEP is still
 // connecting, e.g. right after the lab came up), then asks the PDP.
 func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind ReqKind, s Session) (Decision, error) {
-	for {
-		a.mu.Lock()
-		connected, up := a.connected, a.up
-		a.mu.Unlock()
-		if connected {
-			break
-		}
-		select {
-		case <-up:
-		case <-ctx.Done():
-			return Decision{}, fmt.Errorf("%w: %w", errNoPDP, ctx.Err())
-		}
+	c, err := a.client.Wait(ctx)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: %w", errNoPDP, err)
 	}
-	d, err := a.pep.Request(ctx, cops.Handle(handle), copsKind(kind), copsSession(s))
+	cs := copsSession(s)
+	data, err := cs.AppendTo(nil)
 	if err != nil {
 		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
 	}
-	return decisionOf(d), nil
+	m, err := c.Request(ctx, cops.Handle(handle), copsKind(kind).Context(), data)
+	if err != nil {
+		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
+	}
+	d, err := decisionOf(m)
+	if err != nil {
+		// A decision we cannot read: tell the PDP, keep the connection.
+		c.Send(failureReport(m.Handle))
+		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
+	}
+	return d, nil
+}
+
+// failureReport is the RPT telling the PDP its decision could not be
+// applied (RFC 2748 3.5).
+func failureReport(h cops.Handle) *cops.Message {
+	return &cops.Message{Header: cops.Header{Op: cops.OpRPT}, Handle: h, ReportType: cops.ReportFailure}
 }
 
 // Delete sends the DRQ; Tear says the call's state was torn down.
 func (a *pepPolicy) Delete(handle uint32) error {
-	if err := a.pep.Delete(cops.Handle(handle), cops.ReasonTear); err != nil && !errors.Is(err, cops.ErrNoPDP) {
+	if err := a.client.Delete(cops.Handle(handle), cops.ReasonTear); err != nil && !errors.Is(err, copsconn.ErrClosed) {
 		return fmt.Errorf("proxy: DRQ: %w", err)
 	}
 	return nil
@@ -157,9 +161,21 @@ func copsSession(s Session) cops.Session {
 	return cs
 }
 
-func decisionOf(d cops.SessionDecision) Decision {
-	out := Decision{Install: d.Command == cops.CommandInstall, Token: tokenHeaderValue(d.Session.Token),
-		Reason: d.Session.Reason, Status: int(d.Session.Result)}
+// decisionOf reads a DEC: its command and the session data the PDP put in
+// its client-specific decision data.
+func decisionOf(m *cops.Message) (Decision, error) {
+	var cmd cops.Command
+	var s cops.Session
+	if len(m.Decisions) > 0 {
+		cmd = m.Decisions[0].Command
+		if data := m.Decisions[0].ClientData; data != nil {
+			if err := s.Decode(data); err != nil {
+				return Decision{}, err
+			}
+		}
+	}
+	out := Decision{Install: cmd == cops.CommandInstall, Token: tokenHeaderValue(s.Token),
+		Reason: s.Reason, Status: int(s.Result)}
 	// The PDP's reason may lead with its result code ("503 clearinghouse
 	// unreachable"); the SIP status says that already.
 	if out.Status != 0 {
@@ -168,7 +184,7 @@ func decisionOf(d cops.SessionDecision) Decision {
 	if !out.Install && out.Reason == "" {
 		out.Reason = "refused by policy"
 	}
-	return out
+	return out, nil
 }
 
 // The OSP token is binary (a CMS SignedData); SIP header values must be

@@ -21,6 +21,7 @@ import (
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
 // A loopback lab without namespaces: UAC, SIP1, SIP2 and UAS on their own
@@ -396,42 +397,60 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	wait.For(t, what, cond)
 }
 
-// scriptedPDP is a real COPS PDP (protocol/cops) on loopback TCP whose
-// handler follows a script. It logs the REQs it decides and counts open
-// handles (REQ opens, DRQ or connection loss closes) so that tests can see
-// a leaked handle.
+// scriptedPDP is a real COPS PDP on loopback TCP (protocol/copsconn, the
+// connection layer the policy server runs) whose decisions follow a
+// script. It logs the REQs it decides and counts open handles (REQ opens,
+// DRQ or connection loss closes) so that tests can see a leaked handle. The
+// REQs of one handle are decided one after the other, each in a goroutine
+// of its own (a script may block).
 type scriptedPDP struct {
-	decide func(kind ReqKind, s cops.Session) cops.SessionDecision
+	decide func(kind ReqKind, s cops.Session) decision
 	addr   string // host:port; "" for a PDP nobody listens for
 
 	mu      sync.Mutex
 	reqs    []string
 	open    map[cops.Handle]bool
-	silence bool                // never answers
-	last    cops.SessionRequest // the latest REQ
-	pdp     *cops.PDP
+	silence bool    // never answers
+	last    request // the latest REQ
+	queues  map[*copsconn.Conn]map[cops.Handle]chan struct{}
+	work    sync.WaitGroup
 	stop    context.CancelFunc
 	done    chan struct{}
 }
 
-func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) cops.SessionDecision) *scriptedPDP {
+// decision is what the script answers a REQ with.
+type decision struct {
+	Command cops.Command
+	Session cops.Session
+}
+
+// request is one REQ as the script sees it.
+type request struct {
+	conn    *copsconn.Conn
+	Handle  cops.Handle
+	Kind    cops.Kind
+	Session cops.Session
+}
+
+func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) decision) *scriptedPDP {
 	t.Helper()
 	if decide == nil {
 		decide = allowAll
 	}
-	p := &scriptedPDP{decide: decide, open: map[cops.Handle]bool{}, done: make(chan struct{})}
+	p := &scriptedPDP{decide: decide, open: map[cops.Handle]bool{}, done: make(chan struct{}),
+		queues: map[*copsconn.Conn]map[cops.Handle]chan struct{}{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.addr = ln.Addr().String()
-	pdp := cops.NewPDP(cops.PDPConfig{Handler: p.handle, OnDelete: p.onDelete})
-	p.pdp = pdp
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	go func() {
 		defer close(p.done)
-		pdp.Serve(ctx, ln)
+		copsconn.Serve(ctx, ln, copsconn.Config{Role: copsconn.PDP, ClientType: cops.ClientTypeSession,
+			OnMessage: p.onMessage, OnClose: p.onClose})
+		p.work.Wait()
 	}()
 	t.Cleanup(p.crash)
 	return p
@@ -451,11 +470,11 @@ func (p *scriptedPDP) crash() {
 	<-p.done
 }
 
-func session(kind ReqKind, s cops.Session) cops.SessionDecision {
-	return cops.SessionDecision{Command: cops.CommandInstall, Session: cops.Session{CallID: s.CallID, Side: s.Side, Result: 200}}
+func session(kind ReqKind, s cops.Session) decision {
+	return decision{Command: cops.CommandInstall, Session: cops.Session{CallID: s.CallID, Side: s.Side, Result: 200}}
 }
 
-func allowAll(kind ReqKind, s cops.Session) cops.SessionDecision {
+func allowAll(kind ReqKind, s cops.Session) decision {
 	d := session(kind, s)
 	switch kind {
 	case ReqAAA:
@@ -478,7 +497,90 @@ func reqKind(k cops.Kind) ReqKind {
 	return 0
 }
 
-func (p *scriptedPDP) handle(ctx context.Context, r cops.SessionRequest) cops.SessionDecision {
+// onMessage queues a REQ's decision or a DRQ behind the work already
+// queued on its handle.
+func (p *scriptedPDP) onMessage(c *copsconn.Conn, m *cops.Message) {
+	switch m.Op {
+	case cops.OpREQ:
+		r := request{conn: c, Handle: m.Handle, Kind: cops.KindOf(m.Context)}
+		if len(m.ClientSI) == 0 || r.Session.Decode(m.ClientSI[0].Data) != nil {
+			c.Send(&cops.Message{Header: cops.Header{Op: cops.OpDEC, Flags: cops.FlagSolicited}, Handle: m.Handle,
+				Error: cops.Error{Code: cops.ErrMandatoryClientSI}})
+			return
+		}
+		r.Session.Token = append([]byte(nil), r.Session.Token...)
+		p.queue(c, m.Handle, func() {
+			if d, ok := p.handle(r); ok {
+				c.Send(decisionMessage(m.Handle, m.Context, d, true))
+			}
+		})
+	case cops.OpDRQ:
+		p.queue(c, m.Handle, func() {
+			p.mu.Lock()
+			p.reqs = append(p.reqs, "DRQ")
+			delete(p.open, m.Handle)
+			p.mu.Unlock()
+		})
+	}
+}
+
+// onClose drops the handles of a lost connection (RFC 2748 2.5).
+func (p *scriptedPDP) onClose(c *copsconn.Conn, _ error) {
+	p.mu.Lock()
+	hs := p.queues[c]
+	delete(p.queues, c)
+	p.mu.Unlock()
+	for h := range hs {
+		p.queue(nil, h, func() {
+			p.mu.Lock()
+			delete(p.open, h)
+			p.mu.Unlock()
+		})
+	}
+}
+
+// queue runs f after the work already queued on handle h of c.
+func (p *scriptedPDP) queue(c *copsconn.Conn, h cops.Handle, f func()) {
+	p.mu.Lock()
+	hs := p.queues[c]
+	if hs == nil {
+		hs = map[cops.Handle]chan struct{}{}
+		p.queues[c] = hs
+	}
+	prev := hs[h]
+	next := make(chan struct{})
+	hs[h] = next
+	p.work.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.work.Done()
+		defer close(next)
+		if prev != nil {
+			<-prev
+		}
+		f()
+	}()
+}
+
+// decisionMessage builds the DEC for a decision.
+func decisionMessage(h cops.Handle, ctx cops.Context, d decision, solicited bool) *cops.Message {
+	data, _ := d.Session.AppendTo(nil)
+	m := &cops.Message{Header: cops.Header{Op: cops.OpDEC}, Handle: h,
+		Decisions: []cops.Decision{{Context: ctx, Command: d.Command, ClientData: data}}}
+	if solicited {
+		m.Flags = cops.FlagSolicited
+	}
+	return m
+}
+
+// unsolicited sends a DEC on the connection and handle of r (a
+// PDP-initiated change, e.g. a Remove when the clearinghouse revokes).
+func (p *scriptedPDP) unsolicited(r request, ctx cops.Context, d decision) error {
+	return r.conn.Send(decisionMessage(r.Handle, ctx, d, false))
+}
+
+// handle logs a REQ and decides it; ok is false for a silent PDP.
+func (p *scriptedPDP) handle(r request) (decision, bool) {
 	kind := reqKind(r.Kind)
 	s := r.Session
 	p.mu.Lock()
@@ -502,19 +604,10 @@ func (p *scriptedPDP) handle(ctx context.Context, r cops.SessionRequest) cops.Se
 	silence := p.silence
 	p.mu.Unlock()
 	if silence {
-		<-ctx.Done()
-		return cops.SessionDecision{}
+		<-r.conn.Done()
+		return decision{}, false
 	}
-	return p.decide(kind, s)
-}
-
-func (p *scriptedPDP) onDelete(pepID string, h cops.Handle, r cops.Reason) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r.Subcode != cops.ReasonSubConnectionLost {
-		p.reqs = append(p.reqs, "DRQ")
-	}
-	delete(p.open, h)
+	return p.decide(kind, s), true
 }
 
 func (p *scriptedPDP) log() []string {

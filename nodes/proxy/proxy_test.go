@@ -71,8 +71,8 @@ func TestCallThroughBothProxies(t *testing.T) {
 	}
 }
 
-func denyAAA(reason string) func(ReqKind, cops.Session) cops.SessionDecision {
-	return func(kind ReqKind, s cops.Session) cops.SessionDecision {
+func denyAAA(reason string) func(ReqKind, cops.Session) decision {
+	return func(kind ReqKind, s cops.Session) decision {
 		if kind == ReqAAA {
 			d := session(kind, s)
 			d.Command, d.Session.Result, d.Session.Reason = cops.CommandRemove, 403, reason
@@ -184,8 +184,8 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 	// Each policy server decides the LDP only once the 200 has reached
 	// its proxy: the 200 arrives while the 180 waits.
 	var running atomic.Pointer[lab]
-	slowLDP := func(sip int) func(ReqKind, cops.Session) cops.SessionDecision {
-		return func(kind ReqKind, s cops.Session) cops.SessionDecision {
+	slowLDP := func(sip int) func(ReqKind, cops.Session) decision {
+		return func(kind ReqKind, s cops.Session) decision {
 			if kind == ReqLDP {
 				l := running.Load()
 				log := map[int]*msgRecorder{1: l.log1, 2: l.log2}[sip]
@@ -232,7 +232,7 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 
 func TestCancelDuringAAAWait(t *testing.T) {
 	release := make(chan struct{}) // POL1 decides AAA only once the caller gave up
-	heldAAA := func(kind ReqKind, s cops.Session) cops.SessionDecision {
+	heldAAA := func(kind ReqKind, s cops.Session) decision {
 		if kind == ReqAAA {
 			<-release
 		}
@@ -294,7 +294,7 @@ func TestUnsolicitedRemoveEndsTheCall(t *testing.T) {
 	last := pdp1.last
 	pdp1.mu.Unlock()
 	// POL1 withdraws the call's policy (say, the clearinghouse revoked it).
-	err := pdp1.pdp.Decide(last.PEPID, last.Handle, cops.KindLDP.Context(), cops.SessionDecision{
+	err := pdp1.unsolicited(last, cops.KindLDP.Context(), decision{
 		Command: cops.CommandRemove, Session: cops.Session{CallID: last.Session.CallID, Result: 403, Reason: "credit exhausted"}})
 	if err != nil {
 		t.Fatal(err)

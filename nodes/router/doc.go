@@ -44,9 +44,10 @@
 //
 // # Policy enforcement point
 //
-// Run listens on TCP 3918 with protocol/cops's GateServer (the router sends
-// OPN when the policy server connects) and hands each gate command to the
-// PEP, which answers Gate-Set-Ack with the gate id, Gate-Delete-Ack and
+// Run listens on TCP 3918 as a PCMM PEP of protocol/copsconn, the COPS
+// connection layer the policy servers and proxies run too (the router sends
+// OPN when the policy server connects, and keep-alives), and hands each gate
+// command to the PEP (pep.go), which answers Gate-Set-Ack with the gate id, Gate-Delete-Ack and
 // Gate-Info-Ack with the octets (Gate Usage Info) and packets (qoslab's
 // Opaque Data) the gate marked and the seconds since it was committed, and
 // ...-Err with a PacketCable Error. Every gate message is logged with

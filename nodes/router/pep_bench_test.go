@@ -10,6 +10,7 @@ import (
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
 // BenchmarkPEPGateSet measures Gate-Set -> Gate-Set-Ack as the policy
@@ -35,24 +36,19 @@ func BenchmarkPEPGateSet(b *testing.B) {
 				b.Fatal(err)
 			}
 			quiet := slog.New(slog.DiscardHandler)
-			srv := cops.NewGateServer(cops.GateServerConfig{PEPID: "r1",
-				Handler: copsHandler(newPEP(d, time.Now), quiet, flow.Originating, "pol1")})
 			srvDone := make(chan error, 1)
-			go func() { srvDone <- srv.Serve(ctx, ln) }()
+			go func() {
+				srvDone <- copsconn.Serve(ctx, ln, copsconn.Config{Role: copsconn.PEP, ClientType: cops.ClientTypePCMM,
+					PEPID: "r1", Gates: copsHandler(newPEP(d, time.Now), quiet, flow.Originating, "pol1")})
+			}()
 			defer func() { cancel(); <-srvDone }()
-
-			up := make(chan struct{}, 1)
-			gc := cops.NewGateController(cops.GateControllerConfig{Addr: ln.Addr().String(), KATimer: 30,
-				OnConnected: func() {
-					select {
-					case up <- struct{}{}:
-					default:
-					}
-				}})
-			gcDone := make(chan error, 1)
-			go func() { gcDone <- gc.Run(ctx) }()
-			defer func() { cancel(); <-gcDone }()
-			<-up
+			// The policy server's side as the policy server runs it.
+			gc, err := copsconn.Dial(ctx, ln.Addr().String(), copsconn.Config{Role: copsconn.PDP,
+				ClientType: cops.ClientTypePCMM, KATimer: 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { cancel(); <-gc.Done() }()
 
 			g := benchGate(n + 1)
 			set := &cops.PCMM{Command: cops.GateSet, HasGateSpec: true,
@@ -61,12 +57,12 @@ func BenchmarkPEPGateSet(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				ack, err := gc.Do(ctx, set)
+				ack, err := gc.Gate(ctx, set)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if _, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID}); err != nil {
+				if _, err := gc.Gate(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

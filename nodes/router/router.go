@@ -13,6 +13,7 @@ import (
 
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
 // Run is the router role. It runs inside the router's network namespace:
@@ -63,15 +64,19 @@ func Run(ctx context.Context, env nodes.Env) error {
 	if err != nil {
 		return fmt.Errorf("router: listen for the policy server: %w", err)
 	}
-	srv := cops.NewGateServer(cops.GateServerConfig{
-		PEPID:   env.Name,
-		Handler: copsHandler(newPEP(dp, time.Now), env.Log, rc.Side, rc.PDP),
-		Log:     env.Log,
-	})
+	// The router is the PCMM PEP: it listens, yet it is the one that sends
+	// OPN, keeps the connection alive and answers each gate command.
+	cfg := copsconn.Config{
+		Role:       copsconn.PEP,
+		ClientType: cops.ClientTypePCMM,
+		PEPID:      env.Name,
+		Gates:      copsHandler(newPEP(dp, time.Now), env.Log, rc.Side, rc.PDP),
+		Log:        env.Log,
+	}
 	env.Log.Info("router ready", "side", rc.Side.String(), "access", rc.Access, "core", rc.Core,
 		"trusted", rc.Trusted, "listen", ln.Addr().String())
 	env.Ready()
-	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+	if err := copsconn.Serve(ctx, ln, cfg); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("router: %w", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/protocol/cops"
+	"github.com/qoslab/qoslab/protocol/copsconn"
 )
 
 // routerEnv describes the lab's router as the launcher would: r1, with the
@@ -79,28 +80,28 @@ func dialFrom(ns netns.NsHandle) func(ctx context.Context, network, addr string)
 	}
 }
 
-// connectController starts a policy-server side client of the router and
-// waits until the router has opened the PCMM session.
-func connectController(t *testing.T, ctx context.Context, addr string, dial func(context.Context, string, string) (net.Conn, error)) (*cops.GateController, <-chan error) {
+// connectController connects to the router as the policy server does (a
+// PCMM PDP of protocol/copsconn, which nodes/pdp runs) and waits until the
+// router has opened the PCMM session.
+func connectController(t *testing.T, ctx context.Context, addr string, dial func(context.Context, string, string) (net.Conn, error)) (*copsconn.Conn, <-chan error) {
 	t.Helper()
-	up := make(chan struct{}, 1)
-	gc := cops.NewGateController(cops.GateControllerConfig{
-		Addr: addr, Dial: dial, KATimer: 30,
-		OnConnected: func() {
+	up := make(chan *copsconn.Conn, 1)
+	cl := copsconn.NewClient(addr, copsconn.Config{Role: copsconn.PDP, ClientType: cops.ClientTypePCMM,
+		Dial: dial, KATimer: 30, OnOpen: func(c *copsconn.Conn) {
 			select {
-			case up <- struct{}{}:
+			case up <- c:
 			default:
 			}
-		},
-	})
+		}})
 	done := make(chan error, 1)
-	go func() { done <- gc.Run(ctx) }()
+	go func() { done <- cl.Run(ctx) }()
 	select {
-	case <-up:
+	case c := <-up:
+		return c, done
 	case <-time.After(10 * time.Second):
 		t.Fatal("the router never opened the PCMM session")
 	}
-	return gc, done
+	return nil, done
 }
 
 func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
@@ -124,7 +125,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 		Classifiers: []cops.Classifier{{Proto: 17, Src: sndAddr, SrcPort: rtpSrcPort, Dst: rcvAddr, DstPort: rtpDstPort, Priority: 64}}}
 	set.GateSpec.SetDSCP(DSCPEF)
 	set.Opaque = []byte("call-1@uac\x00\x00") // the SIP Call-ID, NUL-padded
-	ack, err := gc.Do(ctx, set)
+	ack, err := gc.Gate(ctx, set)
 	if err != nil {
 		t.Fatalf("Gate-Set: %v", err)
 	}
@@ -137,7 +138,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 	setTOS(t, thief, DSCPEF<<2)
 	expectDSCP(t, thief, rcv, 2, 0)
 
-	del, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID})
+	del, err := gc.Gate(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID})
 	if err != nil {
 		t.Fatalf("Gate-Delete: %v", err)
 	}
@@ -146,7 +147,7 @@ func TestRouterRoleServesGatesOverCOPS(t *testing.T) {
 	}
 	expectDSCP(t, media, rcv, 3, 0)
 
-	if _, err := gc.Do(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID}); err == nil {
+	if _, err := gc.Gate(ctx, &cops.PCMM{Command: cops.GateDelete, HasGateID: true, GateID: ack.GateID}); err == nil {
 		t.Fatal("deleting the gate twice was acknowledged")
 	}
 

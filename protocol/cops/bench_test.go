@@ -1,9 +1,6 @@
 package cops
 
-import (
-	"context"
-	"testing"
-)
+import "testing"
 
 // typicalREQ is "REQ AAA" as a SIP proxy sends it: handle, context, and
 // the session data with two media flows and an OSP token.
@@ -110,51 +107,6 @@ func BenchmarkDecodeGateSet(b *testing.B) {
 	for b.Loop() {
 		if m.Decode(raw) != nil || got.Decode(m.Decisions[0].ClientData) != nil {
 			b.Fatal("decode failed")
-		}
-	}
-}
-
-// BenchmarkRoundTripREQDEC is one PEP.Request (REQ AAA out, DEC Install
-// back) over loopback TCP to a PDP whose handler answers at once.
-func BenchmarkRoundTripREQDEC(b *testing.B) {
-	ln := listen(b)
-	pdp := NewPDP(PDPConfig{KATimer: 30, Handler: func(ctx context.Context, r SessionRequest) SessionDecision {
-		return SessionDecision{Command: CommandInstall, Session: r.Session}
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	runBG(b, ctx, cancel, func(ctx context.Context) error { return pdp.Serve(ctx, ln) })
-	pep := NewPEP(PEPConfig{Addr: ln.Addr().String(), PEPID: "bench"})
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	runBG(b, ctx2, cancel2, pep.Run)
-	waitFor(b, "PEP connected", pep.Connected)
-	s := sampleSession()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := pep.Request(context.Background(), 1, KindAAA, s); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkRoundTripGateSet is one GateController.Do (DEC Gate-Set out,
-// RPT Gate-Set-Ack back) over loopback TCP.
-func BenchmarkRoundTripGateSet(b *testing.B) {
-	ln := listen(b)
-	rs := NewGateServer(GateServerConfig{PEPID: "r1", Handler: func(ctx context.Context, cmd *PCMM) PCMM {
-		return PCMM{HasGateID: true, GateID: 1}
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	runBG(b, ctx, cancel, func(ctx context.Context) error { return rs.Serve(ctx, ln) })
-	gc := NewGateController(GateControllerConfig{Addr: ln.Addr().String(), KATimer: 30})
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	runBG(b, ctx2, cancel2, gc.Run)
-	waitFor(b, "router synchronised", gc.Connected)
-	p := sampleGateSet()
-	b.ReportAllocs()
-	for b.Loop() {
-		p.TransactionID = 0
-		if _, err := gc.Do(context.Background(), &p); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 // not a valid message. With enough capacity in b it does not allocate.
 //
 // If m.HasIntegrity, the Integrity object is written with m.Integrity.Digest
-// as is; use Signer to compute the digest.
+// as is; protocol/copsconn signs (computes the digest over the encoding).
 func (m *Message) AppendTo(b []byte) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return b, err

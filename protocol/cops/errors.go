@@ -28,6 +28,13 @@ func (e *ProtocolError) Error() string {
 // Unwrap returns the underlying cause, if any.
 func (e *ProtocolError) Unwrap() error { return e.err }
 
+// Errorf returns a *ProtocolError with the RFC error code to send back,
+// for the checks a connection makes beyond the codec (Integrity, grammar
+// of a client type).
+func Errorf(code ErrorCode, format string, args ...any) *ProtocolError {
+	return protoErr(code, 0, format, args...)
+}
+
 func protoErr(code ErrorCode, off int, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Offset: off, msg: fmt.Sprintf(format, args...)}
 }

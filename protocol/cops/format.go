@@ -43,7 +43,7 @@ func (m *Message) String() string {
 		}
 	case OpDEC:
 		if m.Error.Code != 0 {
-			sb.WriteString(" error=" + errString(m.Error))
+			sb.WriteString(" error=" + m.Error.String())
 		}
 		for _, d := range m.Decisions {
 			if d.Context.RType != 0 {
@@ -89,7 +89,7 @@ func (m *Message) String() string {
 			sb.WriteString(" acct=" + strconv.Itoa(int(m.AcctTimer)) + "s")
 		}
 	case OpCC:
-		sb.WriteString(" error=" + errString(m.Error))
+		sb.WriteString(" error=" + m.Error.String())
 		if m.Redirect.IsValid() {
 			sb.WriteString(" redirect=" + m.Redirect.String())
 		}
@@ -101,7 +101,9 @@ func (m *Message) String() string {
 	return sb.String()
 }
 
-func errString(e Error) string {
+// String renders the Error object as "Bad-Message-Format" or
+// "Bad-Message-Format/3" (code and sub-code).
+func (e Error) String() string {
 	s := e.Code.String()
 	if e.Subcode != 0 {
 		s += "/" + strconv.Itoa(int(e.Subcode))

@@ -125,3 +125,19 @@ func PeekLength(b []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// PeekHandle returns the client handle of a framed message whose first
+// object is a well-formed 4-octet Handle, even when the rest of the message
+// does not decode: enough to answer a malformed REQ with a DEC carrying an
+// Error object on its handle (RFC 2748 2.2.8) instead of closing.
+func PeekHandle(b []byte) (Handle, bool) {
+	if len(b) < HeaderLen+8 {
+		return 0, false
+	}
+	o, _, err := readObject(b, HeaderLen)
+	if err != nil || o.cnum != CNumHandle {
+		return 0, false
+	}
+	h, err := decodeHandle(o)
+	return h, err == nil
+}

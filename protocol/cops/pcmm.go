@@ -321,6 +321,12 @@ type VersionInfo struct {
 	Major, Minor uint16
 }
 
+// The PCMM version a qoslab router announces in its OPN.
+const (
+	PCMMVersionMajor = 5
+	PCMMVersionMinor = 0
+)
+
 // PCMM S-Num values.
 const (
 	sTransactionID = 1

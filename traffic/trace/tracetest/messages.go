@@ -109,7 +109,7 @@ func copsPCMM(op cops.OpCode, h cops.Handle, p *cops.PCMM) ([]byte, error) {
 	} else {
 		m.Flags = cops.FlagSolicited
 		m.ReportType = cops.ReportSuccess
-		m.ClientSI = []cops.ClientSI{{Data: data}} // signaled, as the router (cops.GateServer) sends it
+		m.ClientSI = []cops.ClientSI{{Data: data}} // signaled, as the router (a copsconn PCMM PEP) sends it
 	}
 	return m.AppendTo(nil)
 }

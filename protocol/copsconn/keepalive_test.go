@@ -1,4 +1,4 @@
-package cops
+package copsconn
 
 import (
 	"testing"
