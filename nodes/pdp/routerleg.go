@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
@@ -30,6 +31,8 @@ type routerLink struct {
 	log         *slog.Logger
 	now         func() time.Time
 	client      *copsconn.Client
+	up          chan struct{} // closed at the first connection
+	once        sync.Once
 }
 
 // amid is the Application Manager ID qoslab's policy servers use.
@@ -40,11 +43,13 @@ func (r *routerLink) connect() {
 	if r.gateTimeout <= 0 {
 		r.gateTimeout = 3 * time.Second
 	}
+	r.up = make(chan struct{})
 	r.client = copsconn.NewClient(r.addr, copsconn.Config{
 		Role: copsconn.PDP, ClientType: cops.ClientTypePCMM, KATimer: r.kaTimer, Log: r.log,
 		OnOpen: func(c *copsconn.Conn) {
 			r.log.Info("router connected", "router", r.peer, "pep_id", c.Peer().PEPID)
 			r.post(input{ev: RouterUp{At: r.now()}})
+			r.once.Do(func() { close(r.up) })
 		},
 		OnClose: func(c *copsconn.Conn, err error) {
 			r.log.Warn("router connection ended", "router", r.peer, "err", err)
@@ -62,6 +67,8 @@ func (r *routerLink) connect() {
 			}
 		},
 	})
+	// The router usually starts with the policy server: try again soon.
+	r.client.MinBackoff = 10 * time.Millisecond
 }
 
 // run keeps the link up until ctx ends.

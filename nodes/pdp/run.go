@@ -28,6 +28,8 @@ const (
 	DefaultOSPPort    = 1080 // clearinghouse
 	modeNoCH          = "no-ch"
 	defaultOSPTimeout = 2 * time.Second
+	// routerGrace bounds how long readiness waits for the router leg.
+	routerGrace = 2 * time.Second
 )
 
 // Config is the policy server's configuration, read from the node's
@@ -224,6 +226,18 @@ func Run(ctx context.Context, env nodes.Env) error {
 	g.Go(func() error { return srv.serve(gctx) })
 	g.Go(func() error { return rl.run(gctx) })
 	env.Log.Info("policy server listening", "cops", cfg.Listen.String(), "router", cfg.RouterAddr.String())
+	// Ready once the router leg is up too (it usually is within
+	// milliseconds of the router's start), so that a call placed as soon
+	// as the lab is up finds its gate's way open; a router that does not
+	// come delays readiness by routerGrace only.
+	t := time.NewTimer(routerGrace)
+	select {
+	case <-rl.up:
+	case <-t.C:
+		env.Log.Warn("router not connected yet; ready without it", "router", cfg.Router)
+	case <-gctx.Done():
+	}
+	t.Stop()
 	env.Ready()
 	return g.Wait()
 }

@@ -246,7 +246,7 @@ func isProtocol(err error) bool {
 // loop on a goroutine of its own until ctx ends, Close is called, the peer
 // closes or breaks the protocol.
 func (c *Conn) start(ctx context.Context, ka keepAlive) {
-	c.log.Info("cops connection open", "role", c.cfg.Role.String(), "pep_id", c.peer.PEPID, "ka", ka.period)
+	c.log.Info("cops connection open", "cops_role", c.cfg.Role.String(), "pep_id", c.peer.PEPID, "ka", ka.period)
 	if c.cfg.OnOpen != nil {
 		c.cfg.OnOpen(c)
 	}
