@@ -104,8 +104,8 @@ func TestOversizedInviteIsAnswered(t *testing.T) {
 }
 
 // allowWithToken grants token to the originating side's AAA.
-func allowWithToken(token string) func(ReqKind, cops.Session) cops.SessionDecision {
-	return func(kind ReqKind, s cops.Session) cops.SessionDecision {
+func allowWithToken(token string) func(ReqKind, cops.Session) decision {
+	return func(kind ReqKind, s cops.Session) decision {
 		d := allowAll(kind, s)
 		if kind == ReqAAA {
 			d.Session.Token = []byte(token)
