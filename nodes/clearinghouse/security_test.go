@@ -52,6 +52,20 @@ func TestOnlyPolicyServersOverHTTP(t *testing.T) {
 	if recs := countRecords(t, lab.cfg.Dir); len(recs) != 0 {
 		t.Fatalf("records written by non policy servers: %+v", recs)
 	}
+	// A stranger's messages are logged, without a docs/FLOW.md step: they
+	// are no step of any call.
+	n := 0
+	for _, l := range lab.log.Records() {
+		if l["msg"] == "msg" && l["call"] == "call-x" {
+			n++
+			if l["step"].(float64) != 0 || l["flow"] != "" {
+				t.Errorf("a stranger's message logged as a step: %v", l)
+			}
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d log lines for the strangers' requests, want 4", n)
+	}
 	// The token was not consumed by the refused presentation: pol2 may
 	// still use it.
 	r, err := client(t, url, addrPol2).Authorize(ctx, authRequest("call-u", osp.RoleDestination, tok))

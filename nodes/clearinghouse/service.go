@@ -43,6 +43,18 @@ func (s *service) logMsg(dir string, req osp.Kind, role, callID, peer string) {
 	})
 }
 
+// stepRole is the role a message is logged under: its requester's, which
+// gives it its docs/FLOW.md step, unless the requester may not use the
+// clearinghouse at all: a stranger's request is no step of any call's
+// flow, whatever call id it names (it is logged without one, like a body
+// refused before decoding).
+func stepRole(role string, denied *osp.Status) string {
+	if denied != nil {
+		return ""
+	}
+	return role
+}
+
 // refusal logs why a request was refused and returns its status.
 func (s *service) refusal(kind osp.Kind, who, callID string, st osp.Status) osp.Status {
 	s.log.Warn("osp request refused", "kind", kind.String(), "peer", who, "call", callID, "status", st.String())
@@ -52,15 +64,16 @@ func (s *service) refusal(kind osp.Kind, who, callID string, st osp.Status) osp.
 // Authorize implements osp.Responder (docs/FLOW.md setup 3/4 and 8/9).
 func (s *service) Authorize(ctx context.Context, peer osp.Peer, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
 	side, callID, who := req.Side(), string(req.CallID), s.peers.name(peer)
-	s.logMsg(nodes.Received, osp.KindAuthorizationRequest, side, callID, who)
-	resp := &osp.AuthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
 	node, denied := s.peers.authenticate(peer)
+	step := stepRole(side, denied)
+	s.logMsg(nodes.Received, osp.KindAuthorizationRequest, step, callID, who)
+	resp := &osp.AuthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
 	if denied != nil {
 		resp.Status = s.refusal(osp.KindAuthorizationRequest, who, callID, *denied)
 	} else {
 		s.authorize(ctx, node, req, resp)
 	}
-	s.logMsg(nodes.Sent, osp.KindAuthorizationRequest, side, callID, who)
+	s.logMsg(nodes.Sent, osp.KindAuthorizationRequest, step, callID, who)
 	s.log.Info("authorisation", "call", callID, "side", side, "source", req.SourceInfo.Value,
 		"destination", req.DestinationInfo.Value, "status", resp.Status.String(), "transaction", resp.TransactionID,
 		"destinations", len(resp.Destinations))
@@ -203,9 +216,10 @@ func (s *service) claimDestination(ctx context.Context, txID, node string) *osp.
 // docs/FLOW.md step). A token validated here is consumed.
 func (s *service) ValidateToken(ctx context.Context, peer osp.Peer, ind *osp.AuthorizationIndication) *osp.AuthorizationConfirmation {
 	callID, who := string(ind.CallID), s.peers.name(peer)
-	s.logMsg(nodes.Received, osp.KindAuthorizationIndication, ind.Role, callID, who)
-	cnf := &osp.AuthorizationConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
 	node, denied := s.peers.authenticate(peer)
+	step := stepRole(ind.Role, denied)
+	s.logMsg(nodes.Received, osp.KindAuthorizationIndication, step, callID, who)
+	cnf := &osp.AuthorizationConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
 	switch {
 	case denied != nil:
 		cnf.Status = s.refusal(osp.KindAuthorizationIndication, who, callID, *denied)
@@ -222,7 +236,7 @@ func (s *service) ValidateToken(ctx context.Context, peer osp.Peer, ind *osp.Aut
 		cnf.Status = osp.Status{Code: osp.StatusOK, Description: "token valid"}
 		cnf.ValidAfter, cnf.ValidUntil = ti.ValidAfter, ti.ValidUntil
 	}
-	s.logMsg(nodes.Sent, osp.KindAuthorizationIndication, ind.Role, callID, who)
+	s.logMsg(nodes.Sent, osp.KindAuthorizationIndication, step, callID, who)
 	return cnf
 }
 
@@ -230,15 +244,16 @@ func (s *service) ValidateToken(ctx context.Context, peer osp.Peer, ind *osp.Aut
 // progress gets a fresh token for it (same transaction, new validity).
 func (s *service) Reauthorize(ctx context.Context, peer osp.Peer, req *osp.ReauthorizationRequest) *osp.ReauthorizationResponse {
 	callID, who := string(req.CallID), s.peers.name(peer)
-	s.logMsg(nodes.Received, osp.KindReauthorizationRequest, req.Role, callID, who)
-	resp := &osp.ReauthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
 	node, denied := s.peers.authenticate(peer)
+	step := stepRole(req.Role, denied)
+	s.logMsg(nodes.Received, osp.KindReauthorizationRequest, step, callID, who)
+	resp := &osp.ReauthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
 	if denied != nil {
 		resp.Status = s.refusal(osp.KindReauthorizationRequest, who, callID, *denied)
 	} else {
 		resp.Status = s.reauthorize(ctx, node, req, resp)
 	}
-	s.logMsg(nodes.Sent, osp.KindReauthorizationRequest, req.Role, callID, who)
+	s.logMsg(nodes.Sent, osp.KindReauthorizationRequest, step, callID, who)
 	s.log.Info("reauthorisation", "call", callID, "transaction", req.TransactionID, "status", resp.Status.String())
 	return resp
 }
@@ -300,15 +315,16 @@ func (s *service) IndicateCapabilities(_ context.Context, peer osp.Peer, ind *os
 // but stored once.
 func (s *service) ReportUsage(ctx context.Context, peer osp.Peer, ind *osp.UsageIndication) *osp.UsageConfirmation {
 	callID, who := string(ind.CallID), s.peers.name(peer)
-	s.logMsg(nodes.Received, osp.KindUsageIndication, ind.Role, callID, who)
-	cnf := &osp.UsageConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
 	node, denied := s.peers.authenticate(peer)
+	step := stepRole(ind.Role, denied)
+	s.logMsg(nodes.Received, osp.KindUsageIndication, step, callID, who)
+	cnf := &osp.UsageConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
 	if denied != nil {
 		cnf.Status = s.refusal(osp.KindUsageIndication, who, callID, *denied)
 	} else {
 		cnf.Status = s.record(ctx, node, ind)
 	}
-	s.logMsg(nodes.Sent, osp.KindUsageIndication, ind.Role, callID, who)
+	s.logMsg(nodes.Sent, osp.KindUsageIndication, step, callID, who)
 	s.log.Info("usage", "call", callID, "role", ind.Role, "transaction", ind.TransactionID, "status", cnf.Status.String())
 	return cnf
 }
