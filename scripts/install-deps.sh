@@ -4,6 +4,7 @@
 # needs only the Go toolchain and root; these are the independent peers:
 #   tshark      cross-checks what qoslab writes on the wire (COPS/PCMM, OSP)
 #   sip-tester  sipp, a SIP implementation nobody here wrote
+#   baresip-core  baresip, a SIP user agent nobody here wrote (libre's stack)
 #   openssl     verifies OSP tokens with `openssl cms -verify`
 #   sqlite3     lets people query the usage records
 #   nftables    Debian's nft (1.0.6 on Debian 12): the router tests list the
@@ -13,7 +14,7 @@
 #   iproute2, ethtool, iputils-ping  to poke at a lab by hand; the e2e suite
 #               runs `ip netns add/del` beside a lab
 set -euo pipefail
-pkgs=(tshark sip-tester openssl sqlite3 nftables iproute2 ethtool iputils-ping ca-certificates make
+pkgs=(tshark sip-tester baresip-core openssl sqlite3 nftables iproute2 ethtool iputils-ping ca-certificates make
   gcc libc6-dev libssl-dev libutf8proc-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,7 +12,7 @@ import (
 // Durations are Go duration strings ("3s", "200ms"); empty fields take
 // the UAC's defaults, and ring/hangup unset leave the UAS's own defaults.
 type CallRequest struct {
-	To     string `json:"to,omitempty"`     // callee node name (default: the UAC's "callee" param)
+	To     string `json:"to,omitempty"`     // callee: a UA node name (default: the UAC's "callee" param), or a SIP URI sent to the UAC's proxy
 	Talk   string `json:"talk,omitempty"`   // talk time (default 3s)
 	Ring   string `json:"ring,omitempty"`   // ring time the UAS should use ("0s": 200 without 180)
 	Hangup string `json:"hangup,omitempty"` // "uac" or "uas"; unset: the UAS's hangup parameter decides, else the UAC

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,12 +122,9 @@ func (u *UAC) Call(ctx context.Context, r CallRequest) (CallResult, error) {
 	u.wg.Add(1)
 	u.mu.Unlock()
 	defer u.wg.Done()
-	calleeIP, err := u.env.Addr(spec.to)
+	target, callee, err := u.resolve(spec.to)
 	if err != nil {
-		return CallResult{}, fmt.Errorf("ua: callee: %w", err)
-	}
-	if role := u.env.Nodes[spec.to].Role; role != "uas" && role != "uac" {
-		return CallResult{}, fmt.Errorf("ua: callee %q is a %s, not a user agent", spec.to, role)
+		return CallResult{}, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,19 +132,49 @@ func (u *UAC) Call(ctx context.Context, r CallRequest) (CallResult, error) {
 	defer stop()
 
 	c := &uacCall{
-		u: u, spec: spec,
-		callee: netip.AddrPortFrom(calleeIP, u.p.calleePort),
-		res:    CallResult{CallID: newCallID(), From: u.env.Name, To: spec.to, Outcome: OutcomeFailed},
+		u: u, spec: spec, target: target, callee: callee,
+		res: CallResult{CallID: newCallID(), From: u.env.Name, To: spec.to, Outcome: OutcomeFailed},
 	}
 	c.run(ctx)
 	return c.res, nil
+}
+
+// resolve turns a callee into the Request-URI to call and, for a node,
+// its SIP address: a user agent node is called at its address-of-record
+// when its proxy is a registrar (else at its address); a SIP URI (a
+// third-party UA registered in the lab, say) is sent to the UAC's proxy
+// as it is. Anything else is refused.
+func (u *UAC) resolve(to string) (sip.Uri, netip.AddrPort, error) {
+	if strings.HasPrefix(strings.ToLower(to), "sip:") {
+		var uri sip.Uri
+		if err := sip.ParseUri(to, &uri); err != nil || uri.Host == "" {
+			return sip.Uri{}, netip.AddrPort{}, fmt.Errorf("ua: callee %q is not a SIP URI", to)
+		}
+		if !u.p.proxy.IsValid() {
+			return sip.Uri{}, netip.AddrPort{}, fmt.Errorf("ua: callee %s: calling a URI needs the UAC's proxy parameter", to)
+		}
+		return uri, netip.AddrPort{}, nil
+	}
+	ip, err := u.env.Addr(to)
+	if err != nil {
+		return sip.Uri{}, netip.AddrPort{}, fmt.Errorf("ua: callee: %w", err)
+	}
+	if role := u.env.Nodes[to].Role; role != "uas" && role != "uac" {
+		return sip.Uri{}, netip.AddrPort{}, fmt.Errorf("ua: callee %q is a %s, not a user agent", to, role)
+	}
+	callee := netip.AddrPortFrom(ip, u.p.calleePort)
+	if uri, ok := aor(u.env.Config, to); ok {
+		return uri, callee, nil
+	}
+	return sipURI(to, callee), callee, nil
 }
 
 // uacCall is one call's progress on the UAC side.
 type uacCall struct {
 	u      *UAC
 	spec   callSpec
-	callee netip.AddrPort
+	target sip.Uri        // the Request-URI
+	callee netip.AddrPort // the callee's address, when it is a lab node
 	res    CallResult
 
 	hop     string // where requests go first (proxy or callee), for logs
@@ -256,13 +284,7 @@ func (c *uacCall) run(ctx context.Context) {
 // the confirmed dialog (ACK sent) or false with the outcome filled in.
 func (c *uacCall) invite(ctx context.Context, offer []byte) (*sipgo.DialogClientSession, bool) {
 	u := c.u
-	// The callee's address-of-record when its proxy is a registrar (the
-	// proxies find it by its registration), else its address.
-	target, ok := aor(u.env.Config, c.spec.to)
-	if !ok {
-		target = sipURI(c.spec.to, c.callee)
-	}
-	req := sip.NewRequest(sip.INVITE, target)
+	req := sip.NewRequest(sip.INVITE, c.target)
 	from := &sip.FromHeader{Address: sipURI(u.env.Name, u.p.sipAddr()), Params: sip.NewParams()}
 	if me, ok := aor(u.env.Config, u.env.Name); ok {
 		from.Address = me
