@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // DataplaneConfig says where and for which interfaces the data plane is built.
@@ -339,8 +341,8 @@ func (d *Dataplane) closeConns() error {
 }
 
 // GateFor returns the id of the installed gate with exactly this classifier.
-func (d *Dataplane) GateFor(f Flow) (uint32, bool) {
-	if !f.Src.Is4() || !f.Dst.Is4() {
+func (d *Dataplane) GateFor(f flow.Tuple) (uint32, bool) {
+	if !f.Src.Addr().Is4() || !f.Dst.Addr().Is4() {
 		return 0, false
 	}
 	d.mu.Lock()

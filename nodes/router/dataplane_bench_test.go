@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // benchGate is gate number i of a benchmark: distinct source ports and
@@ -12,10 +14,10 @@ func benchGate(i int) Gate {
 	return Gate{
 		ID:   uint32(i + 1),
 		DSCP: DSCPEF,
-		Flow: Flow{
-			Src:   netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
-			Dst:   rcvAddr,
-			Proto: protoUDP, SrcPort: uint16(1024 + i%60000), DstPort: rtpDstPort,
+		Flow: flow.Tuple{
+			Proto: protoUDP,
+			Src:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%60000)),
+			Dst:   netip.AddrPortFrom(rcvAddr, rtpDstPort),
 		},
 	}
 }

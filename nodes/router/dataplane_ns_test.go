@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 const (
@@ -55,7 +57,7 @@ func TestDataplaneMarksOnlyGatedFlows(t *testing.T) {
 	// Before the gate: the call's media leaves unmarked.
 	expectDSCP(t, media, rcv, 5, 0)
 
-	gate := Gate{ID: 7, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}
+	gate := Gate{ID: 7, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}
 	if err := d.SetGate(gate); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestDataplaneMarksOnlyGatedFlows(t *testing.T) {
 
 	// Replacing gate 7 moves the marking to the new classifier.
 	moved := gate
-	moved.Flow.SrcPort = rtpSrcPort + 2
+	moved.Flow.Src = netip.AddrPortFrom(moved.Flow.Src.Addr(), rtpSrcPort+2)
 	if err := d.SetGate(moved); err != nil {
 		t.Fatalf("replace: %v", err)
 	}
@@ -146,7 +148,7 @@ func TestDataplaneBoundaryConditioning(t *testing.T) {
 	}
 
 	// A gated flow that arrives pre-marked with something else leaves EF.
-	if err := d.SetGate(Gate{ID: 1, DSCP: DSCPEF, Flow: Flow{Src: otherAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}); err != nil {
+	if err := d.SetGate(Gate{ID: 1, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(otherAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}); err != nil {
 		t.Fatal(err)
 	}
 	setTOS(t, thief, 8<<2)
@@ -160,7 +162,7 @@ func TestDataplaneAnySourcePortAndRestart(t *testing.T) {
 	a := l.sender(t, sndAddr, 41000)
 	b := l.sender(t, sndAddr, 41002)
 
-	if err := d.SetGate(Gate{ID: 3, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, DstPort: rtpDstPort}}); err != nil {
+	if err := d.SetGate(Gate{ID: 3, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, 0), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}); err != nil {
 		t.Fatal(err)
 	}
 	expectDSCP(t, a, rcv, 2, DSCPEF)
@@ -209,7 +211,7 @@ func TestQueuingSendsEFToPriorityClass(t *testing.T) {
 	rcv := l.receiver(t, rtpDstPort)
 	media := l.sender(t, sndAddr, rtpSrcPort)
 	plain := l.sender(t, sndAddr, rtpSrcPort+2)
-	if err := d.SetGate(Gate{ID: 9, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}); err != nil {
+	if err := d.SetGate(Gate{ID: 9, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}); err != nil {
 		t.Fatal(err)
 	}
 	ef0, be0, err := queueStats(h, "core0")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // BenchmarkForwarding compares the router's forwarding rate of one gated,
@@ -37,7 +39,7 @@ func BenchmarkForwarding(b *testing.B) {
 	}
 	defer d.Close()
 	fillGates(b, d, 10000)
-	blasted := Gate{ID: 1 << 30, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}
+	blasted := Gate{ID: 1 << 30, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}
 	if err := d.SetGate(blasted); err != nil {
 		b.Fatal(err)
 	}

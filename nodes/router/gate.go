@@ -3,37 +3,18 @@ package router
 import (
 	"errors"
 	"fmt"
-	"net/netip"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
-// Flow is the classifier of a gate: the packets of one direction of a media
-// stream as they enter the network at this router. SrcPort 0 is a wildcard
-// (any source port), as in a PacketCable classifier; every other field must
-// be given.
-type Flow struct {
-	Src     netip.Addr
-	Dst     netip.Addr
-	Proto   uint8 // IP protocol number: 17 UDP, 6 TCP
-	SrcPort uint16
-	DstPort uint16
-}
-
-// String renders the flow as "udp 198.18.1.2:20000 -> 198.18.4.2:30000".
-func (f Flow) String() string {
-	proto := fmt.Sprintf("proto-%d", f.Proto)
-	switch f.Proto {
-	case protoUDP:
-		proto = "udp"
-	case protoTCP:
-		proto = "tcp"
-	}
-	return fmt.Sprintf("%s %s:%d -> %s:%d", proto, f.Src, f.SrcPort, f.Dst, f.DstPort)
-}
-
 // Gate is one authorised flow and the DSCP its packets get.
+// Its Flow is the classifier: the packets of one direction of a media
+// stream as they enter the network at this router. A source port of 0 is
+// a wildcard (any source port), as in a PacketCable classifier; every
+// other field must be given.
 type Gate struct {
 	ID   uint32 // the PacketCable GateID, unique on this router
-	Flow Flow
+	Flow flow.Tuple
 	DSCP uint8 // 0-63; 46 is EF
 }
 
@@ -73,13 +54,13 @@ func (g Gate) Validate() error {
 		return errors.New("router: gate id 0 is reserved")
 	case g.DSCP > 63:
 		return fmt.Errorf("router: gate %d: DSCP %d out of range 0-63", g.ID, g.DSCP)
-	case !f.Src.Is4() || !f.Dst.Is4():
+	case !f.Src.Addr().Is4() || !f.Dst.Addr().Is4():
 		return fmt.Errorf("router: gate %d: classifier %s: only IPv4 source and destination addresses are supported", g.ID, f)
-	case f.Src.IsUnspecified() || f.Dst.IsUnspecified():
+	case f.Src.Addr().IsUnspecified() || f.Dst.Addr().IsUnspecified():
 		return fmt.Errorf("router: gate %d: classifier %s: wildcard addresses are not supported", g.ID, f)
 	case f.Proto != protoUDP && f.Proto != protoTCP:
 		return fmt.Errorf("router: gate %d: classifier %s: protocol must be UDP or TCP", g.ID, f)
-	case f.DstPort == 0:
+	case f.Dst.Port() == 0:
 		return fmt.Errorf("router: gate %d: classifier %s: a destination port is required", g.ID, f)
 	}
 	return nil

@@ -7,18 +7,20 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // InstalledGate is a gate as the kernel holds it in a router's table: what
 // `qoslab gates` shows. The gate id comes from the element's comment.
 type InstalledGate struct {
-	ID      uint32 `json:"gate_id"` // 0 when the element has no gate comment
-	Flow    Flow   `json:"-"`
-	Match   string `json:"flow"`  // Flow as text; the source port 0 is any
-	DSCP    uint8  `json:"dscp"`  // the code point the gate marks with
-	Class   string `json:"class"` // its name: "ef", "cs5", "af41", ...
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
+	ID      uint32     `json:"gate_id"` // 0 when the element has no gate comment
+	Flow    flow.Tuple `json:"-"`
+	Match   string     `json:"flow"`  // Flow as text; the source port 0 is any
+	DSCP    uint8      `json:"dscp"`  // the code point the gate marks with
+	Class   string     `json:"class"` // its name: "ef", "cs5", "af41", ...
+	Packets uint64     `json:"packets"`
+	Bytes   uint64     `json:"bytes"`
 }
 
 // Gates is the state of a router's data plane as `qoslab gates` prints it.

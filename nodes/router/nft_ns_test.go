@@ -1,6 +1,7 @@
 package router
 
 import (
+	"net/netip"
 	"bytes"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // execIn runs a program inside ns and returns its combined output.
@@ -48,8 +51,8 @@ func TestDistributionNftListsTheTable(t *testing.T) {
 	d := openTestDataplane(t, l)
 	rcv := l.receiver(t, rtpDstPort)
 	media := l.sender(t, sndAddr, rtpSrcPort)
-	gate := Gate{ID: 7, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}
-	anyPort := Gate{ID: 9, DSCP: 34, Flow: Flow{Src: otherAddr, Dst: rcvAddr, Proto: protoUDP, DstPort: rtpDstPort + 2}}
+	gate := Gate{ID: 7, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}
+	anyPort := Gate{ID: 9, DSCP: 34, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(otherAddr, 0), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort+2)}}
 	for _, g := range []Gate{gate, anyPort} {
 		if err := d.SetGate(g); err != nil {
 			t.Fatal(err)

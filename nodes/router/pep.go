@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -17,7 +18,7 @@ type gateTable interface {
 	DeleteGate(id uint32) (Counters, error)
 	GateCounters(id uint32) (Counters, error)
 	Gate(id uint32) (Gate, bool)
-	GateFor(f Flow) (uint32, bool)
+	GateFor(f flow.Tuple) (uint32, bool)
 }
 
 // pep turns PacketCable Multimedia gate commands into gate table changes
@@ -257,7 +258,7 @@ func gateFromPCMM(cmd *cops.PCMM) (Gate, *pcmmError) {
 	if !ok {
 		dscp = DSCPDefault // no DSCP overwrite: the gate admits the flow as best effort
 	}
-	g := Gate{DSCP: dscp, Flow: Flow{Src: c.Src, Dst: c.Dst, Proto: uint8(c.Proto), SrcPort: c.SrcPort, DstPort: c.DstPort}}
+	g := Gate{DSCP: dscp, Flow: flow.Tuple{Proto: uint8(c.Proto), Src: netip.AddrPortFrom(c.Src, c.SrcPort), Dst: netip.AddrPortFrom(c.Dst, c.DstPort)}}
 	probe := g
 	probe.ID = 1 // the id is chosen later; validate everything else now
 	if err := probe.Validate(); err != nil {
@@ -267,8 +268,8 @@ func gateFromPCMM(cmd *cops.PCMM) (Gate, *pcmmError) {
 }
 
 // classifierOf renders a gate's flow as a PCMM classifier (Gate-Info-Ack).
-func classifierOf(f Flow) cops.Classifier {
-	return cops.Classifier{Proto: uint16(f.Proto), Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, Priority: 64}
+func classifierOf(f flow.Tuple) cops.Classifier {
+	return cops.Classifier{Proto: uint16(f.Proto), Src: f.Src.Addr(), Dst: f.Dst.Addr(), SrcPort: f.Src.Port(), DstPort: f.Dst.Port(), Priority: 64}
 }
 
 // forgetCall drops the Call-ID of a gate that a successful Gate-Delete

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -44,7 +45,7 @@ func (m *memTable) GateCounters(id uint32) (Counters, error) { return m.counters
 
 func (m *memTable) Gate(id uint32) (Gate, bool) { g, ok := m.gates[id]; return g, ok }
 
-func (m *memTable) GateFor(f Flow) (uint32, bool) {
+func (m *memTable) GateFor(f flow.Tuple) (uint32, bool) {
 	for id, g := range m.gates {
 		if g.Flow == f {
 			return id, true
@@ -103,7 +104,7 @@ func TestPEPGateLifecycle(t *testing.T) {
 		t.Fatalf("Gate-Set answered %s", ack.String())
 	}
 	id := ack.GateID
-	want := Gate{ID: id, DSCP: DSCPEF, Flow: Flow{Src: uacAddr, Dst: uasAddr, Proto: 17, SrcPort: 20000, DstPort: 30000}}
+	want := Gate{ID: id, DSCP: DSCPEF, Flow: flow.Tuple{Proto: 17, Src: netip.AddrPortFrom(uacAddr, 20000), Dst: netip.AddrPortFrom(uasAddr, 30000)}}
 	if g := tbl.gates[id]; g != want {
 		t.Fatalf("installed %+v, want %+v", g, want)
 	}
@@ -121,7 +122,7 @@ func TestPEPGateLifecycle(t *testing.T) {
 	if r, err := p.handle(mod); err != nil || r.GateID != id {
 		t.Fatalf("replace answered %s, %v", r.String(), err)
 	}
-	if tbl.gates[id].Flow.SrcPort != 20002 || len(tbl.gates) != 1 {
+	if tbl.gates[id].Flow.Src.Port() != 20002 || len(tbl.gates) != 1 {
 		t.Fatalf("after replace: %+v", tbl.gates)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // TestQueuingProtectsEFUnderCongestion overloads a 10 Mbit/s core link with
@@ -29,7 +31,7 @@ func TestQueuingProtectsEFUnderCongestion(t *testing.T) {
 	beSink := l.sinkSocketT(t, bePort)
 	media := l.sender(t, sndAddr, rtpSrcPort)
 	bulk := l.sender(t, sndAddr, rtpSrcPort+100)
-	if err := d.SetGate(Gate{ID: 1, DSCP: DSCPEF, Flow: Flow{Src: sndAddr, Dst: rcvAddr, Proto: protoUDP, SrcPort: rtpSrcPort, DstPort: rtpDstPort}}); err != nil {
+	if err := d.SetGate(Gate{ID: 1, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(sndAddr, rtpSrcPort), Dst: netip.AddrPortFrom(rcvAddr, rtpDstPort)}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // Names of the nftables objects the data plane owns. Everything lives in
@@ -73,8 +75,8 @@ func dscpName(dscp uint8) string {
 
 // gateMapFor tells which map holds a flow: the exact map, or the one that
 // ignores the source port when the classifier leaves it open.
-func gateMapFor(f Flow) string {
-	if f.SrcPort == 0 {
+func gateMapFor(f flow.Tuple) string {
+	if f.Src.Port() == 0 {
 		return gatesAnyMap
 	}
 	return gatesMap
@@ -82,22 +84,22 @@ func gateMapFor(f Flow) string {
 
 // gateKey is the set element key of a flow, laid out exactly as the
 // registers the forward chain loads: each field padded to 4 bytes.
-func gateKey(f Flow) []byte {
+func gateKey(f flow.Tuple) []byte {
 	n := 20
-	if f.SrcPort == 0 {
+	if f.Src.Port() == 0 {
 		n = 16
 	}
 	k := make([]byte, n)
-	s, d := f.Src.As4(), f.Dst.As4()
+	s, d := f.Src.Addr().As4(), f.Dst.Addr().As4()
 	copy(k[0:4], s[:])
 	copy(k[4:8], d[:])
 	k[8] = f.Proto
-	if f.SrcPort == 0 {
-		binary.BigEndian.PutUint16(k[12:14], f.DstPort)
+	if f.Src.Port() == 0 {
+		binary.BigEndian.PutUint16(k[12:14], f.Dst.Port())
 		return k
 	}
-	binary.BigEndian.PutUint16(k[12:14], f.SrcPort)
-	binary.BigEndian.PutUint16(k[16:18], f.DstPort)
+	binary.BigEndian.PutUint16(k[12:14], f.Src.Port())
+	binary.BigEndian.PutUint16(k[16:18], f.Dst.Port())
 	return k
 }
 
@@ -117,18 +119,16 @@ func gateElement(g Gate) nftables.SetElement {
 func gateComment(id uint32) string { return "gate " + strconv.FormatUint(uint64(id), 10) }
 
 // flowOfKey is the inverse of gateKey.
-func flowOfKey(k []byte) (Flow, bool) {
+func flowOfKey(k []byte) (flow.Tuple, bool) {
 	if len(k) != 16 && len(k) != 20 {
-		return Flow{}, false
+		return flow.Tuple{}, false
 	}
-	f := Flow{Src: netip.AddrFrom4([4]byte(k[0:4])), Dst: netip.AddrFrom4([4]byte(k[4:8])), Proto: k[8]}
+	src, dst := netip.AddrFrom4([4]byte(k[0:4])), netip.AddrFrom4([4]byte(k[4:8]))
 	if len(k) == 16 {
-		f.DstPort = binary.BigEndian.Uint16(k[12:14])
-		return f, true
+		return flow.Tuple{Proto: k[8], Src: netip.AddrPortFrom(src, 0), Dst: netip.AddrPortFrom(dst, binary.BigEndian.Uint16(k[12:14]))}, true
 	}
-	f.SrcPort = binary.BigEndian.Uint16(k[12:14])
-	f.DstPort = binary.BigEndian.Uint16(k[16:18])
-	return f, true
+	return flow.Tuple{Proto: k[8], Src: netip.AddrPortFrom(src, binary.BigEndian.Uint16(k[12:14])),
+		Dst: netip.AddrPortFrom(dst, binary.BigEndian.Uint16(k[16:18]))}, true
 }
 
 // classElement is the verdict-map element that sends a class to its chain.

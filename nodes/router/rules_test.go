@@ -7,10 +7,12 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 func TestGateKeyLayoutMatchesRegisters(t *testing.T) {
-	f := Flow{Src: netip.MustParseAddr("198.18.1.2"), Dst: netip.MustParseAddr("198.18.4.2"), Proto: protoUDP, SrcPort: 20000, DstPort: 30000}
+	f := flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(netip.MustParseAddr("198.18.1.2"), 20000), Dst: netip.AddrPortFrom(netip.MustParseAddr("198.18.4.2"), 30000)}
 	want := []byte{
 		198, 18, 1, 2, // ip saddr
 		198, 18, 4, 2, // ip daddr
@@ -28,7 +30,7 @@ func TestGateKeyLayoutMatchesRegisters(t *testing.T) {
 		t.Fatalf("exact flow in %s", gateMapFor(f))
 	}
 
-	f.SrcPort = 0
+	f.Src = netip.AddrPortFrom(f.Src.Addr(), 0)
 	any := gateKey(f)
 	if !bytes.Equal(any, append(want[:12:12], 0x75, 0x30, 0, 0)) {
 		t.Fatalf("any-source-port key % x", any)
@@ -104,7 +106,7 @@ func TestSetDSCPRewritesOnlyTheCodePoint(t *testing.T) {
 }
 
 func TestGateAndClassElements(t *testing.T) {
-	g := Gate{ID: 42, DSCP: DSCPEF, Flow: Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: protoUDP, SrcPort: 1, DstPort: 2}}
+	g := Gate{ID: 42, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), 1), Dst: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 2)}}
 	el := gateElement(g)
 	if el.VerdictData != nil || !bytes.Equal(el.Val, []byte{0, 0, 0, 46}) {
 		t.Fatalf("gate element data % x verdict %+v: want class 46 as data, no verdict", el.Val, el.VerdictData)
@@ -127,18 +129,18 @@ func TestDSCPNames(t *testing.T) {
 }
 
 func TestGateValidate(t *testing.T) {
-	ok := Gate{ID: 1, DSCP: DSCPEF, Flow: Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: protoUDP, SrcPort: 1, DstPort: 2}}
+	ok := Gate{ID: 1, DSCP: DSCPEF, Flow: flow.Tuple{Proto: protoUDP, Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), 1), Dst: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 2)}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	bad := map[string]func(*Gate){
 		"id 0":         func(g *Gate) { g.ID = 0 },
 		"dscp 64":      func(g *Gate) { g.DSCP = 64 },
-		"ipv6":         func(g *Gate) { g.Flow.Src = netip.MustParseAddr("2001:db8::1") },
-		"no address":   func(g *Gate) { g.Flow.Dst = netip.Addr{} },
-		"any address":  func(g *Gate) { g.Flow.Src = netip.IPv4Unspecified() },
+		"ipv6":         func(g *Gate) { g.Flow.Src = netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), g.Flow.Src.Port()) },
+		"no address":   func(g *Gate) { g.Flow.Dst = netip.AddrPortFrom(netip.Addr{}, g.Flow.Dst.Port()) },
+		"any address":  func(g *Gate) { g.Flow.Src = netip.AddrPortFrom(netip.IPv4Unspecified(), g.Flow.Src.Port()) },
 		"icmp":         func(g *Gate) { g.Flow.Proto = 1 },
-		"no dest port": func(g *Gate) { g.Flow.DstPort = 0 },
+		"no dest port": func(g *Gate) { g.Flow.Dst = netip.AddrPortFrom(g.Flow.Dst.Addr(), 0) },
 	}
 	for name, mutate := range bad {
 		g := ok
