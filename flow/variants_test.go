@@ -193,6 +193,9 @@ func TestSides(t *testing.T) {
 			}
 		}
 	}
+	if Originating.String() != "originating" || Terminating.String() != "terminating" || Side(3).String() != "side(3)" {
+		t.Errorf("side names %s %s %s", Originating, Terminating, Side(3))
+	}
 	if SideOf(CH) != SideUnknown || SideUnknown.Proxy() != "" {
 		t.Error("CH has no side")
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkMachineCall(b *testing.B) {
 	}
 	call := func(h uint32, release bool) {
 		k := CallKey{Conn: 1, Handle: h}
-		m.Step(ReqAAA{Key: k, At: t0, Session: session("c", Originating)})
+		m.Step(ReqAAA{Key: k, At: t0, Session: session("c", flow.Originating)})
 		m.Step(AuthAnswered{Key: k, At: t0, Status: 200})
 		next(m.Step(ReqLDP{Key: k, At: t0, Media: media}))
 		m.Step(GateSetAcked{TransID: txn, At: t0, GateID: h})
@@ -78,7 +79,7 @@ func benchCalls(b *testing.B, withCH bool) {
 	var aaa, ldp, noLDP time.Duration
 	n := 0
 	for i := 0; b.Loop(); i++ {
-		s := callSession(fmt.Sprintf("bench-%d", i), cops.SideOriginating)
+		s := callSession(fmt.Sprintf("bench-%d", i), flow.Originating)
 		h := uint32(i + 1)
 		t0 := time.Now()
 		if cmd, _ := pep.request(h, cops.KindAAA, s); cmd != cops.CommandInstall {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes/authz"
 	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/protocol/osp"
@@ -89,8 +90,8 @@ func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error 
 	return nil
 }
 
-func ospRole(s Side) string {
-	if s == Terminating {
+func ospRole(s flow.Side) string {
+	if s == flow.Terminating {
 		return osp.RoleDestination
 	}
 	return osp.RoleSource

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -64,9 +65,9 @@ func FuzzMachine(f *testing.F) {
 			var ev Event
 			switch op % 18 {
 			case 0:
-				side := Originating
+				side := flow.Originating
 				if x%2 == 1 {
-					side = Terminating
+					side = flow.Terminating
 				}
 				ev = ReqAAA{Key: k, At: now, Session: session(fmt.Sprintf("c%d", sel%6), side)}
 			case 1:
@@ -129,7 +130,7 @@ func FuzzMachine(f *testing.F) {
 // answer or a pending authorisation.
 func FuzzProxyREQ(f *testing.F) {
 	for _, k := range []cops.Kind{cops.KindAAA, cops.KindLDP, cops.KindNoLDP} {
-		s := cops.Session{CallID: "seed", Side: cops.SideOriginating, Caller: "sip:a@x", Callee: "sip:b@y",
+		s := cops.Session{CallID: "seed", Side: flow.Originating, Caller: "sip:a@x", Callee: "sip:b@y",
 			Media: []cops.MediaFlow{{Dir: cops.Forward, Proto: 17, Src: uacRTP, Dst: uasRTP}}}
 		data, _ := s.AppendTo(nil)
 		b, _ := (&cops.Message{Header: cops.Header{Op: cops.OpREQ, ClientType: cops.ClientTypeSession}, Handle: 3,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/nodestest"
 	"github.com/qoslab/qoslab/nodes/usage"
@@ -217,7 +218,7 @@ var (
 	uasMedia = netip.MustParseAddrPort("198.18.5.2:30000")
 )
 
-func callSession(id string, side cops.Side) cops.Session {
+func callSession(id string, side flow.Side) cops.Session {
 	return cops.Session{CallID: id, Side: side, Caller: "sip:uac@198.18.1.2", Callee: "sip:uas@198.18.5.2", Class: "EF", Bandwidth: 87200,
 		Media: []cops.MediaFlow{
 			{Dir: cops.Forward, Proto: 17, Src: uacMedia, Dst: uasMedia},

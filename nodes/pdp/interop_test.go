@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/copsconn"
 )
@@ -113,7 +114,7 @@ func TestWithCOPSPEP(t *testing.T) {
 
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
-	s := callSession("pep-1", cops.SideOriginating)
+	s := callSession("pep-1", flow.Originating)
 	d, err := pep.Request(rctx, 1, cops.KindAAA, s)
 	if err != nil || d.Command != cops.CommandInstall || len(d.Session.Token) == 0 {
 		t.Fatalf("AAA: %+v %v", d, err)
@@ -139,7 +140,7 @@ func TestWithCOPSPEP(t *testing.T) {
 	eventually(t, "usage recorded", func() bool { return len(ch.records(t)) == 1 })
 
 	ch.setRefuse(403)
-	d, err = pep.Request(rctx, 2, cops.KindAAA, callSession("pep-2", cops.SideOriginating))
+	d, err = pep.Request(rctx, 2, cops.KindAAA, callSession("pep-2", flow.Originating))
 	if err != nil || d.Command != cops.CommandRemove || d.Session.Result != 403 || d.Session.Reason != "403 calling party barred" {
 		t.Fatalf("refused AAA: %+v %v", d, err)
 	}
@@ -172,7 +173,7 @@ func TestConcurrentCalls(t *testing.T) {
 				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 				defer rcancel()
 				h := cops.Handle(i + 1)
-				s := callSession("many-"+strconv.Itoa(i), cops.SideOriginating)
+				s := callSession("many-"+strconv.Itoa(i), flow.Originating)
 				s.Media[0].Src = netip.AddrPortFrom(s.Media[0].Src.Addr(), uint16(20000+2*i))
 				for _, k := range []cops.Kind{cops.KindAAA, cops.KindLDP, cops.KindNoLDP} {
 					d, err := pep.Request(rctx, h, k, s)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
@@ -14,7 +15,7 @@ func TestOnWire(t *testing.T) {
 	port := freePort(t) // nothing listens there
 	c := osp.NewClient(osp.ServerURL("127.0.0.1", port, false))
 	defer c.Close()
-	_, err := NewOSPClearinghouse(c).Authorize(context.Background(), Session{CallID: "x", Side: Originating})
+	_, err := NewOSPClearinghouse(c).Authorize(context.Background(), Session{CallID: "x", Side: flow.Originating})
 	if err == nil {
 		t.Fatal("authorised by nobody")
 	}

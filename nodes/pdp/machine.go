@@ -226,7 +226,7 @@ func (m *Machine) reqAAA(ev ReqAAA) {
 			Reason: "AAA repeated on a handle already in use"})
 		return
 	}
-	if ev.Session.Side != Originating && ev.Session.Side != Terminating {
+	if ev.Session.Side != flow.Originating && ev.Session.Side != flow.Terminating {
 		m.emit(SendDecision{Key: ev.Key, For: KindAAA, CallID: ev.Session.CallID, Status: 400,
 			Reason: "session information names no side"})
 		return
@@ -348,9 +348,9 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 // enteringFlow picks the media flow that enters the network at this side's
 // router: the caller's media on the originating side, the callee's on the
 // terminating side.
-func enteringFlow(s Side, media []MediaFlow) (Flow, bool) {
+func enteringFlow(s flow.Side, media []MediaFlow) (Flow, bool) {
 	for _, f := range media {
-		if f.FromCaller == (s == Originating) {
+		if f.FromCaller == (s == flow.Originating) {
 			return f.Flow, true
 		}
 	}

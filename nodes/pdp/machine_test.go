@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -62,7 +64,7 @@ var (
 	k2 = CallKey{Conn: 1, Handle: 2}
 )
 
-func session(id string, side Side) Session {
+func session(id string, side flow.Side) Session {
 	return Session{CallID: id, Side: side, Caller: "sip:alice@a.lab", Callee: "sip:bob@b.lab"}
 }
 
@@ -74,20 +76,20 @@ func newUpMachine(t *testing.T) *Machine {
 
 // setupCall drives a call through AAA and LDP to an installed gate with id
 // gateID; the router transaction of the Gate-Set is txn.
-func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn uint16, gateID uint32) {
+func setupCall(t *testing.T, m *Machine, k CallKey, id string, side flow.Side, txn uint16, gateID uint32) {
 	t.Helper()
 	st := stepsOf(side)
 	run(t, m, ReqAAA{Key: k, At: at(0), Session: session(id, side)},
 		fmt.Sprintf("setup/%d AuthorizationRequest call=%s token=false", st.AuthReq, id))
 	run(t, m, AuthAnswered{Key: k, At: at(0.1), Status: 200, Token: []byte("tok"), TransactionID: "osp-" + id},
 		fmt.Sprintf("setup/%d DEC Install AAA call=%s token=true", st.DecAAA, id))
-	flow := media[0].Flow
-	if side == Terminating {
-		flow = media[1].Flow
+	entering := media[0].Flow
+	if side == flow.Terminating {
+		entering = media[1].Flow
 	}
 	// Asked on the 180 (alerting), as in FIG. 5.
 	run(t, m, ReqLDP{Key: k, At: at(1), Media: media, Alerting: true},
-		fmt.Sprintf("setup/%d Gate-Set txn=%d call=%s gate=0 flow=%s dscp=46", st.GateSet, txn, id, flow))
+		fmt.Sprintf("setup/%d Gate-Set txn=%d call=%s gate=0 flow=%s dscp=46", st.GateSet, txn, id, entering))
 	run(t, m, GateSetAcked{TransID: txn, At: at(1.5), GateID: gateID},
 		fmt.Sprintf("setup/%d DEC Install LDP call=%s token=false", st.DecLDP, id))
 }
@@ -95,7 +97,7 @@ func setupCall(t *testing.T, m *Machine, k CallKey, id string, side Side, txn ui
 // The whole of FIG. 5 and FIG. 6 on the originating side (POL1).
 func TestSuccessOriginating(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c1", Originating, 1, 77)
+	setupCall(t, m, k1, "c1", flow.Originating, 1, 77)
 	run(t, m, ReqNoLDP{Key: k1, At: at(11.5)},
 		"teardown/5 Gate-Delete txn=2 call=c1 gate=77")
 	acts := run(t, m, GateDeleteAcked{TransID: 2, At: at(11.6), Counters: Counters{Packets: 500, Bytes: 86000}},
@@ -123,7 +125,7 @@ func TestSuccessOriginating(t *testing.T) {
 // terminating steps; the upstream token goes to the clearinghouse.
 func TestSuccessTerminating(t *testing.T) {
 	m := newUpMachine(t)
-	s := session("c2", Terminating)
+	s := session("c2", flow.Terminating)
 	s.Token = []byte("upstream")
 	acts := run(t, m, ReqAAA{Key: k1, At: at(0), Session: s}, "setup/8 AuthorizationRequest call=c2 token=true")
 	if got := string(acts[0].(SendAuthRequest).Session.Token); got != "upstream" {
@@ -147,7 +149,7 @@ func TestSuccessTerminating(t *testing.T) {
 // reason and nothing else happens.
 func TestClearinghouseRefusal(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c3", flow.Originating)}, "setup/3 AuthorizationRequest call=c3 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 403, Reason: "calling number not allowed"},
 		`setup/5 DEC Remove AAA call=c3 status=403 reason="403 calling number not allowed"`)
 	if m.Calls() != 0 {
@@ -160,7 +162,7 @@ func TestClearinghouseRefusal(t *testing.T) {
 // CH unreachable: fail closed with 503 so the proxy answers 503.
 func TestClearinghouseUnreachable(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c4", Originating)}, "setup/3 AuthorizationRequest call=c4 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c4", flow.Originating)}, "setup/3 AuthorizationRequest call=c4 token=false")
 	run(t, m, AuthFailed{Key: k1, At: at(5), Err: "dial tcp: connection refused"},
 		`setup/5 DEC Remove AAA call=c4 status=503 reason="503 clearinghouse unreachable: dial tcp: connection refused"`)
 	// A late answer from a slow clearinghouse is ignored.
@@ -171,7 +173,7 @@ func TestClearinghouseUnreachable(t *testing.T) {
 // still released properly (usage without a connect time).
 func TestGateSetErr(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c5", Originating)}, "setup/3 AuthorizationRequest call=c5 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c5", flow.Originating)}, "setup/3 AuthorizationRequest call=c5 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c5 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c5 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetFailed{TransID: 1, At: at(1.1), Reason: "13 classifier conflict"},
@@ -186,7 +188,7 @@ func TestGateSetErr(t *testing.T) {
 // LDP while the router connection is down is refused at once, not queued.
 func TestLDPRouterDown(t *testing.T) {
 	m := NewMachine(MachineConfig{Node: "pol1"})
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c6", Originating)}, "setup/3 AuthorizationRequest call=c6 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c6", flow.Originating)}, "setup/3 AuthorizationRequest call=c6 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c6 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, `setup/21 DEC Remove LDP call=c6 status=503 reason="router not connected"`)
 }
@@ -195,7 +197,7 @@ func TestLDPRouterDown(t *testing.T) {
 // deletes the gate; the proxy gets one DEC Remove and no DEC Install.
 func TestByeBeforeLDPFinished(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c7", Originating)}, "setup/3 AuthorizationRequest call=c7 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c7", flow.Originating)}, "setup/3 AuthorizationRequest call=c7 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c7 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c7 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, ReqNoLDP{Key: k1, At: at(1.05)})
@@ -214,7 +216,7 @@ func TestByeBeforeLDPFinished(t *testing.T) {
 // release waits for the answer; an authorised call still reports usage.
 func TestReleaseWhileAuthorizing(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c8", Originating)}, "setup/3 AuthorizationRequest call=c8 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c8", flow.Originating)}, "setup/3 AuthorizationRequest call=c8 token=false")
 	run(t, m, ReqNoLDP{Key: k1, At: at(0.5)})
 	id := "pol1/originating/c8/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, AuthAnswered{Key: k1, At: at(0.6), Status: 200, TransactionID: "x"},
@@ -223,7 +225,7 @@ func TestReleaseWhileAuthorizing(t *testing.T) {
 		"teardown/8 UsageIndication "+id+" delay=0s")
 
 	// Refused while released: no usage for a call that never was.
-	run(t, m, ReqAAA{Key: k2, At: at(0), Session: session("c9", Originating)}, "setup/3 AuthorizationRequest call=c9 token=false")
+	run(t, m, ReqAAA{Key: k2, At: at(0), Session: session("c9", flow.Originating)}, "setup/3 AuthorizationRequest call=c9 token=false")
 	run(t, m, ReqNoLDP{Key: k2, At: at(0.5)})
 	run(t, m, AuthFailed{Key: k2, At: at(0.6), Err: "timeout"}, `teardown/7 DEC Remove noLDP call=c9 status=0 reason="released"`)
 }
@@ -233,9 +235,9 @@ func TestReleaseWhileAuthorizing(t *testing.T) {
 // another connection are untouched.
 func TestProxyDisconnectMidCall(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c10", Originating, 1, 11)
+	setupCall(t, m, k1, "c10", flow.Originating, 1, 11)
 	other := CallKey{Conn: 2, Handle: 1}
-	setupCall(t, m, other, "c11", Originating, 2, 12)
+	setupCall(t, m, other, "c11", flow.Originating, 2, 12)
 	run(t, m, ProxyLost{Conn: 1, At: at(20)}, "teardown/5 Gate-Delete txn=3 call=c10 gate=11")
 	id := "pol1/originating/c10/" + fmt.Sprint(t0.UnixNano())
 	run(t, m, GateDeleteAcked{TransID: 3, At: at(20.1), Counters: Counters{Packets: 3, Bytes: 516}},
@@ -249,7 +251,7 @@ func TestProxyDisconnectMidCall(t *testing.T) {
 // DRQ after the noLDP started: the release goes on, but no DEC is sent.
 func TestDRQDuringRelease(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c12", Originating, 1, 3)
+	setupCall(t, m, k1, "c12", flow.Originating, 1, 3)
 	run(t, m, ReqNoLDP{Key: k1, At: at(5)}, "teardown/5 Gate-Delete txn=2 call=c12 gate=3")
 	run(t, m, Deleted{Key: k1, At: at(5.01), Reason: "session ended"})
 	acts := calls(m.Step(GateDeleteAcked{TransID: 2, At: at(5.1)}))
@@ -268,8 +270,8 @@ func TestDRQDuringRelease(t *testing.T) {
 // counters were lost.
 func TestRouterReconnectReinstalls(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c13", Originating, 1, 40)
-	setupCall(t, m, k2, "c14", Originating, 2, 41)
+	setupCall(t, m, k1, "c13", flow.Originating, 1, 40)
+	setupCall(t, m, k2, "c14", flow.Originating, 2, 41)
 	run(t, m, RouterDown{At: at(5)})
 	run(t, m, RouterUp{At: at(6)},
 		"setup/19 Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
@@ -289,7 +291,7 @@ func TestRouterReconnectReinstalls(t *testing.T) {
 // table, so the call ends without a Gate-Delete.
 func TestReleaseWhileRouterDown(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c15", Originating, 1, 40)
+	setupCall(t, m, k1, "c15", flow.Originating, 1, 40)
 	run(t, m, RouterDown{At: at(5)})
 	acts := calls(m.Step(ReqNoLDP{Key: k1, At: at(6)}))
 	if len(acts) != 3 || !acts[0].(SpoolUsage).Record.CountersLost {
@@ -303,10 +305,10 @@ func TestReleaseWhileRouterDown(t *testing.T) {
 // The router drops while a Gate-Set or Gate-Delete is outstanding.
 func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c16", Originating)}, "setup/3 AuthorizationRequest call=c16 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c16", flow.Originating)}, "setup/3 AuthorizationRequest call=c16 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c16 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c16 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
-	setupCall(t, m, k2, "c17", Originating, 2, 8)
+	setupCall(t, m, k2, "c17", flow.Originating, 2, 8)
 	run(t, m, ReqNoLDP{Key: k2, At: at(2)}, "teardown/5 Gate-Delete txn=3 call=c17 gate=8")
 	acts := run(t, m, RouterDown{At: at(3)},
 		`setup/21 DEC Remove LDP call=c16 status=503 reason="router refused the gate: router connection lost"`,
@@ -327,7 +329,7 @@ func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 // an LDP for an unchanged installed gate is answered at once.
 func TestRepeatedLDP(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c18", Originating)}, "setup/3 AuthorizationRequest call=c18 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c18", flow.Originating)}, "setup/3 AuthorizationRequest call=c18 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c18 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c18 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	run(t, m, ReqLDP{Key: k1, At: at(1.01), Media: media})
@@ -342,8 +344,8 @@ func TestRepeatedLDP(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: Session{CallID: "x"}}, `- DEC Remove AAA call=x status=400 reason="session information names no side"`)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, "setup/3 AuthorizationRequest call=c19 token=false")
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", Originating)}, `- DEC Remove AAA call=c19 status=400 reason="AAA repeated on a handle already in use"`)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", flow.Originating)}, "setup/3 AuthorizationRequest call=c19 token=false")
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", flow.Originating)}, `- DEC Remove AAA call=c19 status=400 reason="AAA repeated on a handle already in use"`)
 	run(t, m, ReqLDP{Key: k1, At: at(0.1), Media: media}, `setup/21 DEC Remove LDP call=c19 status=400 reason="LDP before the call was admitted"`)
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c19 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media[1:]}, `setup/21 DEC Remove LDP call=c19 status=400 reason="no media flow enters the network at the originating side"`)
@@ -356,7 +358,7 @@ func TestBadRequests(t *testing.T) {
 // found in the spool at start are sent again.
 func TestUsageRetryAndSpoolResume(t *testing.T) {
 	m := newUpMachine(t)
-	rec := UsageRecord{ID: "pol1/originating/old/1", Side: Originating}
+	rec := UsageRecord{ID: "pol1/originating/old/1", Side: flow.Originating}
 	run(t, m, SpoolLoaded{Records: []UsageRecord{rec}}, "teardown/8 UsageIndication pol1/originating/old/1 delay=0s")
 	run(t, m, SpoolLoaded{Records: []UsageRecord{rec}}) // already pending: not sent twice
 	for _, want := range []string{"1s", "2s", "4s", "8s", "8s"} {
@@ -389,7 +391,7 @@ func TestDescribe(t *testing.T) {
 			t.Fatalf("Describe(%T) = %q %v, want %q %v", ev, c, l, wantCall, want)
 		}
 	}
-	aaa := ReqAAA{Key: k1, At: at(0), Session: session("d1", Terminating)}
+	aaa := ReqAAA{Key: k1, At: at(0), Session: session("d1", flow.Terminating)}
 	check(aaa, "d1", setupAt(7))
 	m.Step(aaa)
 	m.cfg.DSCPOf = func(c string) (uint8, bool) {
@@ -426,7 +428,7 @@ func TestDescribe(t *testing.T) {
 // transaction ends the release without counters.
 func TestGateCmdErrOnDelete(t *testing.T) {
 	m := newUpMachine(t)
-	setupCall(t, m, k1, "c20", Originating, 1, 5)
+	setupCall(t, m, k1, "c20", flow.Originating, 1, 5)
 	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/5 Gate-Delete txn=2 call=c20 gate=5")
 	acts := calls(m.Step(GateSetFailed{TransID: 2, At: at(3.1), Reason: "Unknown-Gate-Command"}))
 	if len(acts) != 4 || !acts[1].(SpoolUsage).Record.CountersLost {
@@ -448,7 +450,7 @@ func TestGateBook(t *testing.T) {
 	runAll(t, m, RouterUp{At: t0}, "- Gate-Delete txn=3 call= gate=7")
 	runAll(t, m, GateDeleteAcked{TransID: 3}, "forget gate 7")
 
-	runAll(t, m, ReqAAA{Key: k1, At: at(0), Session: session("g1", Originating)}, "setup/3 AuthorizationRequest call=g1 token=false")
+	runAll(t, m, ReqAAA{Key: k1, At: at(0), Session: session("g1", flow.Originating)}, "setup/3 AuthorizationRequest call=g1 token=false")
 	runAll(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=g1 token=false")
 	runAll(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=4 call=g1 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
 	runAll(t, m, GateSetAcked{TransID: 4, At: at(1.1), GateID: 12}, "record gate 12 call=g1", "setup/21 DEC Install LDP call=g1 token=false")
@@ -473,7 +475,7 @@ func TestGateBook(t *testing.T) {
 func TestBestEffortGrant(t *testing.T) {
 	m := NewMachine(MachineConfig{Node: "pol1", DSCPOf: func(c string) (uint8, bool) { return 0, c == "BE" }})
 	m.Step(RouterUp{})
-	m.Step(ReqAAA{Key: k1, At: at(0), Session: session("be", Originating)})
+	m.Step(ReqAAA{Key: k1, At: at(0), Session: session("be", flow.Originating)})
 	m.Step(AuthAnswered{Key: k1, At: at(0.1), Status: 200, Class: "BE"})
 	acts := m.Step(ReqLDP{Key: k1, At: at(1), Media: media})
 	if g := acts[0].(SendGateSet).Gate; g.DSCP != 0 {
@@ -487,8 +489,8 @@ func TestBestEffortGrant(t *testing.T) {
 func TestSetupTimeout(t *testing.T) {
 	m := NewMachine(MachineConfig{Node: "pol1", SetupTimeout: time.Minute})
 	m.Step(RouterUp{})
-	setupCall(t, m, k2, "up", Originating, 1, 3)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("stuck", Originating)}, "setup/3 AuthorizationRequest call=stuck token=false")
+	setupCall(t, m, k2, "up", flow.Originating, 1, 3)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("stuck", flow.Originating)}, "setup/3 AuthorizationRequest call=stuck token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=stuck token=false")
 	run(t, m, Tick{At: at(59)})
 	id := "pol1/originating/stuck/" + fmt.Sprint(t0.UnixNano())
@@ -506,7 +508,7 @@ func TestSetupTimeout(t *testing.T) {
 func TestGateInfoAcrossRouterRestart(t *testing.T) {
 	m := NewMachine(MachineConfig{Node: "pol1", GateInfoEvery: 5 * time.Second})
 	m.Step(RouterUp{})
-	setupCall(t, m, k1, "gi", Originating, 1, 7)
+	setupCall(t, m, k1, "gi", flow.Originating, 1, 7)
 	run(t, m, Tick{At: at(3)}, "Gate-Info txn=2 call=gi gate=7")
 	run(t, m, Tick{At: at(6)}) // every 5s at most
 	run(t, m, GateInfoAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 250, Bytes: 43000}})

@@ -141,10 +141,10 @@ func sessionFromCOPS(cs *cops.Session) Session {
 		Bandwidth: cs.Bandwidth,
 	}
 	switch cs.Side {
-	case cops.SideOriginating:
-		s.Side = Originating
-	case cops.SideTerminating:
-		s.Side = Terminating
+	case flow.Originating:
+		s.Side = flow.Originating
+	case flow.Terminating:
+		s.Side = flow.Terminating
 	}
 	if len(cs.Token) > 0 {
 		s.Token = append([]byte(nil), cs.Token...)

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes/usage"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
@@ -47,7 +48,7 @@ func TestCallThroughPolicyServer(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 
-	s := callSession("call-1", cops.SideOriginating)
+	s := callSession("call-1", flow.Originating)
 	cmd, dec := pep.request(7, cops.KindAAA, s)
 	if cmd != cops.CommandInstall || dec.Result != 200 || string(dec.Token) != "token-txn-1" {
 		t.Fatalf("AAA: %v %s", cmd, &dec)
@@ -98,12 +99,12 @@ func TestRefusedAndUnreachable(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 
-	cmd, dec := pep.request(1, cops.KindAAA, callSession("denied", cops.SideOriginating))
+	cmd, dec := pep.request(1, cops.KindAAA, callSession("denied", flow.Originating))
 	if cmd != cops.CommandRemove || dec.Result != 403 || !strings.Contains(dec.Reason, "calling party barred") {
 		t.Fatalf("refused call: %v %s", cmd, &dec)
 	}
 	ch.down()
-	cmd, dec = pep.request(2, cops.KindAAA, callSession("no-ch", cops.SideOriginating))
+	cmd, dec = pep.request(2, cops.KindAAA, callSession("no-ch", flow.Originating))
 	if cmd != cops.CommandRemove || dec.Result != 503 {
 		t.Fatalf("CH down: %v %s", cmd, &dec)
 	}
@@ -121,7 +122,7 @@ func TestGateSetErrOverTheWire(t *testing.T) {
 	rtr.setErr = cops.PCErrInsufficientResources
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
-	s := callSession("c", cops.SideTerminating)
+	s := callSession("c", flow.Terminating)
 	s.Token = []byte("upstream-token")
 	if cmd, _ := pep.request(1, cops.KindAAA, s); cmd != cops.CommandInstall {
 		t.Fatal("AAA refused")
@@ -150,14 +151,14 @@ func TestUsageSurvivesClearinghouseOutage(t *testing.T) {
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
 
 	for i, id := range []string{"a", "b", "c"} {
-		s := callSession(id, cops.SideOriginating)
+		s := callSession(id, flow.Originating)
 		h := uint32(10 + i)
 		pep.request(h, cops.KindAAA, s)
 		pep.request(h, cops.KindLDP, s)
 	}
 	ch.down()
 	for i, id := range []string{"a", "b", "c"} {
-		if cmd, _ := pep.request(uint32(10+i), cops.KindNoLDP, callSession(id, cops.SideOriginating)); cmd != cops.CommandRemove {
+		if cmd, _ := pep.request(uint32(10+i), cops.KindNoLDP, callSession(id, flow.Originating)); cmd != cops.CommandRemove {
 			t.Fatalf("noLDP %s not answered with Remove", id)
 		}
 	}
@@ -191,7 +192,7 @@ func TestRestartResumesSpool(t *testing.T) {
 	stop := b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("r", cops.SideOriginating)
+	s := callSession("r", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	pep.request(1, cops.KindLDP, s)
 	ch.down()
@@ -218,7 +219,7 @@ func TestRouterRestartReinstallsGates(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("rr", cops.SideOriginating)
+	s := callSession("rr", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	pep.request(1, cops.KindLDP, s)
 	rtr.stop()
@@ -249,7 +250,7 @@ func TestProxyDisconnectDeletesGates(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("pd", cops.SideOriginating)
+	s := callSession("pd", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	pep.request(1, cops.KindLDP, s)
 	pep.c.Close()
@@ -267,12 +268,12 @@ func TestNoClearinghouseMode(t *testing.T) {
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
 
-	barred := callSession("x", cops.SideOriginating)
+	barred := callSession("x", flow.Originating)
 	barred.Callee = "sip:premium@198.18.5.2"
 	if cmd, dec := pep.request(1, cops.KindAAA, barred); cmd != cops.CommandRemove || dec.Result != 403 || dec.Reason != "403 premium barred" {
 		t.Fatalf("barred call: %v %s", cmd, &dec)
 	}
-	s := callSession("ok", cops.SideOriginating)
+	s := callSession("ok", flow.Originating)
 	if cmd, _ := pep.request(2, cops.KindAAA, s); cmd != cops.CommandInstall {
 		t.Fatal("allowed call refused")
 	}
@@ -310,7 +311,7 @@ func TestRestartDeletesGatesLeftBehind(t *testing.T) {
 	stop := b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("left", cops.SideOriginating)
+	s := callSession("left", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	pep.request(1, cops.KindLDP, s)
 	stop()
@@ -342,7 +343,7 @@ func TestCountersSurviveRouterRestart(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("cnt", cops.SideOriginating)
+	s := callSession("cnt", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	pep.request(1, cops.KindLDP, s)
 	eventually(t, "a Gate-Info answered", func() bool { return strings.Contains(b.logs.String(), `"what":"RPT Gate-Info-Ack"`) })
@@ -376,7 +377,7 @@ func TestSlowRouter(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("slow", cops.SideOriginating)
+	s := callSession("slow", flow.Originating)
 	pep.request(1, cops.KindAAA, s)
 	cmd, dec := pep.request(1, cops.KindLDP, s)
 	if cmd != cops.CommandRemove || dec.Result != 503 || !strings.Contains(dec.Reason, "did not answer") {
@@ -440,7 +441,7 @@ func TestMalformedREQKeepsTheConnection(t *testing.T) {
 	b.start(t)
 	pep := dialPEP(t, b.copsPort)
 	eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
-	s := callSession("kept", cops.SideOriginating)
+	s := callSession("kept", flow.Originating)
 	if cmd, _ := pep.request(1, cops.KindAAA, s); cmd != cops.CommandInstall {
 		t.Fatal("AAA refused")
 	}

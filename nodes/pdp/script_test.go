@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/script/*.txt")
@@ -124,9 +126,9 @@ func scriptEvent(line string) (Event, error) {
 	case "router-down":
 		return RouterDown{At: now}, nil
 	case "aaa":
-		s := session(args["call"], Originating)
+		s := session(args["call"], flow.Originating)
 		if args["side"] == "term" {
-			s.Side = Terminating
+			s.Side = flow.Terminating
 		}
 		s.Token = []byte(args["token"])
 		if len(s.Token) == 0 {

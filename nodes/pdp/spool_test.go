@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 func TestSpoolSurvivesReopen(t *testing.T) {
@@ -14,9 +16,9 @@ func TestSpoolSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := UsageRecord{ID: "pol1/originating/a/1", CallID: "a", Side: Originating, Start: t0, Connect: at(1), End: at(11),
+	a := UsageRecord{ID: "pol1/originating/a/1", CallID: "a", Side: flow.Originating, Start: t0, Connect: at(1), End: at(11),
 		Duration: 10 * time.Second, Counters: Counters{Packets: 500, Bytes: 86000}, TransactionID: "t1"}
-	b := UsageRecord{ID: "pol1/originating/b/2", CallID: "b", Side: Terminating}
+	b := UsageRecord{ID: "pol1/originating/b/2", CallID: "b", Side: flow.Terminating}
 	for _, r := range []UsageRecord{a, b, a} { // the second a is a retried write
 		if err := s.Put(ctx, r); err != nil {
 			t.Fatal(err)
@@ -38,7 +40,7 @@ func TestSpoolSurvivesReopen(t *testing.T) {
 	if len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
 		t.Fatalf("after reopen: %+v", got)
 	}
-	if g := got[0]; !g.Start.Equal(a.Start) || !g.End.Equal(a.End) || g.Packets != 500 || g.Bytes != 86000 || g.Duration != a.Duration || g.Side != Originating {
+	if g := got[0]; !g.Start.Equal(a.Start) || !g.End.Equal(a.End) || g.Packets != 500 || g.Bytes != 86000 || g.Duration != a.Duration || g.Side != flow.Originating {
 		t.Fatalf("record changed in the spool: %+v", g)
 	}
 	if err := s.Delete(ctx, a.ID); err != nil {

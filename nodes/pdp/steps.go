@@ -21,22 +21,11 @@ func (l Label) String() string {
 	return fmt.Sprintf("%s/%d", l.Phase, l.Step)
 }
 
-// role is the policy server's role on a side: POL1 or POL2 ("" unknown).
-func (s Side) role() string {
-	switch s {
-	case Originating:
-		return flow.POL1
-	case Terminating:
-		return flow.POL2
-	}
-	return ""
-}
-
 // sent labels a message the policy server of side s sends, by its step in
 // package flow; received one it receives. The gate and OSP steps are the
 // same whoever hangs up.
-func sent(s Side, r flow.Ref) Label     { return labelOf(r.StepAt(s.role(), true)) }
-func received(s Side, r flow.Ref) Label { return labelOf(r.StepAt(s.role(), false)) }
+func sent(s flow.Side, r flow.Ref) Label     { return labelOf(r.StepAt(s.PolicyServer(), true)) }
+func received(s flow.Side, r flow.Ref) Label { return labelOf(r.StepAt(s.PolicyServer(), false)) }
 
 func (c *call) sent(r flow.Ref) Label     { return sent(c.sess.Side, r) }
 func (c *call) received(r flow.Ref) Label { return received(c.sess.Side, r) }

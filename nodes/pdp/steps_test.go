@@ -17,16 +17,16 @@ import (
 func TestLoggedStepsAgainstFlow(t *testing.T) {
 	cases := []struct {
 		name    string
-		side    cops.Side
+		side    flow.Side
 		me      flow.Side
 		withCH  bool
 		variant flow.Variant
 	}{
-		{"POL1", cops.SideOriginating, flow.Originating, true, 0},
-		{"POL2", cops.SideTerminating, flow.Terminating, true, 0},
-		{"POL2, callee hangs up", cops.SideTerminating, flow.Terminating, true, flow.CalleeHangsUp},
-		{"POL1 without clearinghouse", cops.SideOriginating, flow.Originating, false, flow.NoClearinghouse},
-		{"POL2 without clearinghouse", cops.SideTerminating, flow.Terminating, false, flow.NoClearinghouse},
+		{"POL1", flow.Originating, flow.Originating, true, 0},
+		{"POL2", flow.Terminating, flow.Terminating, true, 0},
+		{"POL2, callee hangs up", flow.Terminating, flow.Terminating, true, flow.CalleeHangsUp},
+		{"POL1 without clearinghouse", flow.Originating, flow.Originating, false, flow.NoClearinghouse},
+		{"POL2 without clearinghouse", flow.Terminating, flow.Terminating, false, flow.NoClearinghouse},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestLoggedStepsAgainstFlow(t *testing.T) {
 			pep := dialPEP(t, b.copsPort)
 			eventually(t, "router connection", func() bool { return strings.Contains(b.logs.String(), "router connected") })
 			s := callSession("call-1", c.side)
-			if c.side == cops.SideTerminating {
+			if c.side == flow.Terminating {
 				s.Token = []byte("token-from-pol1")
 			}
 			for _, k := range []cops.Kind{cops.KindAAA, cops.KindLDP, cops.KindNoLDP} {
@@ -70,7 +70,7 @@ func teardownAt(n int) Label { return Label{flow.Teardown, n} }
 
 // stepsOf gives the machine's tests the steps a side's policy server
 // sends in the setup, from package flow.
-func stepsOf(side Side) struct{ AuthReq, DecAAA, GateSet, DecLDP int } {
+func stepsOf(side flow.Side) struct{ AuthReq, DecAAA, GateSet, DecLDP int } {
 	return struct{ AuthReq, DecAAA, GateSet, DecLDP int }{
 		sent(side, flow.InSetup(flow.OSPAuthReq)).Step,
 		sent(side, flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)).Step,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/clearinghouse"
 	"github.com/qoslab/qoslab/nodes/usage"
@@ -110,7 +111,7 @@ func TestTwoSidesWithClearinghouseRestart(t *testing.T) {
 	const calls = 4
 	for i := range calls {
 		id, h := fmt.Sprintf("call-%d", i), uint32(100+i)
-		orig, term := callSession(id, cops.SideOriginating), callSession(id, cops.SideTerminating)
+		orig, term := callSession(id, flow.Originating), callSession(id, flow.Terminating)
 		cmd, dec := sip1.request(h, cops.KindAAA, orig)
 		if cmd != cops.CommandInstall || len(dec.Token) == 0 {
 			t.Fatalf("%s: POL1 AAA: %v %s", id, cmd, &dec)
@@ -134,10 +135,10 @@ func TestTwoSidesWithClearinghouseRestart(t *testing.T) {
 	}
 	teardown := func(i int) {
 		id, h := fmt.Sprintf("call-%d", i), uint32(100+i)
-		if cmd, _ := sip1.request(h, cops.KindNoLDP, callSession(id, cops.SideOriginating)); cmd != cops.CommandRemove {
+		if cmd, _ := sip1.request(h, cops.KindNoLDP, callSession(id, flow.Originating)); cmd != cops.CommandRemove {
 			t.Fatalf("%s: POL1 noLDP", id)
 		}
-		if cmd, _ := sip2.request(h, cops.KindNoLDP, callSession(id, cops.SideTerminating)); cmd != cops.CommandRemove {
+		if cmd, _ := sip2.request(h, cops.KindNoLDP, callSession(id, flow.Terminating)); cmd != cops.CommandRemove {
 			t.Fatalf("%s: POL2 noLDP", id)
 		}
 	}

@@ -4,30 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/qoslab/qoslab/flow"
 )
-
-// Side says which end of the call a policy server serves. The originating
-// side (POL1) gates the caller's media, the terminating side (POL2) the
-// callee's: each router marks the media that enters the network through it.
-type Side uint8
-
-// Sides of a call.
-const (
-	SideUnknown Side = iota
-	Originating
-	Terminating
-)
-
-// String names the side for logs.
-func (s Side) String() string {
-	switch s {
-	case Originating:
-		return "originating"
-	case Terminating:
-		return "terminating"
-	}
-	return fmt.Sprintf("side(%d)", uint8(s))
-}
 
 // Flow is a media 5-tuple.
 type Flow struct {
@@ -52,7 +31,7 @@ type MediaFlow struct {
 // REQ (the ClientSI of the private client-type).
 type Session struct {
 	CallID string
-	Side   Side
+	Side   flow.Side
 	Caller string // SIP From URI
 	Callee string // SIP To URI
 	// Token is the OSP token the upstream side obtained, if the proxy
@@ -91,7 +70,7 @@ type UsageRecord struct {
 	ID            string
 	Node          string
 	CallID        string
-	Side          Side
+	Side          flow.Side
 	Caller        string
 	Callee        string
 	TransactionID string // the clearinghouse's authorisation transaction

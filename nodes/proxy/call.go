@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
 )
@@ -21,7 +22,7 @@ import (
 type call struct {
 	p      *Proxy
 	id     string // Call-ID
-	side   Side
+	side   flow.Side
 	handle uint32   // COPS handle of this call and side
 	dest   string   // next hop of the INVITE
 	target *sip.Uri // new Request-URI (a registered contact), nil to keep it
@@ -61,7 +62,7 @@ type byeLeg struct {
 	err      error // forwarding failed
 }
 
-func (p *Proxy) newCall(callID string, side Side, req *sip.Request, tx sip.ServerTransaction, offer media, next nextHop) *call {
+func (p *Proxy) newCall(callID string, side flow.Side, req *sip.Request, tx sip.ServerTransaction, offer media, next nextHop) *call {
 	c := &call{
 		p: p, id: callID, side: side, dest: next.dest, target: next.target,
 		invite: req, inviteTx: tx, final: make(chan struct{}),

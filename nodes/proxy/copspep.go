@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/copsconn"
 )
@@ -137,13 +138,13 @@ func copsSession(s Session) cops.Session {
 	cs := cops.Session{
 		Alerting:  s.Alerting,
 		CallID:    s.CallID,
-		Side:      cops.SideOriginating,
+		Side:      flow.Originating,
 		Caller:    s.From,
 		Callee:    s.To,
 		Bandwidth: uint64(s.BandwidthKbps) * 1000,
 	}
-	if s.Side == Terminating.String() {
-		cs.Side = cops.SideTerminating
+	if s.Side == flow.Terminating.String() {
+		cs.Side = flow.Terminating
 	}
 	if s.Token != "" {
 		cs.Token = tokenBytes(s.Token)

@@ -27,14 +27,14 @@ func callIDOf(m interface{ CallID() *sip.CallIDHeader }) string {
 }
 
 // sideOf is the side this proxy plays for a request's call.
-func (p *Proxy) sideOf(c *call, req *sip.Request) Side {
+func (p *Proxy) sideOf(c *call, req *sip.Request) flow.Side {
 	if c != nil {
 		return c.side
 	}
 	if p.fromPeerProxy(req) {
-		return Terminating
+		return flow.Terminating
 	}
-	return Originating
+	return flow.Originating
 }
 
 // onAck forwards the end-to-end ACK of a 2xx along the route set. The ACK
@@ -184,7 +184,7 @@ func (p *Proxy) sendTo(req *sip.Request, dest string) (sip.ClientTransaction, st
 
 // relayFinal passes the responses of a forwarded non-INVITE request back
 // until the final one; no answer at all becomes 408.
-func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.ClientTransaction, side Side, byCallee bool) {
+func (p *Proxy) relayFinal(req *sip.Request, tx sip.ServerTransaction, ctx sip.ClientTransaction, side flow.Side, byCallee bool) {
 	defer ctx.Terminate()
 	callID := callIDOf(req)
 	for {
@@ -241,7 +241,7 @@ func (p *Proxy) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	dest, out := "", req // in a dialog: along the route set
 	if r := req.Route(); r == nil || !p.isSelf(r.Address) {
-		next, rerr := p.initialDest(req, side == Terminating)
+		next, rerr := p.initialDest(req, side == flow.Terminating)
 		if rerr != nil {
 			p.reject(req, tx, side, rerr.status, rerr.why)
 			return

@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/internal/wait"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
@@ -478,7 +479,7 @@ func allowAll(kind ReqKind, s cops.Session) decision {
 	d := session(kind, s)
 	switch kind {
 	case ReqAAA:
-		d.Session.Token = []byte("tok-" + s.Side.String())
+		d.Session.Token = []byte("tok-" + map[flow.Side]string{flow.Originating: "orig", flow.Terminating: "term"}[s.Side])
 	case ReqNoLDP:
 		d.Command = cops.CommandRemove
 	}

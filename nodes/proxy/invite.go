@@ -28,9 +28,9 @@ func (p *Proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.CallID(); h != nil {
 		callID = h.Value()
 	}
-	side := Originating
+	side := flow.Originating
 	if p.fromPeerProxy(req) {
-		side = Terminating
+		side = flow.Terminating
 	}
 	p.logSIP(nodes.Received, callID, side, "INVITE", flow.InSetup(flow.SIPInvite), false, req.Source())
 
@@ -52,7 +52,7 @@ func (p *Proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	next, rerr := p.initialDest(req, side == Terminating)
+	next, rerr := p.initialDest(req, side == flow.Terminating)
 	if rerr != nil {
 		p.reject(req, tx, side, rerr.status, rerr.why)
 		return
@@ -106,7 +106,7 @@ func validateInvite(req *sip.Request) (int, string) {
 }
 
 // reject answers a request the proxy will not forward.
-func (p *Proxy) reject(req *sip.Request, tx sip.ServerTransaction, side Side, status int, why string) {
+func (p *Proxy) reject(req *sip.Request, tx sip.ServerTransaction, side flow.Side, status int, why string) {
 	res := sip.NewResponseFromRequest(req, status, reasonPhrase(status), nil)
 	if why != "" {
 		res.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf("399 qoslab-proxy %q", why)))
@@ -175,7 +175,7 @@ func (c *call) forwardInvite(token string) *Event {
 	p := c.p
 	fwd := c.invite.Clone()
 	fwd.RemoveHeader(TokenHeader)
-	if token != "" && c.side == Originating {
+	if token != "" && c.side == flow.Originating {
 		fwd.AppendHeader(sip.NewHeader(TokenHeader, token))
 	}
 	p.popSelfRoute(fwd)

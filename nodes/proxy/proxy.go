@@ -349,7 +349,7 @@ func (p *Proxy) lookup(callID string) *call {
 // logSIP writes one SIP message to the node's message log.
 // at names it as the step tables do (noStep: none); byCallee selects the
 // numbering of a teardown the callee started.
-func (p *Proxy) logSIP(dir, callID string, side Side, what string, at flow.Ref, byCallee bool, peer string) {
+func (p *Proxy) logSIP(dir, callID string, side flow.Side, what string, at flow.Ref, byCallee bool, peer string) {
 	s, _ := stepOf(side, dir, at, byCallee)
 	nodes.LogMessage(p.log, nodes.Message{
 		Dir: dir, Proto: "sip", What: what, CallID: callID, Flow: string(s.Phase), Step: s.N, Peer: p.peerName(peer),
@@ -357,7 +357,7 @@ func (p *Proxy) logSIP(dir, callID string, side Side, what string, at flow.Ref, 
 }
 
 // logCOPS writes one COPS message to the node's message log.
-func (p *Proxy) logCOPS(dir, callID string, side Side, what string, at flow.Ref) {
+func (p *Proxy) logCOPS(dir, callID string, side flow.Side, what string, at flow.Ref) {
 	s, _ := stepOf(side, dir, at, false)
 	nodes.LogMessage(p.log, nodes.Message{
 		Dir: dir, Proto: "cops", What: what, CallID: callID, Flow: string(s.Phase), Step: s.N, Peer: p.cfg.PDPName,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 )
 
@@ -30,7 +31,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer p.exit()
 	callID := callIDOf(req)
-	p.logSIP(nodes.Received, callID, Originating, "REGISTER", noStep, false, req.Source())
+	p.logSIP(nodes.Received, callID, flow.Originating, "REGISTER", noStep, false, req.Source())
 	status, why, contacts := p.register(req)
 	res := sip.NewResponseFromRequest(req, status, reasonPhrase(status), nil)
 	if status == 200 {
@@ -49,7 +50,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		p.log.Warn("respond to REGISTER failed", "call", callID, "err", err)
 		return
 	}
-	p.logSIP(nodes.Sent, callID, Originating, fmt.Sprintf("%d %s", status, reasonPhrase(status)), noStep, false, req.Source())
+	p.logSIP(nodes.Sent, callID, flow.Originating, fmt.Sprintf("%d %s", status, reasonPhrase(status)), noStep, false, req.Source())
 	if status == 200 {
 		p.log.Info("registered", "aor", req.To().Address.Addr(), "contacts", len(contacts))
 	} else {

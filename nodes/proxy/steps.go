@@ -7,31 +7,6 @@ import (
 	"github.com/qoslab/qoslab/nodes"
 )
 
-// Side is which of the two proxies this one plays for a call.
-type Side int
-
-// SIP1 serves the caller (originating), SIP2 the callee (terminating).
-const (
-	Originating Side = iota + 1
-	Terminating
-)
-
-// String is the side as Session.Side spells it.
-func (s Side) String() string {
-	if s == Terminating {
-		return "terminating"
-	}
-	return "originating"
-}
-
-// role is the proxy's role on this side: SIP1 or SIP2.
-func (s Side) role() string {
-	if s == Terminating {
-		return flow.SIP2
-	}
-	return flow.SIP1
-}
-
 // noStep names a message of no table: DRQ, 100 Trying, CANCEL, an error.
 var noStep flow.Ref
 
@@ -72,9 +47,9 @@ func decRef(k ReqKind) flow.Ref {
 // stepOf returns the step of a message this proxy (SIP1 or SIP2) sends
 // (dir tx) or receives (rx). byCallee selects the numbering of a teardown
 // the callee started (flow.CalleeHangsUp).
-func stepOf(side Side, dir string, r flow.Ref, byCallee bool) (flow.Step, bool) {
+func stepOf(side flow.Side, dir string, r flow.Ref, byCallee bool) (flow.Step, bool) {
 	if byCallee {
 		r = r.In(flow.CalleeHangsUp)
 	}
-	return r.StepAt(side.role(), dir == nodes.Sent)
+	return r.StepAt(side.Proxy(), dir == nodes.Sent)
 }

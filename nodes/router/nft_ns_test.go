@@ -1,8 +1,8 @@
 package router
 
 import (
-	"net/netip"
 	"bytes"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"

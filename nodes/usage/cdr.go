@@ -76,8 +76,8 @@ func releasedBy(code int) string {
 	return osp.ReleaseSource(code).String()
 }
 
-// Side is what one side's policy server reported about a call.
-type Side struct {
+// SideReport is what one side's policy server reported about a call.
+type SideReport struct {
 	Reporter      string    `json:"reporter"`
 	TransactionID string    `json:"transaction_id"`
 	DurationMs    int64     `json:"duration_ms"` // its connect to its end
@@ -95,22 +95,22 @@ type Side struct {
 // CDR is one call: both sides' usage indications, merged on the call id.
 // Times are the caller's side's (the source's), else the callee's.
 type CDR struct {
-	CallID          string    `json:"call_id"`
-	Node            string    `json:"node"` // whose store holds it (the clearinghouse, or a policy server without one)
-	Source          string    `json:"source"`
-	Destination     string    `json:"destination"`
-	ServiceClass    string    `json:"service_class"`
-	BandwidthBps    int64     `json:"bandwidth_bps"`
-	StartUTC        time.Time `json:"start_utc"`
-	AlertUTC        time.Time `json:"alert_utc,omitzero"`
-	ConnectUTC      time.Time `json:"connect_utc,omitzero"`
-	EndUTC          time.Time `json:"end_utc"`
-	DurationMs      int64     `json:"duration_ms"`        // connect to end; 0 for a call never answered
-	PostDialDelayMs int64     `json:"post_dial_delay_ms"` // start to alert (or connect without a 180)
-	ReleasedBy      string    `json:"released_by"`        // "source", "destination", or "" when unknown
-	Cause           string    `json:"cause"`              // Q.850 code and text
-	SourceSide      *Side     `json:"source_side"`        // nil when that side has not reported (yet)
-	DestinationSide *Side     `json:"destination_side"`
+	CallID          string      `json:"call_id"`
+	Node            string      `json:"node"` // whose store holds it (the clearinghouse, or a policy server without one)
+	Source          string      `json:"source"`
+	Destination     string      `json:"destination"`
+	ServiceClass    string      `json:"service_class"`
+	BandwidthBps    int64       `json:"bandwidth_bps"`
+	StartUTC        time.Time   `json:"start_utc"`
+	AlertUTC        time.Time   `json:"alert_utc,omitzero"`
+	ConnectUTC      time.Time   `json:"connect_utc,omitzero"`
+	EndUTC          time.Time   `json:"end_utc"`
+	DurationMs      int64       `json:"duration_ms"`        // connect to end; 0 for a call never answered
+	PostDialDelayMs int64       `json:"post_dial_delay_ms"` // start to alert (or connect without a 180)
+	ReleasedBy      string      `json:"released_by"`        // "source", "destination", or "" when unknown
+	Cause           string      `json:"cause"`              // Q.850 code and text
+	SourceSide      *SideReport `json:"source_side"`        // nil when that side has not reported (yet)
+	DestinationSide *SideReport `json:"destination_side"`
 }
 
 // CDRs merges records into one CDR per call and store, in the order the
@@ -182,8 +182,8 @@ func cause(r Record) string {
 	return s
 }
 
-func sideOf(r Record) *Side {
-	s := &Side{Reporter: r.Reporter, TransactionID: r.TransactionID, DurationMs: durationMs(r),
+func sideOf(r Record) *SideReport {
+	s := &SideReport{Reporter: r.Reporter, TransactionID: r.TransactionID, DurationMs: durationMs(r),
 		Amount: osp.SecondsOf(time.Duration(r.DurationMs) * time.Millisecond).String(), Unit: r.Unit, ReceivedUTC: r.ReceivedAt.UTC(), CountersLost: r.CountersLost}
 	if r.CountersKnown {
 		p, b := r.Packets, r.Octets
@@ -215,7 +215,7 @@ var cdrColumns = []string{"call_id", "node", "source", "destination", "service_c
 	"destination_reporter", "destination_packets", "destination_bytes", "destination_counters_lost"}
 
 func (c CDR) row() []string {
-	side := func(s *Side) []string {
+	side := func(s *SideReport) []string {
 		if s == nil {
 			return []string{"", "", "", ""}
 		}
@@ -261,7 +261,7 @@ func WriteCDRs(w io.Writer, format string, cdrs []CDR) error {
 	fmt.Fprintln(tw, "CALL ID\tFROM\tTO\tCLASS\tKBIT/S\tSTART (UTC)\tPDD MS\tDURATION MS\tRELEASED BY\tCAUSE\tSRC PKTS/BYTES\tDST PKTS/BYTES")
 	lost := false
 	for _, c := range cdrs {
-		counters := func(s *Side) string {
+		counters := func(s *SideReport) string {
 			if s == nil {
 				return "(no report)"
 			}

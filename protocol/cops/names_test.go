@@ -16,7 +16,6 @@ func TestCodeNames(t *testing.T) {
 		{ErrBadHandle.String(), "Bad-Handle"}, {ErrAuthRequired.String(), "Authentication-Required"}, {ErrorCode(16).String(), "Error(16)"},
 		{ReportSuccess.String(), "Success"}, {ReportAccounting.String(), "Accounting"}, {ReportType(4).String(), "Report(4)"},
 		{KindAAA.String(), "AAA"}, {KindLDP.String(), "LDP"}, {KindNoLDP.String(), "noLDP"}, {KindUnknown.String(), "unknown"},
-		{SideOriginating.String(), "orig"}, {SideTerminating.String(), "term"}, {Side(3).String(), "side(3)"},
 		{Forward.String(), "fwd"}, {Backward.String(), "bwd"}, {FlowDir(0).String(), "dir(0)"},
 		{PCErrUnknownGateID.String(), "Unknown-GateID"}, {PCMMErrorCode(99).String(), "PC-Error(99)"},
 		{ProfileServiceClassName.String(), "ServiceClassName"}, {TrafficProfileKind(6).String(), "TrafficProfile(6)"},

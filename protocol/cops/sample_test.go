@@ -1,6 +1,10 @@
 package cops
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/qoslab/qoslab/flow"
+)
 
 // Sample values shared by the tests: the FIG. 5 call between UAC
 // 198.18.1.2 and UAS 198.18.4.2.
@@ -8,7 +12,7 @@ import "net/netip"
 func sampleSession() Session {
 	return Session{
 		CallID: "a84b4c76e66710@198.18.1.2",
-		Side:   SideOriginating,
+		Side:   flow.Originating,
 		Caller: "sip:alice@198.18.1.2",
 		Callee: "sip:bob@198.18.4.2",
 		Media: []MediaFlow{

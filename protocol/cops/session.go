@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 // Session information of the private client type 0x5153 (ClientTypeSession)
@@ -27,6 +29,7 @@ import (
 //
 //	1 call id    UTF-8, the SIP Call-ID
 //	2 side       1 octet: 1 originating (caller's proxy), 2 terminating
+//	             (the values of flow.Side)
 //	3 caller     UTF-8, From URI
 //	4 callee     UTF-8, To URI
 //	5 media      one media 5-tuple per TLV, repeatable:
@@ -47,7 +50,7 @@ import (
 // The whole body is limited by the COPS object length (65531 octets).
 type Session struct {
 	CallID    string
-	Side      Side
+	Side      flow.Side
 	Caller    string
 	Callee    string
 	Media     []MediaFlow
@@ -78,28 +81,6 @@ const (
 	tagResult    = 9
 	tagAlerting  = 10
 )
-
-// Side says which end of the call a proxy serves.
-type Side uint8
-
-// Sides.
-const (
-	SideOriginating Side = 1
-	SideTerminating Side = 2
-)
-
-// String names the side.
-func (s Side) String() string {
-	switch s {
-	case SideOriginating:
-		return "orig"
-	case SideTerminating:
-		return "term"
-	case 0:
-		return "none"
-	}
-	return "side(" + strconv.Itoa(int(s)) + ")"
-}
 
 // FlowDir is the direction of a media flow relative to the call.
 type FlowDir uint8
@@ -255,7 +236,7 @@ func (s *Session) Decode(b []byte) error {
 			if n != 1 || (v[0] != 1 && v[0] != 2) {
 				return protoErr(ErrBadMessageFormat, off, "session side TLV %x", v)
 			}
-			s.Side = Side(v[0])
+			s.Side = flow.Side(v[0])
 		case tagCaller:
 			s.Caller, err = tlvString(v, off, "caller")
 		case tagCallee:
@@ -329,7 +310,13 @@ func (s *Session) String() string {
 	var sb strings.Builder
 	sb.WriteString("session{call=")
 	sb.WriteString(s.CallID)
-	if s.Side != 0 {
+	switch s.Side {
+	case 0:
+	case flow.Originating:
+		sb.WriteString(" side=orig")
+	case flow.Terminating:
+		sb.WriteString(" side=term")
+	default:
 		sb.WriteString(" side=" + s.Side.String())
 	}
 	if s.Caller != "" {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -15,7 +16,7 @@ func BenchmarkRoundTripREQDEC(b *testing.B) {
 	ln := listen(b)
 	serve(b, ln, (&sessionPDP{}).config())
 	c := runClient(b, NewClient(ln.Addr().String(), pepConfig("bench")))
-	s := cops.Session{CallID: "3aeab772-0b6e-4d1b-9c55-8f1c2ae1d3a0@qoslab", Side: cops.SideOriginating,
+	s := cops.Session{CallID: "3aeab772-0b6e-4d1b-9c55-8f1c2ae1d3a0@qoslab", Side: flow.Originating,
 		Caller: "sip:uac@198.18.1.2", Callee: "sip:uas@198.18.4.2", Class: "EF", Bandwidth: 87200,
 		Token: make([]byte, 64),
 		Media: []cops.MediaFlow{

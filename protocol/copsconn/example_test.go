@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/copsconn"
 )
@@ -36,7 +37,7 @@ func Example_proxyLeg() {
 	ran := make(chan error)
 	go func() { ran <- pep.Run(ctx) }()
 	c, _ := pep.Wait(ctx)
-	s := cops.Session{CallID: "call-1", Side: cops.SideOriginating}
+	s := cops.Session{CallID: "call-1", Side: flow.Originating}
 	req, _ := s.AppendTo(nil)
 	dec, err := c.Request(ctx, 1, cops.KindAAA.Context(), req)
 	var got cops.Session

@@ -42,7 +42,7 @@ func (g *generator) call(i int) error {
 		invites: map[int]*sip.Request{}, byes: map[int]*sip.Request{},
 	}
 	for side := 1; side <= 2; side++ {
-		c.sessions[side] = &cops.Session{CallID: id, Side: cops.Side(side), Caller: "sip:uac@qoslab", Callee: "sip:uas@qoslab", Class: "EF", Bandwidth: 64000}
+		c.sessions[side] = &cops.Session{CallID: id, Side: flow.Side(side), Caller: "sip:uac@qoslab", Callee: "sip:uas@qoslab", Class: "EF", Bandwidth: 64000}
 	}
 	return c.run()
 }
