@@ -3,6 +3,8 @@ package pdp
 import (
 	"fmt"
 	"time"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // Action is an output of Machine.Step. The driver performs the actions in
@@ -23,7 +25,7 @@ type SendAuthRequest struct {
 // the OSP token after an AAA) or Remove (with Reason).
 type SendDecision struct {
 	Key     CallKey
-	For     ReqKind // the REQ this DEC answers
+	For     cops.Kind // the REQ this DEC answers
 	CallID  string
 	Label   Label
 	Install bool

@@ -49,7 +49,7 @@ func FuzzMachine(f *testing.F) {
 					spooled[a.Record.ID] = true
 					spoolAt[a.Record.CallID] = i
 				case SendDecision:
-					if a.For == KindNoLDP && !a.Install && a.CallID != "" {
+					if a.For == cops.KindNoLDP && !a.Install && a.CallID != "" {
 						if j, ok := spoolAt[a.CallID]; ok && j > i {
 							t.Fatalf("DEC before its spool write: %v", acts)
 						}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // MachineConfig configures a Machine.
@@ -222,12 +223,12 @@ func (m *Machine) emit(a Action) { m.out = append(m.out, a) }
 
 func (m *Machine) reqAAA(ev ReqAAA) {
 	if c := m.calls[ev.Key]; c != nil {
-		m.emit(SendDecision{Key: ev.Key, For: KindAAA, CallID: ev.Session.CallID, Status: 400,
+		m.emit(SendDecision{Key: ev.Key, For: cops.KindAAA, CallID: ev.Session.CallID, Status: 400,
 			Reason: "AAA repeated on a handle already in use"})
 		return
 	}
 	if ev.Session.Side != flow.Originating && ev.Session.Side != flow.Terminating {
-		m.emit(SendDecision{Key: ev.Key, For: KindAAA, CallID: ev.Session.CallID, Status: 400,
+		m.emit(SendDecision{Key: ev.Key, For: cops.KindAAA, CallID: ev.Session.CallID, Status: 400,
 			Reason: "session information names no side"})
 		return
 	}
@@ -262,7 +263,7 @@ func (m *Machine) authAnswered(ev AuthAnswered) {
 		return
 	}
 	if ok {
-		m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
+		m.emit(SendDecision{Key: c.key, For: cops.KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
 			Install: true, Token: ev.Token, Status: ev.Status})
 		return
 	}
@@ -292,7 +293,7 @@ func (m *Machine) authFailed(ev AuthFailed) {
 // deny answers the AAA with DEC Remove and forgets the call: a refused
 // call never has gates or usage.
 func (m *Machine) deny(c *call, status int, reason string) {
-	m.emit(SendDecision{Key: c.key, For: KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
+	m.emit(SendDecision{Key: c.key, For: cops.KindAAA, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqAAA)),
 		Status: status, Reason: reason})
 	delete(m.calls, c.key)
 }
@@ -300,11 +301,11 @@ func (m *Machine) deny(c *call, status int, reason string) {
 func (m *Machine) reqLDP(ev ReqLDP) {
 	c := m.calls[ev.Key]
 	if c == nil {
-		m.emit(SendDecision{Key: ev.Key, For: KindLDP, Status: 400, Reason: "LDP on a handle with no admitted call"})
+		m.emit(SendDecision{Key: ev.Key, For: cops.KindLDP, Status: 400, Reason: "LDP on a handle with no admitted call"})
 		return
 	}
 	refuse := func(status int, reason string) {
-		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
+		m.emit(SendDecision{Key: c.key, For: cops.KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
 			Status: status, Reason: reason})
 	}
 	if ev.Alerting && c.alert.IsZero() && c.release == nil {
@@ -330,7 +331,7 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 	}
 	gate := Gate{Classifier: entering, DSCP: c.dscp, Bandwidth: c.bandwidth}
 	if c.gateID != 0 && gate == c.gate {
-		m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
+		m.emit(SendDecision{Key: c.key, For: cops.KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
 		return
 	}
 	if !m.routerUp {
@@ -394,7 +395,7 @@ func (m *Machine) gateSetAcked(ev GateSetAcked) {
 	}
 	if t.op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
+			m.emit(SendDecision{Key: c.key, For: cops.KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)), Install: true})
 		}
 	}
 }
@@ -439,7 +440,7 @@ func (m *Machine) setFailed(c *call, op txnOp, reason string) {
 	}
 	if op == opSet {
 		for ; c.ldpOwed > 0; c.ldpOwed-- {
-			m.emit(SendDecision{Key: c.key, For: KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
+			m.emit(SendDecision{Key: c.key, For: cops.KindLDP, CallID: c.sess.CallID, Label: c.sent(flow.InSetup(flow.COPSDecInstall).Answers(flow.COPSReqLDP)),
 				Status: 503, Reason: "router refused the gate: " + reason})
 		}
 	}
@@ -448,7 +449,7 @@ func (m *Machine) setFailed(c *call, op txnOp, reason string) {
 func (m *Machine) reqNoLDP(ev ReqNoLDP) {
 	c := m.calls[ev.Key]
 	if c == nil {
-		m.emit(SendDecision{Key: ev.Key, For: KindNoLDP, Reason: "released: no call on this handle"})
+		m.emit(SendDecision{Key: ev.Key, For: cops.KindNoLDP, Reason: "released: no call on this handle"})
 		return
 	}
 	if c.release != nil {
@@ -512,7 +513,7 @@ func (m *Machine) finish(c *call, r *release) {
 		m.emit(SpoolUsage{Record: u})
 	}
 	if r.answer {
-		m.emit(SendDecision{Key: c.key, For: KindNoLDP, CallID: c.sess.CallID, Label: c.sent(flow.InTeardown(flow.COPSDecRemove).Answers(flow.COPSReqNoLDP)), Reason: r.reason})
+		m.emit(SendDecision{Key: c.key, For: cops.KindNoLDP, CallID: c.sess.CallID, Label: c.sent(flow.InTeardown(flow.COPSDecRemove).Answers(flow.COPSReqNoLDP)), Reason: r.reason})
 	}
 	if rec != nil {
 		m.emit(SendUsage{Record: *rec, Label: c.sent(flow.InTeardown(flow.OSPUsageInd))})

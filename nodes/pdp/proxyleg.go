@@ -155,18 +155,6 @@ func sessionFromCOPS(cs *cops.Session) Session {
 	return s
 }
 
-func copsKind(k ReqKind) cops.Kind {
-	switch k {
-	case KindAAA:
-		return cops.KindAAA
-	case KindLDP:
-		return cops.KindLDP
-	case KindNoLDP:
-		return cops.KindNoLDP
-	}
-	return cops.KindUnknown
-}
-
 // sendDecision sends a solicited DEC on the call's handle. The session
 // data carries the call id, the token (Install after AAA) and the result:
 // 200 for Install, the refusal's status and reason for Remove.
@@ -186,6 +174,6 @@ func (pc *proxyConn) sendDecision(d SendDecision) error {
 	return pc.c.Send(&cops.Message{
 		Header:    cops.Header{Op: cops.OpDEC, Flags: cops.FlagSolicited},
 		Handle:    cops.Handle(d.Key.Handle),
-		Decisions: []cops.Decision{{Context: copsKind(d.For).Context(), Command: cmd, ClientData: data}},
+		Decisions: []cops.Decision{{Context: d.For.Context(), Command: cmd, ClientData: data}},
 	})
 }

@@ -98,29 +98,6 @@ type CallKey struct {
 // String names the call key as conn/handle for logs.
 func (k CallKey) String() string { return fmt.Sprintf("%d/%d", k.Conn, k.Handle) }
 
-// ReqKind is which of the proxy's REQs a decision answers.
-type ReqKind uint8
-
-// The proxy's REQ kinds (docs/CONTRACTS.md).
-const (
-	KindAAA ReqKind = iota + 1
-	KindLDP
-	KindNoLDP
-)
-
-// String names the REQ kind as docs/FLOW.md writes it for logs.
-func (k ReqKind) String() string {
-	switch k {
-	case KindAAA:
-		return "AAA"
-	case KindLDP:
-		return "LDP"
-	case KindNoLDP:
-		return "noLDP"
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
-
 // PostDialDelay is the time from the call's arrival at this policy server
 // to its alerting, 0 when it never alerted.
 func (r UsageRecord) PostDialDelay() time.Duration {

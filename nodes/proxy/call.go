@@ -13,6 +13,7 @@ import (
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
 	"github.com/qoslab/qoslab/nodes/sipstack"
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // call is the I/O side of one call on this proxy: the SIP transactions and
@@ -147,7 +148,7 @@ func (c *call) exec(a Action) *Event {
 }
 
 // session is what the PDP learns with a REQ of the given kind.
-func (c *call) session(kind ReqKind, token string) Session {
+func (c *call) session(kind cops.Kind, token string) Session {
 	s := Session{CallID: c.id, Side: c.side.String(), Token: token, Codec: c.offer.Codec}
 	if f := c.invite.From(); f != nil {
 		s.From = f.Address.String()
@@ -155,10 +156,10 @@ func (c *call) session(kind ReqKind, token string) Session {
 	if t := c.invite.To(); t != nil {
 		s.To = t.Address.String()
 	}
-	if kind != ReqAAA {
+	if kind != cops.KindAAA {
 		s.Media = flows(c.offer, c.answer)
 		s.BandwidthKbps = g711Kbps
-		s.Alerting = kind == ReqLDP && c.answerStatus >= 180 && c.answerStatus < 200
+		s.Alerting = kind == cops.KindLDP && c.answerStatus >= 180 && c.answerStatus < 200
 		if c.answer.Codec != "" {
 			s.Codec = c.answer.Codec
 		}
@@ -167,7 +168,7 @@ func (c *call) session(kind ReqKind, token string) Session {
 }
 
 // sendREQ asks the PDP on a goroutine; its answer comes back as an event.
-func (c *call) sendREQ(kind ReqKind, token string) {
+func (c *call) sendREQ(kind cops.Kind, token string) {
 	p := c.p
 	sess := c.session(kind, token)
 	c.asked = true

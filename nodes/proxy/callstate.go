@@ -1,6 +1,10 @@
 package proxy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/qoslab/qoslab/protocol/cops"
+)
 
 // This file is the proxy's hold-until-policy logic for one call on one side
 // (SIP1 or SIP2), written like etcd/raft's RawNode: the driver feeds events
@@ -8,31 +12,6 @@ import "fmt"
 // goroutines, clocks or randomness here, so every order of arrival can be
 // tested without sockets. Timers live in the driver: it arms the policy
 // timeout when it carries out a SendREQ and feeds PolicyTimeout back.
-
-// ReqKind is one of the three COPS REQ kinds the proxy sends on its one
-// handle per call (docs/CONTRACTS.md).
-type ReqKind int
-
-// The REQ kinds of docs/FLOW.md: admission (AAA), resource allocation (LDP) and
-// release (noLDP).
-const (
-	ReqAAA ReqKind = iota + 1
-	ReqLDP
-	ReqNoLDP
-)
-
-// String names the kind as docs/FLOW.md and the logs write it.
-func (k ReqKind) String() string {
-	switch k {
-	case ReqAAA:
-		return "AAA"
-	case ReqLDP:
-		return "LDP"
-	case ReqNoLDP:
-		return "noLDP"
-	}
-	return fmt.Sprintf("ReqKind(%d)", int(k))
-}
 
 // Phase is where a call stands.
 type Phase int
@@ -94,13 +73,13 @@ func (k EventKind) String() string {
 // Kind are read.
 type Event struct {
 	Kind       EventKind
-	Req        ReqKind // which REQ a decision or timeout answers
-	Token      string  // OSP token (EvInvite: received; EvDecInstall for AAA: granted)
-	Reason     string  // EvDecRemove: why the PDP refused
-	Resp       int     // EvResponse: driver's id for the response, used in ForwardResponse actions
-	Status     int     // EvResponse / EvByeFinal / EvTxGone: SIP status code; EvDecRemove: the PDP's result code (503: it could not decide)
-	SDP        bool    // EvResponse: carries an SDP answer
-	FromCaller bool    // EvBye: sent by the caller's side
+	Req        cops.Kind // which REQ a decision or timeout answers
+	Token      string    // OSP token (EvInvite: received; EvDecInstall for AAA: granted)
+	Reason     string    // EvDecRemove: why the PDP refused
+	Resp       int       // EvResponse: driver's id for the response, used in ForwardResponse actions
+	Status     int       // EvResponse / EvByeFinal / EvTxGone: SIP status code; EvDecRemove: the PDP's result code (503: it could not decide)
+	SDP        bool      // EvResponse: carries an SDP answer
+	FromCaller bool      // EvBye: sent by the caller's side
 }
 
 // ActionKind says what the driver must do.
@@ -138,7 +117,7 @@ func (k ActionKind) String() string {
 // Action is one output of Call.Step.
 type Action struct {
 	Kind       ActionKind
-	Req        ReqKind
+	Req        cops.Kind
 	Token      string
 	Resp       int
 	Status     int
@@ -254,20 +233,20 @@ func (c *Call) onInvite(ev Event) []Action {
 		return nil // a retransmission: the transaction layer absorbs it
 	}
 	c.phase = AwaitAAA
-	return []Action{{Kind: ActSendREQ, Req: ReqAAA, Token: ev.Token}}
+	return []Action{{Kind: ActSendREQ, Req: cops.KindAAA, Token: ev.Token}}
 }
 
 func (c *Call) onInstall(ev Event) []Action {
 	switch {
-	case c.phase == AwaitAAA && ev.Req == ReqAAA:
+	case c.phase == AwaitAAA && ev.Req == cops.KindAAA:
 		c.phase = Proceeding
 		return []Action{{Kind: ActForwardInvite, Token: ev.Token}}
-	case c.phase == AwaitLDP && ev.Req == ReqLDP:
+	case c.phase == AwaitLDP && ev.Req == cops.KindLDP:
 		return c.releaseHeld()
-	case c.phase == Releasing && ev.Req == ReqLDP && c.noLDPWaits:
+	case c.phase == Releasing && ev.Req == cops.KindLDP && c.noLDPWaits:
 		c.noLDPWaits = false
-		return []Action{{Kind: ActSendREQ, Req: ReqNoLDP}}
-	case c.phase == Releasing && ev.Req == ReqNoLDP:
+		return []Action{{Kind: ActSendREQ, Req: cops.KindNoLDP}}
+	case c.phase == Releasing && ev.Req == cops.KindNoLDP:
 		c.decDone = true
 		return c.maybeFinishRelease()
 	}
@@ -286,12 +265,12 @@ func refusalStatus(ev Event) int {
 
 func (c *Call) onRemove(ev Event) []Action {
 	switch {
-	case c.phase == AwaitAAA && ev.Req == ReqAAA:
+	case c.phase == AwaitAAA && ev.Req == cops.KindAAA:
 		return c.refuse(refusalStatus(ev), ev.Reason)
-	case c.phase == AwaitLDP && ev.Req == ReqLDP:
+	case c.phase == AwaitLDP && ev.Req == cops.KindLDP:
 		return c.refuse(refusalStatus(ev), ev.Reason)
-	case c.phase == Releasing && ev.Req == ReqNoLDP,
-		c.phase == Releasing && ev.Req == ReqLDP && c.noLDPWaits:
+	case c.phase == Releasing && ev.Req == cops.KindNoLDP,
+		c.phase == Releasing && ev.Req == cops.KindLDP && c.noLDPWaits:
 		// FIG. 6 step 7: the PDP answers the release with DEC Remove (or
 		// refused the LDP the release waited for: nothing to release).
 		c.noLDPWaits = false
@@ -308,12 +287,12 @@ func (c *Call) onRemove(ev Event) []Action {
 }
 
 // onPolicyFailure handles a REQ that got no decision in time.
-func (c *Call) onPolicyFailure(req ReqKind, reason string) []Action {
+func (c *Call) onPolicyFailure(req cops.Kind, reason string) []Action {
 	switch {
-	case c.phase == AwaitAAA && req == ReqAAA, c.phase == AwaitLDP && req == ReqLDP:
+	case c.phase == AwaitAAA && req == cops.KindAAA, c.phase == AwaitLDP && req == cops.KindLDP:
 		return c.refuse(503, reason)
-	case c.phase == Releasing && req == ReqNoLDP,
-		c.phase == Releasing && req == ReqLDP && c.noLDPWaits:
+	case c.phase == Releasing && req == cops.KindNoLDP,
+		c.phase == Releasing && req == cops.KindLDP && c.noLDPWaits:
 		c.noLDPWaits = false
 		c.decDone = true
 		return c.maybeFinishRelease()
@@ -350,7 +329,7 @@ func (c *Call) onResponse(ev Event) []Action {
 			c.phase = AwaitLDP
 			c.ldpAsked = true
 			c.held = append(c.held, heldResp{ev.Resp, ev.Status})
-			return []Action{{Kind: ActSendREQ, Req: ReqLDP}, {Kind: ActHoldResponse, Resp: ev.Resp}}
+			return []Action{{Kind: ActSendREQ, Req: cops.KindLDP}, {Kind: ActHoldResponse, Resp: ev.Resp}}
 		}
 		acts := []Action{{Kind: ActForwardResponse, Resp: ev.Resp}}
 		if final {
@@ -492,7 +471,7 @@ func (c *Call) startRelease(byeDone bool) []Action {
 		c.noLDPWaits = true
 		return nil
 	}
-	return []Action{{Kind: ActSendREQ, Req: ReqNoLDP}}
+	return []Action{{Kind: ActSendREQ, Req: cops.KindNoLDP}}
 }
 
 func (c *Call) onByeFinal() []Action {

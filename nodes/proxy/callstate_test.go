@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // Each script is one order of arrival, written as the patent tells it:
@@ -285,9 +287,9 @@ func TestCallScripts(t *testing.T) {
 func TestCallEndsFromEveryPhase(t *testing.T) {
 	prefix := []Event{
 		{Kind: EvInvite},
-		{Kind: EvDecInstall, Req: ReqAAA, Token: "t"},
+		{Kind: EvDecInstall, Req: cops.KindAAA, Token: "t"},
 		{Kind: EvResponse, Resp: 1, Status: 180, SDP: true},
-		{Kind: EvDecInstall, Req: ReqLDP},
+		{Kind: EvDecInstall, Req: cops.KindLDP},
 		{Kind: EvResponse, Resp: 2, Status: 200, SDP: true},
 		{Kind: EvBye, FromCaller: true},
 	}
@@ -304,9 +306,9 @@ func TestCallEndsFromEveryPhase(t *testing.T) {
 			c.Step(end)
 			// Whatever is still outstanding, answering it must finish the call.
 			c.Step(Event{Kind: EvByeFinal, Status: 200})
-			c.Step(Event{Kind: EvDecRemove, Req: ReqNoLDP})
+			c.Step(Event{Kind: EvDecRemove, Req: cops.KindNoLDP})
 			c.Step(Event{Kind: EvResponse, Resp: 9, Status: 487})
-			c.Step(Event{Kind: EvDecRemove, Req: ReqNoLDP})
+			c.Step(Event{Kind: EvDecRemove, Req: cops.KindNoLDP})
 			if n > 0 && c.Phase() != Done {
 				t.Errorf("after %d events then %s: phase %s, want Done", n, end.Kind, c.Phase())
 			}
@@ -328,14 +330,14 @@ func renderActions(acts []Action) string {
 	return strings.Join(s, "; ")
 }
 
-func parseReq(s string) (ReqKind, error) {
+func parseReq(s string) (cops.Kind, error) {
 	switch s {
 	case "AAA":
-		return ReqAAA, nil
+		return cops.KindAAA, nil
 	case "LDP":
-		return ReqLDP, nil
+		return cops.KindLDP, nil
 	case "noLDP":
-		return ReqNoLDP, nil
+		return cops.KindNoLDP, nil
 	case "-":
 		return 0, nil
 	}

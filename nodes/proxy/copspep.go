@@ -84,7 +84,7 @@ func (a *pepPolicy) onUnsolicited(c *copsconn.Conn, m *cops.Message) {
 
 // Request waits for a connection (a call may arrive while the PEP is still
 // connecting, e.g. right after the lab came up), then asks the PDP.
-func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind ReqKind, s Session) (Decision, error) {
+func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind cops.Kind, s Session) (Decision, error) {
 	c, err := a.client.Wait(ctx)
 	if err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", errNoPDP, err)
@@ -94,7 +94,7 @@ func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind ReqKind, s 
 	if err != nil {
 		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
 	}
-	m, err := c.Request(ctx, cops.Handle(handle), copsKind(kind).Context(), data)
+	m, err := c.Request(ctx, cops.Handle(handle), kind.Context(), data)
 	if err != nil {
 		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
 	}
@@ -119,18 +119,6 @@ func (a *pepPolicy) Delete(handle uint32) error {
 		return fmt.Errorf("proxy: DRQ: %w", err)
 	}
 	return nil
-}
-
-func copsKind(k ReqKind) cops.Kind {
-	switch k {
-	case ReqAAA:
-		return cops.KindAAA
-	case ReqLDP:
-		return cops.KindLDP
-	case ReqNoLDP:
-		return cops.KindNoLDP
-	}
-	return cops.KindUnknown
 }
 
 // copsSession is the ClientSI of a REQ (protocol/cops/session.go).

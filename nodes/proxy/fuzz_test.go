@@ -3,6 +3,8 @@ package proxy
 import (
 	"errors"
 	"testing"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // FuzzParseMedia feeds arbitrary SDP to the proxy's only decoder of its
@@ -44,11 +46,11 @@ func FuzzCallSteps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script []byte) {
 		var c Call
 		var forwarded, responded, drqs int
-		var outstanding ReqKind // REQ without its DEC yet: one per handle at a time
+		var outstanding cops.Kind // REQ without its DEC yet: one per handle at a time
 		aaaInstalled := false
 		for i, b := range script {
 			ev := fuzzEvent(b, i)
-			if ev.Kind == EvDecInstall && ev.Req == ReqAAA && c.Phase() == AwaitAAA {
+			if ev.Kind == EvDecInstall && ev.Req == cops.KindAAA && c.Phase() == AwaitAAA {
 				aaaInstalled = true
 			}
 			switch {
@@ -86,7 +88,7 @@ func FuzzCallSteps(f *testing.F) {
 
 // fuzzEvent maps a byte to an event; i numbers responses.
 func fuzzEvent(b byte, i int) Event {
-	req := ReqKind(b>>4%3 + 1)
+	req := cops.Kind(b>>4%3 + 1)
 	switch b % 12 {
 	case 0:
 		return Event{Kind: EvInvite}

@@ -405,7 +405,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // REQs of one handle are decided one after the other, each in a goroutine
 // of its own (a script may block).
 type scriptedPDP struct {
-	decide func(kind ReqKind, s cops.Session) decision
+	decide func(kind cops.Kind, s cops.Session) decision
 	addr   string // host:port; "" for a PDP nobody listens for
 
 	mu      sync.Mutex
@@ -433,7 +433,7 @@ type request struct {
 	Session cops.Session
 }
 
-func newScriptedPDP(t testing.TB, decide func(ReqKind, cops.Session) decision) *scriptedPDP {
+func newScriptedPDP(t testing.TB, decide func(cops.Kind, cops.Session) decision) *scriptedPDP {
 	t.Helper()
 	if decide == nil {
 		decide = allowAll
@@ -471,29 +471,29 @@ func (p *scriptedPDP) crash() {
 	<-p.done
 }
 
-func session(kind ReqKind, s cops.Session) decision {
+func session(kind cops.Kind, s cops.Session) decision {
 	return decision{Command: cops.CommandInstall, Session: cops.Session{CallID: s.CallID, Side: s.Side, Result: 200}}
 }
 
-func allowAll(kind ReqKind, s cops.Session) decision {
+func allowAll(kind cops.Kind, s cops.Session) decision {
 	d := session(kind, s)
 	switch kind {
-	case ReqAAA:
+	case cops.KindAAA:
 		d.Session.Token = []byte("tok-" + map[flow.Side]string{flow.Originating: "orig", flow.Terminating: "term"}[s.Side])
-	case ReqNoLDP:
+	case cops.KindNoLDP:
 		d.Command = cops.CommandRemove
 	}
 	return d
 }
 
-func reqKind(k cops.Kind) ReqKind {
+func reqKind(k cops.Kind) cops.Kind {
 	switch k {
 	case cops.KindAAA:
-		return ReqAAA
+		return cops.KindAAA
 	case cops.KindLDP:
-		return ReqLDP
+		return cops.KindLDP
 	case cops.KindNoLDP:
-		return ReqNoLDP
+		return cops.KindNoLDP
 	}
 	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // The proxy is a COPS PEP. It needs only a few things from a PEP, declared
@@ -61,7 +63,7 @@ type Policy interface {
 	// DEC. It returns an error wrapping context.DeadlineExceeded when ctx
 	// ends first, and another error when the PDP cannot be reached or the
 	// connection is lost.
-	Request(ctx context.Context, handle uint32, kind ReqKind, s Session) (Decision, error)
+	Request(ctx context.Context, handle uint32, kind cops.Kind, s Session) (Decision, error)
 	// Delete sends a DRQ for handle. The PEP forgets the handle even when
 	// the DRQ cannot be sent.
 	Delete(handle uint32) error

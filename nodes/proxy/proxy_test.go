@@ -71,9 +71,9 @@ func TestCallThroughBothProxies(t *testing.T) {
 	}
 }
 
-func denyAAA(reason string) func(ReqKind, cops.Session) decision {
-	return func(kind ReqKind, s cops.Session) decision {
-		if kind == ReqAAA {
+func denyAAA(reason string) func(cops.Kind, cops.Session) decision {
+	return func(kind cops.Kind, s cops.Session) decision {
+		if kind == cops.KindAAA {
 			d := session(kind, s)
 			d.Command, d.Session.Result, d.Session.Reason = cops.CommandRemove, 403, reason
 			return d
@@ -184,9 +184,9 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 	// Each policy server decides the LDP only once the 200 has reached
 	// its proxy: the 200 arrives while the 180 waits.
 	var running atomic.Pointer[lab]
-	slowLDP := func(sip int) func(ReqKind, cops.Session) decision {
-		return func(kind ReqKind, s cops.Session) decision {
-			if kind == ReqLDP {
+	slowLDP := func(sip int) func(cops.Kind, cops.Session) decision {
+		return func(kind cops.Kind, s cops.Session) decision {
+			if kind == cops.KindLDP {
 				l := running.Load()
 				log := map[int]*msgRecorder{1: l.log1, 2: l.log2}[sip]
 				if !wait.Until(wait.Timeout, func() bool { return slices.Contains(log.lines(), "rx sip 200 OK") }) {
@@ -232,8 +232,8 @@ func TestOKRacing180IsHeldAndReleasedInOrder(t *testing.T) {
 
 func TestCancelDuringAAAWait(t *testing.T) {
 	release := make(chan struct{}) // POL1 decides AAA only once the caller gave up
-	heldAAA := func(kind ReqKind, s cops.Session) decision {
-		if kind == ReqAAA {
+	heldAAA := func(kind cops.Kind, s cops.Session) decision {
+		if kind == cops.KindAAA {
 			<-release
 		}
 		return allowAll(kind, s)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // noStep names a message of no table: DRQ, 100 Trying, CANCEL, an error.
@@ -26,20 +27,20 @@ func responseRef(method sip.RequestMethod, status int) flow.Ref {
 
 // reqRef names the REQ of a kind: AAA and LDP in the setup, noLDP in the
 // teardown.
-func reqRef(k ReqKind) flow.Ref {
+func reqRef(k cops.Kind) flow.Ref {
 	switch k {
-	case ReqAAA:
+	case cops.KindAAA:
 		return flow.InSetup(flow.COPSReqAAA)
-	case ReqLDP:
+	case cops.KindLDP:
 		return flow.InSetup(flow.COPSReqLDP)
-	case ReqNoLDP:
+	case cops.KindNoLDP:
 		return flow.InTeardown(flow.COPSReqNoLDP)
 	}
 	return noStep
 }
 
 // decRef names the decision that answers the REQ of a kind.
-func decRef(k ReqKind) flow.Ref {
+func decRef(k cops.Kind) flow.Ref {
 	r := reqRef(k)
 	return flow.Ref{Phase: r.Phase, Kind: flow.COPSDecInstall}.Answers(r.Kind)
 }

@@ -104,10 +104,10 @@ func TestOversizedInviteIsAnswered(t *testing.T) {
 }
 
 // allowWithToken grants token to the originating side's AAA.
-func allowWithToken(token string) func(ReqKind, cops.Session) decision {
-	return func(kind ReqKind, s cops.Session) decision {
+func allowWithToken(token string) func(cops.Kind, cops.Session) decision {
+	return func(kind cops.Kind, s cops.Session) decision {
 		d := allowAll(kind, s)
-		if kind == ReqAAA {
+		if kind == cops.KindAAA {
 			d.Session.Token = []byte(token)
 		}
 		return d
