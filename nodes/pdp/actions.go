@@ -18,7 +18,7 @@ type Action interface{ isAction() }
 type SendAuthRequest struct {
 	Key     CallKey
 	Label   Label
-	Session Session // Session.Token is the upstream token, if any
+	Session cops.Session // Session.Token is the upstream token, if any
 }
 
 // SendDecision sends a DEC to the proxy on the call's handle: Install (with

@@ -9,6 +9,7 @@ import (
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes/authz"
 	"github.com/qoslab/qoslab/nodes/usage"
+	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
@@ -26,7 +27,7 @@ func NewOSPClearinghouse(c *osp.Client) Clearinghouse { return ospClearinghouse{
 func (o ospClearinghouse) OnWire() bool { return true }
 
 // Authorize implements Clearinghouse.
-func (o ospClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswered, error) {
+func (o ospClearinghouse) Authorize(ctx context.Context, s cops.Session) (AuthAnswered, error) {
 	req := &osp.AuthorizationRequest{
 		CallID:              osp.Base64(s.CallID),
 		SourceInfo:          osp.Party{Type: osp.PartySIP, Value: s.Caller},
@@ -118,7 +119,7 @@ func NewLocalClearinghouse(node string, policy *authz.Policy, store *usage.Store
 func (l localClearinghouse) OnWire() bool { return false }
 
 // Authorize implements Clearinghouse.
-func (l localClearinghouse) Authorize(ctx context.Context, s Session) (AuthAnswered, error) {
+func (l localClearinghouse) Authorize(ctx context.Context, s cops.Session) (AuthAnswered, error) {
 	d := l.policy.Decide(s.Caller, s.Callee)
 	if !d.Allow {
 		return AuthAnswered{Status: d.Code, Reason: d.Reason}, nil

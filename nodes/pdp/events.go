@@ -1,6 +1,10 @@
 package pdp
 
-import "time"
+import (
+	"time"
+
+	"github.com/qoslab/qoslab/protocol/cops"
+)
 
 // Event is an input to Machine.Step. The driver stamps each with the time
 // it happened (At), so the machine never reads a clock.
@@ -10,7 +14,7 @@ type Event interface{ isEvent() }
 type ReqAAA struct {
 	Key     CallKey
 	At      time.Time
-	Session Session
+	Session cops.Session
 }
 
 // AuthAnswered is the clearinghouse's AuthorizationResponse (setup 4 / 9),
@@ -42,7 +46,7 @@ type AuthFailed struct {
 type ReqLDP struct {
 	Key   CallKey
 	At    time.Time
-	Media []MediaFlow
+	Media []cops.MediaFlow
 	// Alerting: the proxy asked on a 18x, so At is when the callee
 	// started ringing (the usage record's alert time).
 	Alerting bool

@@ -131,7 +131,7 @@ func FuzzMachine(f *testing.F) {
 func FuzzProxyREQ(f *testing.F) {
 	for _, k := range []cops.Kind{cops.KindAAA, cops.KindLDP, cops.KindNoLDP} {
 		s := cops.Session{CallID: "seed", Side: flow.Originating, Caller: "sip:a@x", Callee: "sip:b@y",
-			Media: []cops.MediaFlow{{Dir: cops.Forward, Proto: 17, Src: uacRTP, Dst: uasRTP}}}
+			Media: []cops.MediaFlow{{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: uacRTP, Dst: uasRTP}}}}
 		data, _ := s.AppendTo(nil)
 		b, _ := (&cops.Message{Header: cops.Header{Op: cops.OpREQ, ClientType: cops.ClientTypeSession}, Handle: 3,
 			Context: k.Context(), ClientSI: []cops.ClientSI{{Data: data}}}).AppendTo(nil)

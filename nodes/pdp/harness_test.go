@@ -221,8 +221,8 @@ var (
 func callSession(id string, side flow.Side) cops.Session {
 	return cops.Session{CallID: id, Side: side, Caller: "sip:uac@198.18.1.2", Callee: "sip:uas@198.18.5.2", Class: "EF", Bandwidth: 87200,
 		Media: []cops.MediaFlow{
-			{Dir: cops.Forward, Proto: 17, Src: uacMedia, Dst: uasMedia},
-			{Dir: cops.Backward, Proto: 17, Src: uasMedia, Dst: uacMedia},
+			{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: uacMedia, Dst: uasMedia}},
+			{Dir: cops.Backward, Tuple: flow.Tuple{Proto: 17, Src: uasMedia, Dst: uacMedia}},
 		}}
 }
 

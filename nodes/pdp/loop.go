@@ -12,6 +12,7 @@ import (
 
 	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/nodes"
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // The driver needs three things from the outside world. They are declared
@@ -26,7 +27,7 @@ type Clearinghouse interface {
 	// Authorize returns the answer to an AuthorizationRequest for s. A
 	// refusal is an answer with a non-2xx Status; an error means no answer
 	// could be had (the call then fails closed).
-	Authorize(ctx context.Context, s Session) (AuthAnswered, error)
+	Authorize(ctx context.Context, s cops.Session) (AuthAnswered, error)
 	// ReportUsage delivers r; nil means the receiver has it durably.
 	ReportUsage(ctx context.Context, r UsageRecord) error
 	// OnWire is false when no OSP message goes on the wire (no-clearinghouse

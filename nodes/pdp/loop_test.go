@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
@@ -15,7 +16,7 @@ func TestOnWire(t *testing.T) {
 	port := freePort(t) // nothing listens there
 	c := osp.NewClient(osp.ServerURL("127.0.0.1", port, false))
 	defer c.Close()
-	_, err := NewOSPClearinghouse(c).Authorize(context.Background(), Session{CallID: "x", Side: flow.Originating})
+	_, err := NewOSPClearinghouse(c).Authorize(context.Background(), cops.Session{CallID: "x", Side: flow.Originating})
 	if err == nil {
 		t.Fatal("authorised by nobody")
 	}

@@ -57,7 +57,7 @@ type Machine struct {
 // call is one call on one proxy handle.
 type call struct {
 	key        CallKey
-	sess       Session
+	sess       cops.Session
 	start      time.Time
 	alert      time.Time // the first REQ LDP sent on a 18x (zero: no alerting)
 	connect    time.Time
@@ -349,13 +349,13 @@ func (m *Machine) reqLDP(ev ReqLDP) {
 // enteringFlow picks the media flow that enters the network at this side's
 // router: the caller's media on the originating side, the callee's on the
 // terminating side.
-func enteringFlow(s flow.Side, media []MediaFlow) (Flow, bool) {
+func enteringFlow(s flow.Side, media []cops.MediaFlow) (flow.Tuple, bool) {
 	for _, f := range media {
-		if f.FromCaller == (s == flow.Originating) {
-			return f.Flow, true
+		if (f.Dir == cops.Forward) == (s == flow.Originating) {
+			return f.Tuple, true
 		}
 	}
-	return Flow{}, false
+	return flow.Tuple{}, false
 }
 
 func (m *Machine) gateSetAcked(ev GateSetAcked) {

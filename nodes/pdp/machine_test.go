@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -56,16 +57,16 @@ func compare(t *testing.T, ev Event, acts []Action, want []string) []Action {
 var (
 	uacRTP = netip.MustParseAddrPort("198.18.1.2:20000")
 	uasRTP = netip.MustParseAddrPort("198.18.5.2:30000")
-	media  = []MediaFlow{
-		{FromCaller: true, Flow: Flow{Proto: 17, Src: uacRTP, Dst: uasRTP}},
-		{FromCaller: false, Flow: Flow{Proto: 17, Src: uasRTP, Dst: uacRTP}},
+	media  = []cops.MediaFlow{
+		{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: uacRTP, Dst: uasRTP}},
+		{Dir: cops.Backward, Tuple: flow.Tuple{Proto: 17, Src: uasRTP, Dst: uacRTP}},
 	}
 	k1 = CallKey{Conn: 1, Handle: 1}
 	k2 = CallKey{Conn: 1, Handle: 2}
 )
 
-func session(id string, side flow.Side) Session {
-	return Session{CallID: id, Side: side, Caller: "sip:alice@a.lab", Callee: "sip:bob@b.lab"}
+func session(id string, side flow.Side) cops.Session {
+	return cops.Session{CallID: id, Side: side, Caller: "sip:alice@a.lab", Callee: "sip:bob@b.lab"}
 }
 
 func newUpMachine(t *testing.T) *Machine {
@@ -83,9 +84,9 @@ func setupCall(t *testing.T, m *Machine, k CallKey, id string, side flow.Side, t
 		fmt.Sprintf("setup/%d AuthorizationRequest call=%s token=false", st.AuthReq, id))
 	run(t, m, AuthAnswered{Key: k, At: at(0.1), Status: 200, Token: []byte("tok"), TransactionID: "osp-" + id},
 		fmt.Sprintf("setup/%d DEC Install AAA call=%s token=true", st.DecAAA, id))
-	entering := media[0].Flow
+	entering := media[0].Tuple
 	if side == flow.Terminating {
-		entering = media[1].Flow
+		entering = media[1].Tuple
 	}
 	// Asked on the 180 (alerting), as in FIG. 5.
 	run(t, m, ReqLDP{Key: k, At: at(1), Media: media, Alerting: true},
@@ -133,7 +134,7 @@ func TestSuccessTerminating(t *testing.T) {
 	}
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200, Token: []byte("t2")}, "setup/10 DEC Install AAA call=c2 token=true")
 	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media},
-		"setup/14 Gate-Set txn=1 call=c2 gate=0 flow=17 198.18.5.2:30000->198.18.1.2:20000 dscp=46")
+		"setup/14 Gate-Set txn=1 call=c2 gate=0 flow=udp 198.18.5.2:30000 -> 198.18.1.2:20000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.2), GateID: 5}, "setup/16 DEC Install LDP call=c2 token=false")
 	run(t, m, ReqNoLDP{Key: k1, At: at(3)}, "teardown/14 Gate-Delete txn=2 call=c2 gate=5")
 	acts = calls(m.Step(GateDeleteAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 90, Bytes: 15480}}))
@@ -175,7 +176,7 @@ func TestGateSetErr(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c5", flow.Originating)}, "setup/3 AuthorizationRequest call=c5 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c5 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c5 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c5 gate=0 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetFailed{TransID: 1, At: at(1.1), Reason: "13 classifier conflict"},
 		`setup/21 DEC Remove LDP call=c5 status=503 reason="router refused the gate: 13 classifier conflict"`)
 	id := "pol1/originating/c5/" + fmt.Sprint(t0.UnixNano())
@@ -199,7 +200,7 @@ func TestByeBeforeLDPFinished(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c7", flow.Originating)}, "setup/3 AuthorizationRequest call=c7 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c7 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c7 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c7 gate=0 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	run(t, m, ReqNoLDP{Key: k1, At: at(1.05)})
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 9}, "teardown/5 Gate-Delete txn=2 call=c7 gate=9")
 	id := "pol1/originating/c7/" + fmt.Sprint(t0.UnixNano())
@@ -274,8 +275,8 @@ func TestRouterReconnectReinstalls(t *testing.T) {
 	setupCall(t, m, k2, "c14", flow.Originating, 2, 41)
 	run(t, m, RouterDown{At: at(5)})
 	run(t, m, RouterUp{At: at(6)},
-		"setup/19 Gate-Set txn=3 call=c13 gate=40 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46",
-		"setup/19 Gate-Set txn=4 call=c14 gate=41 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+		"setup/19 Gate-Set txn=3 call=c13 gate=40 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46",
+		"setup/19 Gate-Set txn=4 call=c14 gate=41 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 3, At: at(6.1), GateID: 40})
 	// A router that gives another id: the old one may still mark.
 	run(t, m, GateSetAcked{TransID: 4, At: at(6.1), GateID: 2}, "- Gate-Delete txn=5 call= gate=41")
@@ -307,7 +308,7 @@ func TestRouterDownWithOutstandingTransactions(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c16", flow.Originating)}, "setup/3 AuthorizationRequest call=c16 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c16 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c16 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c16 gate=0 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	setupCall(t, m, k2, "c17", flow.Originating, 2, 8)
 	run(t, m, ReqNoLDP{Key: k2, At: at(2)}, "teardown/5 Gate-Delete txn=3 call=c17 gate=8")
 	acts := run(t, m, RouterDown{At: at(3)},
@@ -331,19 +332,19 @@ func TestRepeatedLDP(t *testing.T) {
 	m := newUpMachine(t)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c18", flow.Originating)}, "setup/3 AuthorizationRequest call=c18 token=false")
 	run(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=c18 token=false")
-	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c18 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=1 call=c18 gate=0 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	run(t, m, ReqLDP{Key: k1, At: at(1.01), Media: media})
 	run(t, m, GateSetAcked{TransID: 1, At: at(1.1), GateID: 4},
 		"setup/21 DEC Install LDP call=c18 token=false", "setup/21 DEC Install LDP call=c18 token=false")
 	run(t, m, ReqLDP{Key: k1, At: at(2), Media: media}, "setup/21 DEC Install LDP call=c18 token=false")
 	// New media (re-INVITE): the gate is replaced under its id.
-	moved := []MediaFlow{{FromCaller: true, Flow: Flow{Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20002"), Dst: uasRTP}}}
-	run(t, m, ReqLDP{Key: k1, At: at(3), Media: moved}, "setup/19 Gate-Set txn=2 call=c18 gate=4 flow=17 198.18.1.2:20002->198.18.5.2:30000 dscp=46")
+	moved := []cops.MediaFlow{{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20002"), Dst: uasRTP}}}
+	run(t, m, ReqLDP{Key: k1, At: at(3), Media: moved}, "setup/19 Gate-Set txn=2 call=c18 gate=4 flow=udp 198.18.1.2:20002 -> 198.18.5.2:30000 dscp=46")
 }
 
 func TestBadRequests(t *testing.T) {
 	m := newUpMachine(t)
-	run(t, m, ReqAAA{Key: k1, At: at(0), Session: Session{CallID: "x"}}, `- DEC Remove AAA call=x status=400 reason="session information names no side"`)
+	run(t, m, ReqAAA{Key: k1, At: at(0), Session: cops.Session{CallID: "x"}}, `- DEC Remove AAA call=x status=400 reason="session information names no side"`)
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", flow.Originating)}, "setup/3 AuthorizationRequest call=c19 token=false")
 	run(t, m, ReqAAA{Key: k1, At: at(0), Session: session("c19", flow.Originating)}, `- DEC Remove AAA call=c19 status=400 reason="AAA repeated on a handle already in use"`)
 	run(t, m, ReqLDP{Key: k1, At: at(0.1), Media: media}, `setup/21 DEC Remove LDP call=c19 status=400 reason="LDP before the call was admitted"`)
@@ -452,7 +453,7 @@ func TestGateBook(t *testing.T) {
 
 	runAll(t, m, ReqAAA{Key: k1, At: at(0), Session: session("g1", flow.Originating)}, "setup/3 AuthorizationRequest call=g1 token=false")
 	runAll(t, m, AuthAnswered{Key: k1, At: at(0.1), Status: 200}, "setup/5 DEC Install AAA call=g1 token=false")
-	runAll(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=4 call=g1 gate=0 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	runAll(t, m, ReqLDP{Key: k1, At: at(1), Media: media}, "setup/19 Gate-Set txn=4 call=g1 gate=0 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	runAll(t, m, GateSetAcked{TransID: 4, At: at(1.1), GateID: 12}, "record gate 12 call=g1", "setup/21 DEC Install LDP call=g1 token=false")
 	runAll(t, m, ReqNoLDP{Key: k1, At: at(2)}, "teardown/5 Gate-Delete txn=5 call=g1 gate=12")
 	// No answer: the call ends, the gate stays in the book and is deleted
@@ -513,7 +514,7 @@ func TestGateInfoAcrossRouterRestart(t *testing.T) {
 	run(t, m, Tick{At: at(6)}) // every 5s at most
 	run(t, m, GateInfoAcked{TransID: 2, At: at(3.1), Counters: Counters{Packets: 250, Bytes: 43000}})
 	run(t, m, RouterDown{At: at(8)})
-	run(t, m, RouterUp{At: at(9)}, "setup/19 Gate-Set txn=3 call=gi gate=7 flow=17 198.18.1.2:20000->198.18.5.2:30000 dscp=46")
+	run(t, m, RouterUp{At: at(9)}, "setup/19 Gate-Set txn=3 call=gi gate=7 flow=udp 198.18.1.2:20000 -> 198.18.5.2:30000 dscp=46")
 	run(t, m, GateSetAcked{TransID: 3, At: at(9.1), GateID: 7})
 	run(t, m, Tick{At: at(11)}, "Gate-Info txn=4 call=gi gate=7")
 	run(t, m, ReqNoLDP{Key: k1, At: at(12)}, "teardown/5 Gate-Delete txn=5 call=gi gate=7")

@@ -1,6 +1,7 @@
 package pdp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -118,41 +119,17 @@ func requestEvent(key CallKey, m *cops.Message, at time.Time) (Event, string, er
 	if err := cs.Decode(m.ClientSI[0].Data); err != nil {
 		return nil, "", err
 	}
-	s := sessionFromCOPS(&cs)
+	// The decoder's slices point into the read buffer: the token is copied.
+	cs.Token = bytes.Clone(cs.Token)
 	switch kind {
 	case cops.KindAAA:
-		return ReqAAA{Key: key, At: at, Session: s}, whatOf(flow.COPSReqAAA), nil
+		return ReqAAA{Key: key, At: at, Session: cs}, whatOf(flow.COPSReqAAA), nil
 	case cops.KindLDP:
-		return ReqLDP{Key: key, At: at, Media: s.Media, Alerting: cs.Alerting}, whatOf(flow.COPSReqLDP), nil
+		return ReqLDP{Key: key, At: at, Media: cs.Media, Alerting: cs.Alerting}, whatOf(flow.COPSReqLDP), nil
 	case cops.KindNoLDP:
 		return ReqNoLDP{Key: key, At: at}, whatOf(flow.COPSReqNoLDP), nil
 	}
 	return nil, "", fmt.Errorf("pdp: REQ with context %v is not AAA, LDP or noLDP", m.Context)
-}
-
-// sessionFromCOPS copies the wire session into the machine's type (the
-// token is copied: the decoder's slices point into the read buffer).
-func sessionFromCOPS(cs *cops.Session) Session {
-	s := Session{
-		CallID:    cs.CallID,
-		Caller:    cs.Caller,
-		Callee:    cs.Callee,
-		Class:     cs.Class,
-		Bandwidth: cs.Bandwidth,
-	}
-	switch cs.Side {
-	case flow.Originating:
-		s.Side = flow.Originating
-	case flow.Terminating:
-		s.Side = flow.Terminating
-	}
-	if len(cs.Token) > 0 {
-		s.Token = append([]byte(nil), cs.Token...)
-	}
-	for _, f := range cs.Media {
-		s.Media = append(s.Media, MediaFlow{FromCaller: f.Dir == cops.Forward, Flow: Flow{Proto: f.Proto, Src: f.Src, Dst: f.Dst}})
-	}
-	return s
 }
 
 // sendDecision sends a solicited DEC on the call's handle. The session

@@ -2,48 +2,10 @@ package pdp
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/qoslab/qoslab/flow"
 )
-
-// Flow is a media 5-tuple.
-type Flow struct {
-	Proto uint8 // IP protocol number (17 for RTP over UDP)
-	Src   netip.AddrPort
-	Dst   netip.AddrPort
-}
-
-// String names the flow for logs.
-func (f Flow) String() string {
-	return fmt.Sprintf("%d %s->%s", f.Proto, f.Src, f.Dst)
-}
-
-// MediaFlow is one media stream of a call, as the proxy learnt it from the
-// SDP offer and answer.
-type MediaFlow struct {
-	FromCaller bool // true: caller -> callee, false: callee -> caller
-	Flow
-}
-
-// Session is what the proxy tells the policy server about a call in its
-// REQ (the ClientSI of the private client-type).
-type Session struct {
-	CallID string
-	Side   flow.Side
-	Caller string // SIP From URI
-	Callee string // SIP To URI
-	// Token is the OSP token the upstream side obtained, if the proxy
-	// received one in the INVITE (terminating side).
-	Token []byte
-	// Media lists the media streams (REQ LDP only).
-	Media []MediaFlow
-	// Class is the DiffServ class the proxy asks for ("EF"; "" = default).
-	Class string
-	// Bandwidth is the requested rate in bits per second (0: unspecified).
-	Bandwidth uint64
-}
 
 // DSCPExpedited is the DiffServ code point the gates mark with (EF, RFC 3246).
 const DSCPExpedited uint8 = 46
@@ -51,7 +13,7 @@ const DSCPExpedited uint8 = 46
 // Gate is what a Gate-Set asks the router to install: mark the packets of
 // Classifier with DSCP.
 type Gate struct {
-	Classifier Flow
+	Classifier flow.Tuple
 	DSCP       uint8
 	Bandwidth  uint64 // bits per second, 0 = unspecified
 }

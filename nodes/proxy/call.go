@@ -147,21 +147,26 @@ func (c *call) exec(a Action) *Event {
 	return nil
 }
 
-// session is what the PDP learns with a REQ of the given kind.
-func (c *call) session(kind cops.Kind, token string) Session {
-	s := Session{CallID: c.id, Side: c.side.String(), Token: token, Codec: c.offer.Codec}
+// session is what the PDP learns with a REQ of the given kind: the
+// ClientSI of the REQ (protocol/cops/session.go). token is the
+// P-OSP-Auth-Token that came with the INVITE, if any.
+func (c *call) session(kind cops.Kind, token string) cops.Session {
+	s := cops.Session{CallID: c.id, Side: c.side}
+	if token != "" {
+		s.Token = tokenBytes(token)
+	}
 	if f := c.invite.From(); f != nil {
-		s.From = f.Address.String()
+		s.Caller = f.Address.String()
 	}
 	if t := c.invite.To(); t != nil {
-		s.To = t.Address.String()
+		s.Callee = t.Address.String()
 	}
 	if kind != cops.KindAAA {
 		s.Media = flows(c.offer, c.answer)
-		s.BandwidthKbps = g711Kbps
+		s.Bandwidth = g711Kbps * 1000
 		s.Alerting = kind == cops.KindLDP && c.answerStatus >= 180 && c.answerStatus < 200
-		if c.answer.Codec != "" {
-			s.Codec = c.answer.Codec
+		if len(s.Media) > 0 {
+			s.Class = "EF" // G.711 voice: expedited forwarding (DSCP 46)
 		}
 	}
 	return s

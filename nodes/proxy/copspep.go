@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/protocol/copsconn"
 )
@@ -84,13 +83,12 @@ func (a *pepPolicy) onUnsolicited(c *copsconn.Conn, m *cops.Message) {
 
 // Request waits for a connection (a call may arrive while the PEP is still
 // connecting, e.g. right after the lab came up), then asks the PDP.
-func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind cops.Kind, s Session) (Decision, error) {
+func (a *pepPolicy) Request(ctx context.Context, handle uint32, kind cops.Kind, s cops.Session) (Decision, error) {
 	c, err := a.client.Wait(ctx)
 	if err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", errNoPDP, err)
 	}
-	cs := copsSession(s)
-	data, err := cs.AppendTo(nil)
+	data, err := s.AppendTo(nil)
 	if err != nil {
 		return Decision{}, fmt.Errorf("proxy: REQ %s: %w", kind, err)
 	}
@@ -119,35 +117,6 @@ func (a *pepPolicy) Delete(handle uint32) error {
 		return fmt.Errorf("proxy: DRQ: %w", err)
 	}
 	return nil
-}
-
-// copsSession is the ClientSI of a REQ (protocol/cops/session.go).
-func copsSession(s Session) cops.Session {
-	cs := cops.Session{
-		Alerting:  s.Alerting,
-		CallID:    s.CallID,
-		Side:      flow.Originating,
-		Caller:    s.From,
-		Callee:    s.To,
-		Bandwidth: uint64(s.BandwidthKbps) * 1000,
-	}
-	if s.Side == flow.Terminating.String() {
-		cs.Side = flow.Terminating
-	}
-	if s.Token != "" {
-		cs.Token = tokenBytes(s.Token)
-	}
-	if len(s.Media) > 0 {
-		cs.Class = "EF" // G.711 voice: expedited forwarding (DSCP 46)
-	}
-	for i, f := range s.Media {
-		dir := cops.Forward // flows(): the offerer (caller) first
-		if i%2 == 1 {
-			dir = cops.Backward
-		}
-		cs.Media = append(cs.Media, cops.MediaFlow{Dir: dir, Proto: 17, Src: f.Src, Dst: f.Dst})
-	}
-	return cs
 }
 
 // decisionOf reads a DEC: its command and the session data the PDP put in

@@ -3,43 +3,16 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net/netip"
 
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
 // The proxy is a COPS PEP. It needs only a few things from a PEP, declared
-// here so that the call logic does not depend on the shape of
-// protocol/cops: copspep.go adapts a cops.PEP to it. When the PEP's
+// here so that the call logic does not depend on the COPS connection
+// layer: copspep.go adapts a copsconn client to it. What it asks with is
+// the session of the codec (cops.Session, the ClientSI of its REQs). When the PEP's
 // connection is lost (every handle on it is gone), its owner calls
 // Proxy.PolicyLost; a PDP-initiated decision goes to Proxy.Unsolicited.
-
-// Flow is one media 5-tuple of a call (always UDP, RTP from the SDP).
-type Flow struct {
-	Src netip.AddrPort
-	Dst netip.AddrPort
-}
-
-// Session is what the proxy tells its PDP with every REQ on a call's
-// handle (docs/CONTRACTS.md: ClientSI).
-type Session struct {
-	CallID string
-	// Side is "originating" on the caller's proxy (SIP1) and "terminating"
-	// on the callee's (SIP2).
-	Side string
-	From string // caller's address-of-record
-	To   string // callee's address-of-record
-	// Token is the OSP token: on the terminating side's REQ AAA, the one
-	// that arrived in P-OSP-Auth-Token.
-	Token string
-	// Media holds the 5-tuples of offer+answer (REQ LDP and noLDP).
-	Media         []Flow
-	Codec         string // "PCMU" or "PCMA"
-	BandwidthKbps int    // per direction, with IP/UDP/RTP overhead
-	// Alerting: this REQ LDP answers a 18x, the callee is ringing (the
-	// policy server records the alert time for the usage record).
-	Alerting bool
-}
 
 // Decision is the PDP's answer to a REQ.
 type Decision struct {
@@ -63,7 +36,7 @@ type Policy interface {
 	// DEC. It returns an error wrapping context.DeadlineExceeded when ctx
 	// ends first, and another error when the PDP cannot be reached or the
 	// connection is lost.
-	Request(ctx context.Context, handle uint32, kind cops.Kind, s Session) (Decision, error)
+	Request(ctx context.Context, handle uint32, kind cops.Kind, s cops.Session) (Decision, error)
 	// Delete sends a DRQ for handle. The PEP forgets the handle even when
 	// the DRQ cannot be sent.
 	Delete(handle uint32) error

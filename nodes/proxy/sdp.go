@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/qoslab/qoslab/flow"
+	"github.com/qoslab/qoslab/protocol/cops"
 	"github.com/qoslab/qoslab/traffic/rtp"
 )
 
@@ -38,14 +40,14 @@ func parseMedia(body []byte) (media, error) {
 	return media{Addr: a.Addr, Codec: a.Codecs[0].Name}, nil
 }
 
-// flows are the two directions of RTP between offerer and answerer.
-// Symmetric RTP: each party sends from the port it receives on.
-func flows(offer, answer media) []Flow {
+// flows are the two directions of RTP between offerer (the caller) and
+// answerer. Symmetric RTP: each party sends from the port it receives on.
+func flows(offer, answer media) []cops.MediaFlow {
 	if !offer.Addr.IsValid() || !answer.Addr.IsValid() {
 		return nil
 	}
-	return []Flow{
-		{Src: offer.Addr, Dst: answer.Addr},
-		{Src: answer.Addr, Dst: offer.Addr},
+	return []cops.MediaFlow{
+		{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: offer.Addr, Dst: answer.Addr}},
+		{Dir: cops.Backward, Tuple: flow.Tuple{Proto: 17, Src: answer.Addr, Dst: offer.Addr}},
 	}
 }

@@ -16,8 +16,8 @@ func sampleSession() Session {
 		Caller: "sip:alice@198.18.1.2",
 		Callee: "sip:bob@198.18.4.2",
 		Media: []MediaFlow{
-			{Dir: Forward, Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20000"), Dst: netip.MustParseAddrPort("198.18.4.2:30000")},
-			{Dir: Backward, Proto: 17, Src: netip.MustParseAddrPort("198.18.4.2:30000"), Dst: netip.MustParseAddrPort("198.18.1.2:20000")},
+			{Dir: Forward, Tuple: flow.Tuple{Proto: 17, Src: netip.MustParseAddrPort("198.18.1.2:20000"), Dst: netip.MustParseAddrPort("198.18.4.2:30000")}},
+			{Dir: Backward, Tuple: flow.Tuple{Proto: 17, Src: netip.MustParseAddrPort("198.18.4.2:30000"), Dst: netip.MustParseAddrPort("198.18.1.2:20000")}},
 		},
 		Class:     "EF",
 		Bandwidth: 87200,
@@ -72,7 +72,7 @@ func sampleMessages() map[string]*Message {
 		panic(err)
 	}
 	s6 := s
-	s6.Media = []MediaFlow{{Dir: Forward, Proto: 17, Src: netip.MustParseAddrPort("[2001:db8::2]:20000"), Dst: netip.MustParseAddrPort("[2001:db8:4::2]:30000")}}
+	s6.Media = []MediaFlow{{Dir: Forward, Tuple: flow.Tuple{Proto: 17, Src: netip.MustParseAddrPort("[2001:db8::2]:20000"), Dst: netip.MustParseAddrPort("[2001:db8:4::2]:30000")}}}
 	sess6b, _ := s6.AppendTo(nil)
 	sess6 := ClientTypeSession
 	pc := ClientTypePCMM

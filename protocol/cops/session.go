@@ -102,13 +102,10 @@ func (d FlowDir) String() string {
 	return "dir(" + strconv.Itoa(int(d)) + ")"
 }
 
-// MediaFlow is one media 5-tuple (protocol, source, destination) and its
-// direction.
+// MediaFlow is one media 5-tuple and its direction in the call.
 type MediaFlow struct {
-	Dir   FlowDir
-	Proto uint8
-	Src   netip.AddrPort
-	Dst   netip.AddrPort
+	Dir FlowDir
+	flow.Tuple
 }
 
 // String renders "fwd udp 198.18.1.2:20000->198.18.4.2:30000".
@@ -289,7 +286,7 @@ func decodeMediaFlow(v []byte, off int) (MediaFlow, error) {
 	if len(v) != 14 && len(v) != 38 {
 		return MediaFlow{}, protoErr(ErrBadMessageFormat, off, "session media TLV of %d octets (want 14 or 38)", len(v))
 	}
-	f := MediaFlow{Dir: FlowDir(v[0]), Proto: v[1]}
+	f := MediaFlow{Dir: FlowDir(v[0]), Tuple: flow.Tuple{Proto: v[1]}}
 	if f.Dir != Forward && f.Dir != Backward {
 		return MediaFlow{}, protoErr(ErrBadMessageFormat, off, "session media direction %d", v[0])
 	}

@@ -20,8 +20,8 @@ func BenchmarkRoundTripREQDEC(b *testing.B) {
 		Caller: "sip:uac@198.18.1.2", Callee: "sip:uas@198.18.4.2", Class: "EF", Bandwidth: 87200,
 		Token: make([]byte, 64),
 		Media: []cops.MediaFlow{
-			{Dir: cops.Forward, Proto: 17, Src: netip.AddrPortFrom(srcAddr, 20000), Dst: netip.AddrPortFrom(dstAddr, 30000)},
-			{Dir: cops.Backward, Proto: 17, Src: netip.AddrPortFrom(dstAddr, 30000), Dst: netip.AddrPortFrom(srcAddr, 20000)}}}
+			{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: netip.AddrPortFrom(srcAddr, 20000), Dst: netip.AddrPortFrom(dstAddr, 30000)}},
+			{Dir: cops.Backward, Tuple: flow.Tuple{Proto: 17, Src: netip.AddrPortFrom(dstAddr, 30000), Dst: netip.AddrPortFrom(srcAddr, 20000)}}}}
 	data, err := s.AppendTo(nil)
 	if err != nil {
 		b.Fatal(err)

@@ -335,8 +335,8 @@ func (c *callGen) sipHop(n int) (string, string) {
 
 func (c *callGen) mediaFlows() []cops.MediaFlow {
 	return []cops.MediaFlow{
-		{Dir: cops.Forward, Proto: 17, Src: c.d.offer, Dst: c.d.answer},
-		{Dir: cops.Backward, Proto: 17, Src: c.d.answer, Dst: c.d.offer},
+		{Dir: cops.Forward, Tuple: flow.Tuple{Proto: 17, Src: c.d.offer, Dst: c.d.answer}},
+		{Dir: cops.Backward, Tuple: flow.Tuple{Proto: 17, Src: c.d.answer, Dst: c.d.offer}},
 	}
 }
 
