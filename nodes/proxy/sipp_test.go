@@ -52,34 +52,17 @@ func runSipp(t *testing.T, ctx context.Context, sipp string, args ...string) *ex
 	return cmd
 }
 
-func TestSippUACThroughBothProxies(t *testing.T) {
-	sipp := needSipp(t)
-	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
-	l := startLab(t, pdp1, pdp2, time.Second)
-	l.uas.setAnswer(answerRing(50 * time.Millisecond))
-	scenario, _ := filepath.Abs("testdata/sipp_uac.xml")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	src := netip.AddrPortFrom(l.uacAddr.Addr(), 5072)
-	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin",
-		"-i", src.Addr().String(), "-p", strconv.Itoa(int(src.Port())),
-		"-key", "callee", fmt.Sprintf("uas@%s", l.uasAddr),
-		"-m", "1", "-timeout", "15s", "-timeout_error",
-		l.sip1Addr.String())
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sipp UAC failed: %v", err)
-	}
-	if inv, acks, byes := l.uas.counts(); inv != 1 || acks != 1 || byes != 1 {
-		t.Errorf("UAS saw %d INVITE, %d ACK, %d BYE; want 1 each", inv, acks, byes)
-	}
-	l.settled(pdp1, pdp2)
-}
+func TestSippUACThroughBothProxies(t *testing.T) { sippUAC(t, "u1", 5072) }
 
 // TestSippUACOverTCP: sipp's UAC talks TCP to SIP1 (sipp -t t1), which
 // listens on TCP as RFC 3261 section 18 requires; the responses come back
 // on sipp's connection, SIP1 record-routes twice (TCP towards sipp, UDP
 // towards SIP2) and sipp's ACK and BYE follow that route set over TCP.
-func TestSippUACOverTCP(t *testing.T) {
+func TestSippUACOverTCP(t *testing.T) { sippUAC(t, "t1", 5074) }
+
+// sippUAC runs sipp's UAC scenario over transport (sipp's -t) from port
+// through both proxies to the lab's UAS.
+func sippUAC(t *testing.T, transport string, port uint16) {
 	sipp := needSipp(t)
 	pdp1, pdp2 := newScriptedPDP(t, nil), newScriptedPDP(t, nil)
 	l := startLab(t, pdp1, pdp2, time.Second)
@@ -87,14 +70,14 @@ func TestSippUACOverTCP(t *testing.T) {
 	scenario, _ := filepath.Abs("testdata/sipp_uac.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	src := netip.AddrPortFrom(l.uacAddr.Addr(), 5074)
-	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin", "-t", "t1",
+	src := netip.AddrPortFrom(l.uacAddr.Addr(), port)
+	cmd := runSipp(t, ctx, sipp, "-sf", scenario, "-nostdin", "-t", transport,
 		"-i", src.Addr().String(), "-p", strconv.Itoa(int(src.Port())),
 		"-key", "callee", fmt.Sprintf("uas@%s", l.uasAddr),
 		"-m", "1", "-timeout", "15s", "-timeout_error",
 		l.sip1Addr.String())
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sipp UAC over TCP failed: %v", err)
+		t.Fatalf("sipp UAC (-t %s) failed: %v", transport, err)
 	}
 	if inv, acks, byes := l.uas.counts(); inv != 1 || acks != 1 || byes != 1 {
 		t.Errorf("UAS saw %d INVITE, %d ACK, %d BYE; want 1 each", inv, acks, byes)
