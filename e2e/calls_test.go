@@ -241,6 +241,8 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 			// The callee rang (180 with SDP): alert time and post-dial delay are real.
 			Expect(r["alert_time"]).NotTo(HavePrefix("0001-"), "%v", r)
 			Expect(r["post_dial_delay"]).To(BeNumerically(">", 0), "%v", r)
+			// The caller hung up: OSP ReleaseSource "source" on both sides.
+			Expect(r["release_source"]).To(Equal(1.0), "%v", r)
 		}
 	})
 
@@ -267,6 +269,12 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		c := callReport(rep, res.CallID)
 		Expect(c.Variants).To(ContainElement("callee-hangs-up"))
 		Expect(c.TeardownSteps).To(Equal(18))
+		// Both sides report that the destination released the call.
+		recs := cdrs(ctx, l.Name)
+		Expect(recs).To(HaveLen(2))
+		for _, r := range recs {
+			Expect(r["release_source"]).To(Equal(2.0), "%v", r)
+		}
 	})
 
 	It("runs without a clearinghouse: no OSP on the wire, everything else holds", func(ctx context.Context) {

@@ -74,6 +74,7 @@ func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error 
 			EndTime:       osp.At(r.End),
 			TerminationCause: &osp.TermCause{Type: "q850", TCCode: 16, // normal call clearing
 				Description: r.Reason},
+			ReleaseSource: releaseSource(r.ReleasedBy),
 		},
 		ServiceClass: r.Class,
 		Bandwidth:    int64(min(r.Bandwidth, math.MaxInt64)),
@@ -89,6 +90,18 @@ func (o ospClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) error 
 		return fmt.Errorf("pdp: report usage %s: clearinghouse answered %s", r.ID, conf.Status)
 	}
 	return nil
+}
+
+// releaseSource is OSP's ReleaseSource of a release: the caller's side is
+// the source, the callee's the destination; ReleaseNone when unknown.
+func releaseSource(by flow.Side) osp.ReleaseSource {
+	switch by {
+	case flow.Originating:
+		return osp.ReleaseSourceParty
+	case flow.Terminating:
+		return osp.ReleaseDestination
+	}
+	return osp.ReleaseNone
 }
 
 func ospRole(s flow.Side) string {
@@ -154,6 +167,7 @@ func (l localClearinghouse) ReportUsage(ctx context.Context, r UsageRecord) erro
 		EndTime:          r.End,
 		TerminationCause: 16,
 		TerminationText:  r.Reason,
+		ReleaseSource:    int(releaseSource(r.ReleasedBy)),
 		CountersKnown:    true,
 		Packets:          int64(min(r.Packets, math.MaxInt64)),
 		Octets:           int64(min(r.Bytes, math.MaxInt64)),

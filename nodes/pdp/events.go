@@ -3,6 +3,7 @@ package pdp
 import (
 	"time"
 
+	"github.com/qoslab/qoslab/flow"
 	"github.com/qoslab/qoslab/protocol/cops"
 )
 
@@ -75,6 +76,9 @@ type GateSetFailed struct {
 type ReqNoLDP struct {
 	Key CallKey
 	At  time.Time
+	// ReleasedBy is the side whose BYE released the call (the proxy says,
+	// session TLV 11); zero when it does not know.
+	ReleasedBy flow.Side
 }
 
 // GateDeleteAcked is the router's Gate-Delete-Ack (teardown 6 / 15) with

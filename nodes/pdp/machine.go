@@ -89,7 +89,8 @@ type call struct {
 type release struct {
 	at     time.Time
 	reason string
-	answer bool // the proxy handle is alive and waits for a DEC Remove
+	answer bool      // the proxy handle is alive and waits for a DEC Remove
+	by     flow.Side // whose BYE released the call, zero when unknown
 }
 
 type txnOp uint8
@@ -459,7 +460,7 @@ func (m *Machine) reqNoLDP(ev ReqNoLDP) {
 		m.emit(Warn{CallID: c.sess.CallID, Msg: "noLDP repeated while the release is in progress"})
 		return
 	}
-	c.release = &release{at: ev.At, reason: "released", answer: true}
+	c.release = &release{at: ev.At, reason: "released", answer: true, by: ev.ReleasedBy}
 	m.tryRelease(c)
 }
 
@@ -538,6 +539,7 @@ func (m *Machine) usageRecord(c *call, r *release) UsageRecord {
 		Counters:      Counters{Packets: c.base.Packets + c.counters.Packets, Bytes: c.base.Bytes + c.counters.Bytes},
 		CountersLost:  c.lost,
 		Reason:        r.reason,
+		ReleasedBy:    r.by,
 	}
 	if !c.connect.IsZero() && r.at.After(c.connect) {
 		u.Duration = r.at.Sub(c.connect)

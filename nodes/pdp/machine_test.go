@@ -288,6 +288,26 @@ func TestRouterReconnectReinstalls(t *testing.T) {
 	}
 }
 
+// The proxy says whose BYE released the call; the usage record carries it
+// (reported as OSP ReleaseSource); a call its proxy lost was released by
+// nobody's BYE.
+func TestReleasedBy(t *testing.T) {
+	m := newUpMachine(t)
+	setupCall(t, m, k1, "c20", flow.Originating, 1, 40)
+	run(t, m, ReqNoLDP{Key: k1, At: at(10), ReleasedBy: flow.Terminating}, "teardown/5 Gate-Delete txn=2 call=c20 gate=40")
+	acts := calls(m.Step(GateDeleteAcked{TransID: 2, At: at(10.1)}))
+	if rec := acts[0].(SpoolUsage).Record; rec.ReleasedBy != flow.Terminating {
+		t.Fatalf("released by the callee: %+v", rec)
+	}
+	other := CallKey{Conn: 2, Handle: 1}
+	setupCall(t, m, other, "c21", flow.Originating, 3, 41)
+	run(t, m, ProxyLost{Conn: 2, At: at(20)}, "teardown/5 Gate-Delete txn=4 call=c21 gate=41")
+	acts = calls(m.Step(GateDeleteAcked{TransID: 4, At: at(20.1)}))
+	if rec := acts[0].(SpoolUsage).Record; rec.ReleasedBy != flow.SideUnknown {
+		t.Fatalf("a lost proxy: %+v", rec)
+	}
+}
+
 // A release while the router is away: the gate went with the router's
 // table, so the call ends without a Gate-Delete.
 func TestReleaseWhileRouterDown(t *testing.T) {

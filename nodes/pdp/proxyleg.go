@@ -127,7 +127,7 @@ func requestEvent(key CallKey, m *cops.Message, at time.Time) (Event, string, er
 	case cops.KindLDP:
 		return ReqLDP{Key: key, At: at, Media: cs.Media, Alerting: cs.Alerting}, whatOf(flow.COPSReqLDP), nil
 	case cops.KindNoLDP:
-		return ReqNoLDP{Key: key, At: at}, whatOf(flow.COPSReqNoLDP), nil
+		return ReqNoLDP{Key: key, At: at, ReleasedBy: cs.ReleasedBy}, whatOf(flow.COPSReqNoLDP), nil
 	}
 	return nil, "", fmt.Errorf("pdp: REQ with context %v is not AAA, LDP or noLDP", m.Context)
 }

@@ -48,6 +48,10 @@ type UsageRecord struct {
 	// the figures cover only the time since the last re-install.
 	CountersLost bool
 	Reason       string // why the call ended ("released", "proxy disconnected", ...)
+	// ReleasedBy is the side whose BYE ended the call (Originating: the
+	// caller, reported as OSP ReleaseSource "source"); zero when no BYE
+	// did (a lost proxy, a DRQ) or the proxy did not say (flow.SideUnknown).
+	ReleasedBy flow.Side
 }
 
 // CallKey names a call: the proxy connection and the COPS client handle on

@@ -52,6 +52,7 @@ type call struct {
 	nextResp     int
 	answered     *sip.Response // the 2xx the caller got (for a teardown)
 	byCallee     bool          // the callee sent the BYE
+	releasedBy   flow.Side     // whose BYE came first (flow.Originating: the caller's)
 	bye          *byeLeg       // BYE being stepped (set only inside step)
 }
 
@@ -165,6 +166,9 @@ func (c *call) session(kind cops.Kind, token string) cops.Session {
 		s.Media = flows(c.offer, c.answer)
 		s.Bandwidth = g711Kbps * 1000
 		s.Alerting = kind == cops.KindLDP && c.answerStatus >= 180 && c.answerStatus < 200
+		if kind == cops.KindNoLDP {
+			s.ReleasedBy = c.releasedBy
+		}
 		if len(s.Media) > 0 {
 			s.Class = "EF" // G.711 voice: expedited forwarding (DSCP 46)
 		}

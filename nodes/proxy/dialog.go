@@ -149,6 +149,12 @@ func (c *call) forwardBye() {
 		return
 	}
 	c.byCallee = c.byCallee || !leg.fromCaller(c)
+	if c.releasedBy == flow.SideUnknown {
+		c.releasedBy = flow.Terminating
+		if leg.fromCaller(c) {
+			c.releasedBy = flow.Originating
+		}
+	}
 	leg.clientTx, leg.dest, leg.err = c.p.sendTo(leg.req, c.hopFor(leg.req, false))
 	if leg.err == nil {
 		c.p.logSIP(nodes.Sent, c.id, c.side, "BYE", flow.InTeardown(flow.SIPBye), !leg.fromCaller(c), leg.dest)

@@ -599,6 +599,9 @@ func (p *scriptedPDP) handle(r request) (decision, bool) {
 	if s.Alerting {
 		entry += " alerting"
 	}
+	if s.ReleasedBy != 0 {
+		entry += " released-by=" + s.ReleasedBy.String()
+	}
 	p.reqs = append(p.reqs, entry)
 	p.open[r.Handle] = true
 	p.last = r

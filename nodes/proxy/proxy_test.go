@@ -61,8 +61,9 @@ func TestCallThroughBothProxies(t *testing.T) {
 	media := "media=fwd udp " + l.uacAddr.Addr().String() + ":20000->" + l.uasAddr.Addr().String() + ":30000," +
 		"bwd udp " + l.uasAddr.Addr().String() + ":30000->" + l.uacAddr.Addr().String() + ":20000"
 	// The LDP went out on the 180: the callee is alerted (the PDP's alert time).
-	want1 := []string{"REQ AAA", "REQ LDP " + media + " alerting", "REQ noLDP " + media, "DRQ"}
-	want2 := []string{"REQ AAA token=tok-orig", "REQ LDP " + media + " alerting", "REQ noLDP " + media, "DRQ"}
+	// The caller's BYE released it (the PDP's OSP ReleaseSource).
+	want1 := []string{"REQ AAA", "REQ LDP " + media + " alerting", "REQ noLDP " + media + " released-by=originating", "DRQ"}
+	want2 := []string{"REQ AAA token=tok-orig", "REQ LDP " + media + " alerting", "REQ noLDP " + media + " released-by=originating", "DRQ"}
 	if got := pdp1.log(); !slices.Equal(got, want1) {
 		t.Errorf("POL1 saw\n%q\nwant\n%q", got, want1)
 	}
@@ -174,8 +175,8 @@ func TestByeFromCallee(t *testing.T) {
 	l.settled(pdp1, pdp2)
 	for i, p := range []*scriptedPDP{pdp1, pdp2} {
 		got := p.log()
-		if len(got) != 4 || !strings.HasPrefix(got[2], "REQ noLDP") || got[3] != "DRQ" {
-			t.Errorf("POL%d saw %q, want AAA, LDP, noLDP, DRQ", i+1, got)
+		if len(got) != 4 || !strings.HasPrefix(got[2], "REQ noLDP") || !strings.HasSuffix(got[2], " released-by=terminating") || got[3] != "DRQ" {
+			t.Errorf("POL%d saw %q, want AAA, LDP, noLDP released by the callee, DRQ", i+1, got)
 		}
 	}
 }

@@ -46,6 +46,10 @@ import (
 //	             (18x) answer, so the callee is being alerted; absent: by
 //	             the final answer. Added in qoslab 1.1 without a version
 //	             bump: decoders skip tags they do not know.
+//	11 released  1 octet, on a REQ noLDP: which end's BYE released the
+//	             call, 1 the caller (originating), 2 the callee
+//	             (terminating); absent: not released by a BYE, or unknown.
+//	             Added like tag 10.
 //
 // The whole body is limited by the COPS object length (65531 octets).
 type Session struct {
@@ -63,6 +67,10 @@ type Session struct {
 	// Alerting marks a REQ LDP sent on a 18x with the SDP answer: the
 	// policy server takes its arrival as the call's alert time.
 	Alerting bool
+	// ReleasedBy, on a REQ noLDP, is the side whose BYE released the call
+	// (flow.Originating: the caller); SideUnknown when no BYE did. The
+	// policy server reports it as OSP's ReleaseSource.
+	ReleasedBy flow.Side
 }
 
 // SessionVersion is the version octet of the session encoding.
@@ -80,6 +88,7 @@ const (
 	tagToken     = 8
 	tagResult    = 9
 	tagAlerting  = 10
+	tagReleased  = 11
 )
 
 // FlowDir is the direction of a media flow relative to the call.
@@ -187,6 +196,12 @@ func (s *Session) AppendTo(b []byte) ([]byte, error) {
 	if s.Alerting {
 		b = append(b, tagAlerting, 0, 1, 1)
 	}
+	if s.ReleasedBy != flow.SideUnknown {
+		if s.ReleasedBy != flow.Originating && s.ReleasedBy != flow.Terminating {
+			return b[:start], fmt.Errorf("cops: session released by side %d", s.ReleasedBy)
+		}
+		b = append(b, tagReleased, 0, 1, byte(s.ReleasedBy))
+	}
 	if len(b)-start > maxObjBody {
 		return b[:start], fmt.Errorf("cops: session encoding of %d octets exceeds a COPS object", len(b)-start)
 	}
@@ -263,6 +278,11 @@ func (s *Session) Decode(b []byte) error {
 				return protoErr(ErrBadMessageFormat, off, "session alerting TLV %x", v)
 			}
 			s.Alerting = v[0] == 1
+		case tagReleased:
+			if n != 1 || (v[0] != 1 && v[0] != 2) {
+				return protoErr(ErrBadMessageFormat, off, "session released TLV %x", v)
+			}
+			s.ReleasedBy = flow.Side(v[0])
 		}
 		if err != nil {
 			return err
@@ -344,6 +364,9 @@ func (s *Session) String() string {
 	}
 	if s.Alerting {
 		sb.WriteString(" alerting")
+	}
+	if s.ReleasedBy != flow.SideUnknown {
+		sb.WriteString(" released-by=" + s.ReleasedBy.String())
 	}
 	if s.Result != 0 || s.Reason != "" {
 		sb.WriteString(" result=" + strconv.Itoa(int(s.Result)) + " " + strconv.Quote(s.Reason))

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/qoslab/qoslab/flow"
 )
 
 func TestSessionRoundTrip(t *testing.T) {
@@ -51,6 +53,34 @@ func TestSessionAlerting(t *testing.T) {
 	}
 }
 
+// TestSessionReleasedBy: tag 11 says whose BYE released the call (the
+// caller's: 1, the callee's: 2), only when set.
+func TestSessionReleasedBy(t *testing.T) {
+	for _, side := range []flow.Side{flow.Originating, flow.Terminating} {
+		s := sampleSession()
+		s.ReleasedBy = side
+		b, err := s.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(b), string([]byte{11, 0, 1, byte(side)})) {
+			t.Errorf("released TLV missing at the end: % x", b)
+		}
+		var got Session
+		if err := got.Decode(b); err != nil || got.ReleasedBy != side {
+			t.Fatalf("%+v %v", got, err)
+		}
+		if !strings.Contains(got.String(), " released-by="+side.String()) {
+			t.Errorf("String %s does not say who released", got.String())
+		}
+	}
+	s := sampleSession()
+	s.ReleasedBy = 3
+	if _, err := s.AppendTo(nil); err == nil {
+		t.Error("released by side 3 encoded")
+	}
+}
+
 func TestSessionSkipsUnknownTags(t *testing.T) {
 	b := []byte{1, 0, 0, 0, 200, 0, 2, 'z', 'z', 1, 0, 1, 'c'}
 	var s Session
@@ -73,6 +103,9 @@ func TestSessionDecodeRejects(t *testing.T) {
 		"call id binary": {1, 0, 0, 0, 1, 0, 2, 0xff, 0xfe},
 		"alerting 2":     {1, 0, 0, 0, 10, 0, 1, 2},
 		"alerting long":  {1, 0, 0, 0, 10, 0, 2, 1, 1},
+		"released 0":     {1, 0, 0, 0, 11, 0, 1, 0},
+		"released 3":     {1, 0, 0, 0, 11, 0, 1, 3},
+		"released long":  {1, 0, 0, 0, 11, 0, 2, 1, 1},
 	}
 	for name, b := range cases {
 		var s Session

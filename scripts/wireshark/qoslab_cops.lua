@@ -45,6 +45,7 @@ f.token_len = ProtoField.uint16("qoslab.token_len", "OSP token length")
 f.result    = ProtoField.uint16("qoslab.result", "Result")
 f.reason    = ProtoField.string("qoslab.reason", "Reason")
 f.alerting  = ProtoField.uint8("qoslab.alerting", "Alerting (LDP asked on a 18x)")
+f.released  = ProtoField.uint8("qoslab.released_by", "Released by (whose BYE)", base.DEC, { [1] = "caller (originating)", [2] = "callee (terminating)" })
 f.unknown   = ProtoField.bytes("qoslab.unknown", "Unknown TLV")
 
 local e_malformed = ProtoExpert.new("qoslab.malformed", "Malformed qoslab session information", expert.group.MALFORMED, expert.severity.ERROR)
@@ -121,6 +122,8 @@ local function dissect_session(body, pinfo, tree)
             end
         elseif tag == 10 and n == 1 then
             t:add(f.alerting, r)
+        elseif tag == 11 and n == 1 then
+            t:add(f.released, r)
         else
             t:add(f.unknown, r)
         end
