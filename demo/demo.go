@@ -282,8 +282,8 @@ func sendProbes(ctx context.Context, lab, caller string, c ua.CallResult, n int)
 	return nil
 }
 
-// collect copies the captures, node logs and lab.json into the run
-// directory, and a snapshot of every usage store (the CDRs), taken with
+// collect copies the captures, node logs, TLS key logs and lab.json into
+// the run directory, and a snapshot of every usage store (the CDRs), taken with
 // the store in use so that `qoslab cdr <run dir>` reads them later.
 func collect(ctx context.Context, labDir, out string) ([]string, error) {
 	var files []string
@@ -305,6 +305,20 @@ func collect(ctx context.Context, labDir, out string) ([]string, error) {
 		if err := copyOne(rel); err != nil {
 			return files, fmt.Errorf("demo: collect %s: %w", rel, err)
 		}
+	}
+	// The TLS key logs of the nodes (policy servers, clearinghouse), in one
+	// file at the top of the run directory: what the verifier and
+	// Wireshark's tls.keylog_file read to see the OSP leg inside TLS.
+	keyLogs, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", trace.KeyLogName))
+	if len(keyLogs) > 0 {
+		b, err := trace.ReadKeyLogs(keyLogs)
+		if err != nil {
+			return files, fmt.Errorf("demo: collect key logs: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(out, trace.KeyLogName), b, 0o600); err != nil {
+			return files, fmt.Errorf("demo: collect key logs: %w", err)
+		}
+		files = append(files, trace.KeyLogName)
 	}
 	stores, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", usage.FileName))
 	for _, p := range stores {

@@ -294,14 +294,14 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		Expect(string(out)).To(ContainSubstring(res.CallID))
 	})
 
-	It("talks OSP over mutual TLS when asked, with keys logged for Wireshark", func(ctx context.Context) {
-		// The policy servers follow the clearinghouse's own tls setting.
-		l := upLab(ctx, "e2e-tls", "--set", "ch.tls=on", "--set", "pol1.clearinghouse-keylog=on")
+	It("talks OSP over mutual TLS when asked, and the verifier reads it with the policy servers' key logs", func(ctx context.Context) {
+		// The policy servers follow the clearinghouse's own tls setting,
+		// and log their session keys (on by default with TLS).
+		l := upLab(ctx, "e2e-tls", "--set", "ch.tls=on")
 		res := placeCall(ctx, l, ua.CallRequest{})
 		Expect(res.Outcome).To(Equal(ua.OutcomeAnswered), "%+v", res)
-		Expect(demo.Settle(ctx, l.Dir, []string{res.CallID}, 10*time.Second)).To(Succeed())
 		Expect(cdrs(ctx, l.Name)).To(HaveLen(2), "both sides' usage reached the clearinghouse")
-		Expect(topology.StopCapture(ctx, l.Name, "")).To(Succeed())
+		rep := verifyLab(ctx, l, res)
 		var plain int
 		Expect(eachPacket(captureFile(l, "r1-ch"), func(p gopacket.Packet) {
 			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && strings.Contains(string(tcp.Payload), "<Message") {
@@ -309,9 +309,26 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 			}
 		})).To(Succeed())
 		Expect(plain).To(BeZero(), "OSP crossed the link in clear text")
-		keys, err := os.ReadFile(filepath.Join(topology.NodeDir(l.Dir, "pol1"), "tls-keylog.txt"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(string(keys)).To(ContainSubstring("CLIENT_TRAFFIC_SECRET_0"))
+		for _, pol := range []string{"pol1", "pol2"} {
+			keys, err := os.ReadFile(filepath.Join(topology.NodeDir(l.Dir, pol), trace.KeyLogName))
+			Expect(err).NotTo(HaveOccurred(), "%s logs its TLS keys", pol)
+			Expect(string(keys)).To(ContainSubstring("CLIENT_TRAFFIC_SECRET_0"))
+		}
+		// Every OSP step of the call, read from inside TLS.
+		Expect(rep.OK()).To(BeTrue(), "verification failed:%s", failures(rep))
+		Expect(rep.TLSSessions).To(BeNumerically(">=", 2))
+		Expect(rep.TLSDecrypted).To(Equal(rep.TLSSessions))
+		c := callReport(rep, res.CallID)
+		Expect(stepsSeen(c, flow.Setup)).To(ConsistOf(stepRange(1, 28)))
+		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18)))
+		osp := 0
+		for _, m := range c.Messages {
+			if m.Proto == "osp" {
+				Expect(m.TLS).To(BeTrue(), "%s read from TLS", m.Label())
+				osp++
+			}
+		}
+		Expect(osp).To(Equal(8), "setup 3, 4, 8, 9 and teardown 8, 9, 17, 18")
 	})
 
 	It("refuses a call the clearinghouse denies: 403 with a Reason, no INVITE past SIP1, no gate", func(ctx context.Context) {

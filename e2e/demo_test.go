@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/qoslab/qoslab/topology"
+	"github.com/qoslab/qoslab/traffic/trace"
 )
 
 var _ = Describe("qoslab run, the demo", Label("root"), func() {
@@ -29,6 +33,39 @@ var _ = Describe("qoslab run, the demo", Label("root"), func() {
 		Expect(labNamespaces("e2e-demo")).To(BeEmpty())
 		// What it wrote verifies again with the CLI a person would use.
 		Expect(exec.CommandContext(ctx, qoslabBin, "verify", "--logs", out).Run()).To(Succeed())
+	})
+
+	It("runs OSP over TLS: exits 0 with every OSP step read from inside TLS, and leaves the key log Wireshark needs", func(ctx context.Context) {
+		out := filepath.Join(GinkgoT().TempDir(), "run")
+		DeferCleanup(func(ctx context.Context) { _ = topology.Down(ctx, "e2e-demo-tls", topology.DownOptions{}) })
+		cmd := exec.CommandContext(ctx, qoslabBin, "run", "--name", "e2e-demo-tls", "--talk", "500ms", "--out", out, "--set", "ch.tls=on")
+		b, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "qoslab run: %s", b)
+		Expect(string(b)).To(MatchRegexp(`OSP over TLS: (\d+) sessions, (\d+) decrypted`))
+		keys := filepath.Join(out, trace.KeyLogName)
+		Expect(keys).To(BeAnExistingFile())
+		var rep trace.Report
+		js, err := os.ReadFile(filepath.Join(out, "report.json"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal(js, &rep)).To(Succeed())
+		Expect(rep.TLSDecrypted).To(Equal(rep.TLSSessions))
+		Expect(rep.Calls).To(HaveLen(1))
+		var osp []string
+		for _, m := range rep.Calls[0].Messages {
+			if m.Proto == "osp" {
+				Expect(m.TLS).To(BeTrue(), "%s read from TLS", m.Label())
+				osp = append(osp, m.Label())
+			}
+		}
+		Expect(osp).To(HaveLen(8), "every OSP step: %v", osp)
+		// Wireshark reads the same sessions with the same key log.
+		tshark := requirePeer("tshark")
+		posts, err := exec.CommandContext(ctx, tshark, "-n", "-X", "lua_script:../scripts/wireshark/qoslab_cops.lua",
+			"-o", "tls.keylog_file:"+keys, "-r", filepath.Join(out, "capture", "lab.pcapng"),
+			"-Y", `tls && http.request.method == "POST"`).Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Count(string(posts), "POST /osp")).To(Equal(4), "two authorisations, two usage indications:\n%s", posts)
+		Expect(exec.CommandContext(ctx, qoslabBin, "verify", out).Run()).To(Succeed())
 	})
 
 	It("exits 1 when the call it expects to be answered is refused", func(ctx context.Context) {

@@ -24,6 +24,7 @@ func newVerifyCmd() *cobra.Command {
 		requireMedia bool
 		checkLogs    bool
 		allowNoCalls bool
+		keyLogs      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [<pcapng or lab dir> | --name lab] [--json] [--logs] [--topology file]",
@@ -36,6 +37,11 @@ call, the step, what was expected and seen, the packet number and the link.
 
 Addresses are mapped to nodes with --topology, else the lab.json of a lab
 directory, else the built-in topology.
+
+OSP over TLS is read with the sessions' secrets, as Wireshark does with
+tls.keylog_file: the tls-keylog.txt beside the capture or in a run
+directory, a lab's nodes/*/tls-keylog.txt, and any --tls-keylog file. A
+session it cannot read is a failure.
 
 A capture with no call fails unless --allow-no-calls. A capture cut inside
 a block (truncated, as after a crash) is verified up to the cut; calls still
@@ -63,6 +69,9 @@ holds passed (verification incomplete).`,
 			}
 			topo, err := verifyTopology(in, topoFile)
 			if err != nil {
+				return &exitError{2, err}
+			}
+			if opts.KeyLog, err = trace.ReadKeyLogs(keyLogs); err != nil {
 				return &exitError{2, err}
 			}
 			if checkLogs {
@@ -98,6 +107,7 @@ holds passed (verification incomplete).`,
 	cmd.Flags().StringVar(&clearinghs, "clearinghouse", "auto", "whether OSP must be on the wire: auto (decide from the capture), yes or no")
 	cmd.Flags().BoolVar(&checkLogs, "logs", false, "also hold the node logs (<lab dir>/nodes/*/node.log) against the capture")
 	cmd.Flags().BoolVar(&allowNoCalls, "allow-no-calls", false, "pass a capture that holds no call at all")
+	cmd.Flags().StringArrayVar(&keyLogs, "tls-keylog", nil, "TLS key log (NSS format, as Wireshark's tls.keylog_file) to read OSP over TLS; the capture's own tls-keylog.txt and a lab's nodes/*/tls-keylog.txt are read anyway")
 	cmd.Flags().BoolVar(&requireMedia, "require-media", true, "require RTP both ways across the core in every admitted call (step 29)")
 	return cmd
 }

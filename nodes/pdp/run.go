@@ -41,7 +41,7 @@ type Config struct {
 	Clearinghouse string         // clearinghouse node name; "" = no-clearinghouse mode
 	OSPURL        string         // clearinghouse URL (OSP mode)
 	OSPTLS        bool           // HTTPS with mutual TLS to the clearinghouse (param clearinghouse-tls)
-	OSPKeyLog     bool           // write TLS session keys for Wireshark (param clearinghouse-keylog)
+	OSPKeyLog     bool           // write TLS session keys for the verifier and Wireshark (param clearinghouse-keylog, default on with TLS)
 	OSPTimeout    time.Duration
 	KeepAlive     uint16        // COPS KA timer in seconds on both legs; 0 = none
 	GateTimeout   time.Duration // how long to wait for a router's answer
@@ -113,7 +113,13 @@ func ConfigFrom(env nodes.Config) (Config, error) {
 		default:
 			return c, fmt.Errorf("pdp: %s: parameter clearinghouse-tls=%q: want on or off", env.Name, v)
 		}
-		c.OSPKeyLog = env.Param("clearinghouse-keylog", "off") == "on"
+		// With TLS the session keys are logged unless turned off: the
+		// verifier, like Wireshark, reads the OSP leg with them.
+		keyLog := "off"
+		if c.OSPTLS {
+			keyLog = "on"
+		}
+		c.OSPKeyLog = env.Param("clearinghouse-keylog", keyLog) == "on"
 		c.OSPURL = osp.ServerURL(ca.String(), int(chp), c.OSPTLS)
 	}
 	ka, err := strconv.ParseUint(env.Param("keepalive", "0"), 10, 16)

@@ -10,8 +10,13 @@
 -- media 5-tuples, DiffServ class, bandwidth, OSP token, result and reason,
 -- plus the docs/FLOW.md name of the message ("REQ AAA", "DEC Install", ...).
 --
--- It also decodes TCP 1080 (OSP's HTTP port) as HTTP: Wireshark takes that
--- port for SOCKS by default and OSP would be invisible.
+-- It also decodes TCP 1080 (OSP's port) as what it carries: HTTP, or TLS
+-- when the clearinghouse runs with tls: "on" (the first bytes of the
+-- connection tell which), and the HTTP inside that TLS. Wireshark takes
+-- port 1080 for SOCKS by default and OSP would be invisible; forcing it to
+-- HTTP would hide TLS. To see inside the TLS, give Wireshark the key logs
+-- the policy servers write: -o tls.keylog_file:nodes/pol1/tls-keylog.txt
+-- (see pcaps/README.md).
 --
 -- Use:  tshark -X lua_script:qoslab_cops.lua -r lab.pcapng -Y qoslab
 --       wireshark -X lua_script:qoslab_cops.lua lab.pcapng
@@ -183,4 +188,47 @@ end
 
 local tcp = DissectorTable.get("tcp.port")
 tcp:add(COPS_PORT, p)
-tcp:add(OSP_PORT, Dissector.get("http-over-tcp") or Dissector.get("http"))
+
+-- The OSP leg: HTTP, or HTTP in TLS, decided once per connection by its
+-- first bytes (a TLS record starts with a content type 20-23 and version
+-- 3.x; an HTTP request with a letter).
+local http = Dissector.get("http-over-tcp") or Dissector.get("http")
+local tls = Dissector.get("tls")
+local osp = Proto("qoslab_osp", "qoslab OSP leg (HTTP, or HTTP in TLS)")
+local osp_kind = {}
+
+local function conversation(pinfo)
+    local a = tostring(pinfo.src) .. ":" .. pinfo.src_port
+    local b = tostring(pinfo.dst) .. ":" .. pinfo.dst_port
+    if a < b then
+        return a .. "-" .. b
+    end
+    return b .. "-" .. a
+end
+
+function osp.dissector(tvb, pinfo, tree)
+    local key = conversation(pinfo)
+    local kind = osp_kind[key]
+    if kind == nil and tvb:len() >= 3 then
+        local t, major = tvb(0, 1):uint(), tvb(1, 1):uint()
+        if t >= 20 and t <= 23 and major == 3 then
+            kind = "tls"
+        else
+            kind = "http"
+        end
+        osp_kind[key] = kind
+    end
+    -- Calling a dissector takes one level of "may ask TCP for more
+    -- bytes" away; give it back, so that TLS and HTTP can reassemble
+    -- records and messages that span segments.
+    if pinfo.can_desegment > 0 then
+        pinfo.can_desegment = pinfo.can_desegment + 1
+    end
+    if kind == "tls" then
+        return tls:call(tvb, pinfo, tree)
+    end
+    return http:call(tvb, pinfo, tree)
+end
+
+tcp:add(OSP_PORT, osp)
+DissectorTable.get("tls.port"):add(OSP_PORT, Dissector.get("http-over-tls") or http)

@@ -5,6 +5,8 @@
 package wireshark
 
 import (
+	"bytes"
+	"crypto/tls"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,7 +110,7 @@ func TestLuaDissectorShowsRefusal(t *testing.T) {
 }
 
 // The capture has no malformed packet with the helpers loaded, OSP is
-// decoded as HTTP (the script and the decode-as profile each do it) and
+// decoded as HTTP (by the script, loaded by hand or by the profile) and
 // the PCMM gates are decoded by Wireshark itself.
 func TestNoMalformedAndOSPVisible(t *testing.T) {
 	tshark(t)
@@ -161,5 +163,55 @@ func TestLuaDissectorOnRealCapture(t *testing.T) {
 	}
 	if got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "http.request.method == \"POST\" && tcp.port == 1080")); len(got) != 4 {
 		t.Errorf("%d OSP requests, want 4 (two authorisations, two usage indications)", len(got))
+	}
+}
+
+// The OSP leg over TLS shows as TLS (not as HTTP, not as SOCKS) and, with
+// the key log the lab's policy servers write, Wireshark's own TLS
+// decryption (tls.keylog_file) reads every OSP message inside it: an
+// implementation nobody here wrote reads the sessions the verifier reads.
+// Both TLS versions Go negotiates.
+func TestLuaDissectorOSPOverTLS(t *testing.T) {
+	tshark(t)
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		c, err := tracetest.Generate(tracetest.Spec{Calls: 2, OSPTLS: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		path, keys := filepath.Join(dir, "lab.pcapng"), filepath.Join(dir, "tls-keylog.txt")
+		var buf bytes.Buffer
+		if err := c.WritePcapng(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keys, c.KeyLog, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Without keys: TLS, handshakes and encrypted records, no HTTP.
+		// (A merged capture shows each segment once per link it crossed;
+		// tshark dissects the first copy and takes the others for
+		// retransmissions, so counts are of messages, not of copies.)
+		if got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "tls.handshake.type == 1")); len(got) != 2 {
+			t.Errorf("%s: %d ClientHellos, want 2 (one session per policy server)", tls.VersionName(v), len(got))
+		}
+		if got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "http || socks")); len(got) != 0 {
+			t.Errorf("%s: %d packets shown as HTTP or SOCKS without the keys", tls.VersionName(v), len(got))
+		}
+		// With the key log: every OSP message of both calls, 8 requests
+		// and 8 answers.
+		filter := "http && tls"
+		got := lines(run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-o", "tls.keylog_file:"+keys, "-r", path, "-Y", filter,
+			"-T", "fields", "-e", "http.request.method", "-e", "http.response.code"))
+		posts, oks := 0, 0
+		for _, l := range got {
+			posts += strings.Count(l, "POST")
+			oks += strings.Count(l, "200")
+		}
+		if posts != 8 || oks != 8 {
+			t.Errorf("%s: tshark read %d OSP requests and %d answers through TLS, want 8 and 8:\n%s", tls.VersionName(v), posts, oks, strings.Join(got, "\n"))
+		}
 	}
 }

@@ -95,6 +95,14 @@ type analyzer struct {
 	gateSteps gateTable
 	logs      *logCheck
 
+	// TLS on the OSP leg: the key logs, the sessions by link, and which
+	// sessions (by client random) were decrypted or reported unreadable.
+	keys         *keyLog
+	tlsSessions  map[tlsKey]*tlsSession
+	tlsDecrypted map[[32]byte]bool
+	tlsReported  map[[32]byte]bool
+	tlsFailures  []Failure
+
 	frames     int
 	messages   int
 	ospSeen    int      // OSP messages (or TLS sessions to the clearinghouse) seen
@@ -108,22 +116,27 @@ type analyzer struct {
 
 func newAnalyzer(t *Topology, opts Options) *analyzer {
 	a := &analyzer{
-		topo:      t,
-		opts:      opts,
-		rep:       &Report{Core: t.Core},
-		dec:       newDecoder(),
-		core:      -1,
-		streams:   map[streamKey]*stream{},
-		msgs:      map[uint64]msgEntry{},
-		seed:      maphash.MakeSeed(),
-		calls:     map[string]*Call{},
-		owners:    newMediaIndex(),
-		thefts:    map[Tuple]*theft{},
-		nodes:     map[[16]byte]nodeInfo{},
-		cops:      newCOPSState(),
-		osp:       newOSPState(),
-		gateSteps: newGateTable(),
-		memo:      orderMemo{},
+		topo:    t,
+		opts:    opts,
+		rep:     &Report{Core: t.Core},
+		dec:     newDecoder(),
+		core:    -1,
+		streams: map[streamKey]*stream{},
+		msgs:    map[uint64]msgEntry{},
+		seed:    maphash.MakeSeed(),
+		calls:   map[string]*Call{},
+		owners:  newMediaIndex(),
+		thefts:  map[Tuple]*theft{},
+		nodes:   map[[16]byte]nodeInfo{},
+
+		keys:         newKeyLog(),
+		tlsSessions:  map[tlsKey]*tlsSession{},
+		tlsDecrypted: map[[32]byte]bool{},
+		tlsReported:  map[[32]byte]bool{},
+		cops:         newCOPSState(),
+		osp:          newOSPState(),
+		gateSteps:    newGateTable(),
+		memo:         orderMemo{},
 	}
 	if len(opts.Logs) > 0 {
 		a.logs = newLogCheck(opts.Logs)
@@ -271,8 +284,11 @@ func (a *analyzer) tcp(pk *packet, link uint16) {
 
 // framerFor picks how a stream is cut into messages.
 func (a *analyzer) framerFor(proto string, k streamKey) framer {
-	if proto == "cops" {
+	switch proto {
+	case "cops":
 		return frameCOPS
+	case "osp":
+		return frameOSP
 	}
 	return frameText
 }
@@ -281,6 +297,10 @@ func (a *analyzer) framerFor(proto string, k streamKey) framer {
 // broke the stream or was lost.
 func (a *analyzer) emit(link uint16, src, dst endpoint, proto string, msgs []tcpMessage, err error, pk *packet) {
 	for _, m := range msgs {
+		if proto == "osp" && looksLikeTLS(m.data) {
+			a.tlsRecord(link, src, dst, m.data, m.meta)
+			continue
+		}
 		if len(skipCRLFOnly(m.data)) == 0 {
 			continue
 		}
@@ -331,10 +351,10 @@ func (a *analyzer) message(link uint16, src, dst endpoint, proto uint8, app stri
 		return
 	}
 	a.ages.push(msgAge{k, meta.time})
-	tuple := Tuple{Src: src.addrPort(), Dst: dst.addrPort(), Proto: proto}
+	tuple := Tuple{Src: src.addrPort(), Dst: dst.addrPort(), Proto: proto &^ 0x80}
 	from, to := a.node(src), a.node(dst)
 	m := &Message{
-		Proto: app, Tuple: tuple, First: s,
+		Proto: app, Tuple: tuple, First: s, TLS: proto == protoTLS,
 		From: from.name, To: to.name, fromRole: from.role, toRole: to.role,
 	}
 	m.addSight(sight{time: meta.time, no: meta.no, link: link, dscp: meta.dscp})

@@ -41,6 +41,9 @@ type Message struct {
 	Tuple  Tuple      `json:"tuple"`
 	First  Sighting   `json:"first"`
 	Seen   []Sighting `json:"seen"`
+	// TLS is set for a message read from inside TLS (decrypted with the
+	// session's secrets from a key log).
+	TLS bool `json:"tls,omitempty"`
 
 	sip  *sipInfo
 	cops *copsInfo

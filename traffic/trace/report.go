@@ -23,6 +23,7 @@ const (
 	CheckTheft     Check = "theft"     // EF on the core without a gate (theft of service not re-marked)
 	CheckMalformed Check = "malformed" // a message or stream that could not be decoded
 	CheckNoCalls   Check = "no-calls"  // the capture holds no call at all
+	CheckTLS       Check = "tls"       // a TLS session of the OSP leg the verifier could not read
 )
 
 // Failure is one broken rule, located so that it can be found in
@@ -103,6 +104,11 @@ type Report struct {
 	NoClearinghouse bool `json:"no_clearinghouse"`
 	// Core is the link the DSCP rules are checked on.
 	Core string `json:"core"`
+	// TLSSessions counts the TLS sessions of the OSP leg, TLSDecrypted
+	// those read with the key logs (KeyLogs names the files).
+	TLSSessions  int      `json:"tls_sessions,omitempty"`
+	TLSDecrypted int      `json:"tls_decrypted,omitempty"`
+	KeyLogs      []string `json:"key_logs,omitempty"`
 	// PeakOpenCalls is the most calls the pass held open at once: what
 	// its memory is bounded by, whatever the size of the capture.
 	PeakOpenCalls int `json:"peak_open_calls"`
@@ -191,6 +197,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, ": %d verified, %d failed", r.CallCount-r.CallsFailed, r.CallsFailed)
 	}
 	b.WriteString("\n")
+	if r.TLSSessions > 0 {
+		fmt.Fprintf(&b, "  OSP over TLS: %d sessions, %d decrypted with the key logs\n", r.TLSSessions, r.TLSDecrypted)
+	}
 	if r.NoClearinghouse {
 		b.WriteString("  no OSP on the wire: checked as the no-clearinghouse variant (--clearinghouse=yes to require it)\n")
 	}

@@ -36,6 +36,12 @@ type Options struct {
 	// each call's messages must be logged by their sender and receiver,
 	// and every step a node logged must be in the capture.
 	Logs []LogLine
+	// KeyLog is TLS session secrets in the NSS key log format (what Go's
+	// tls.Config.KeyLogWriter writes and Wireshark's tls.keylog_file
+	// reads), to read the OSP leg when it runs over TLS. Verify adds the
+	// key logs it finds beside the capture (KeyLogFiles); the Decryption
+	// Secrets Blocks of a pcapng file are read too.
+	KeyLog []byte
 	// MaxCallDetails bounds how many calls the report keeps with their
 	// messages and media counts (0: DefaultMaxCallDetails, negative: all);
 	// failing calls come first. Every call is checked and counted either
@@ -51,7 +57,19 @@ func Verify(ctx context.Context, path string, topo *Topology, opts Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return VerifyFiles(ctx, files, topo, opts)
+	logs := KeyLogFiles(path)
+	if len(logs) > 0 {
+		b, err := ReadKeyLogs(logs)
+		if err != nil {
+			return nil, err
+		}
+		opts.KeyLog = append(append([]byte(nil), opts.KeyLog...), b...)
+	}
+	r, err := VerifyFiles(ctx, files, topo, opts)
+	if r != nil {
+		r.KeyLogs = logs
+	}
+	return r, err
 }
 
 // VerifyFiles checks several captures merged by time (one file is read as
@@ -88,6 +106,9 @@ func verify(ctx context.Context, src frameSource, topo *Topology, opts Options) 
 		topo = DefaultTopology()
 	}
 	a := newAnalyzer(topo, opts)
+	if err := a.keys.add(opts.KeyLog, "(Options.KeyLog)"); err != nil {
+		return nil, err
+	}
 	if err := a.run(ctx, src); err != nil {
 		return nil, err
 	}
@@ -211,6 +232,14 @@ func (a *analyzer) finish() *Report {
 	for _, f := range a.theftFailures() {
 		r.addFailure(f)
 	}
+	for _, f := range a.tlsFailures {
+		r.addFailure(f)
+	}
+	sessions := map[[32]byte]bool{}
+	for _, s := range a.tlsSessions {
+		sessions[s.clientRandom] = true
+	}
+	r.TLSSessions, r.TLSDecrypted = len(sessions), len(a.tlsDecrypted)
 	if a.logs != nil {
 		for _, f := range a.logs.rest() {
 			r.addFailure(f)

@@ -250,7 +250,19 @@ func (c *callGen) osp(phase flow.Phase, n int, from, to string, m *osp.Message, 
 	if err != nil {
 		return err
 	}
+	if c.g.spec.OSPTLS != 0 {
+		return c.ospTLS(phase, n, from, to, b, m.Kind().String())
+	}
 	c.tcpEvent(phase, n, from, to, flow.CH, trace.PortOSP, b, m.Kind().String())
+	return nil
+}
+
+// ospTLS queues an OSP message to be sent in its policy server's TLS
+// session when its time comes (records must go out in the order they are
+// sent, which is time order, not the order calls are generated in).
+func (c *callGen) ospTLS(phase flow.Phase, n int, from, to string, b []byte, what string) error {
+	c.g.add(event{t: c.at(), from: c.g.role[from], to: c.g.role[to], tcp: true, port: trace.PortOSP, toServer: to == flow.CH || c.g.role[to] == c.g.role[flow.CH],
+		tls: true, payload: b, call: c.id, phase: phase, step: n, what: what})
 	return nil
 }
 

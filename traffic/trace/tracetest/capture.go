@@ -32,6 +32,9 @@ type Packet struct {
 type Capture struct {
 	Links   []string
 	Packets []Packet
+	// KeyLog holds the TLS session secrets of a capture made with
+	// Spec.OSPTLS, in the NSS key log format.
+	KeyLog []byte
 }
 
 // Sort puts the packets in time order (stable, so that the hops of one

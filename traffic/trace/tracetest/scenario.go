@@ -1,6 +1,7 @@
 package tracetest
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
 	"io"
@@ -55,6 +56,13 @@ type Spec struct {
 	// Ring is how much longer the callee of some calls (by index) rings
 	// before it answers.
 	Ring map[int]time.Duration
+	// OSPTLS carries OSP over real TLS (crypto/tls, mutual
+	// authentication) up to this version (tls.VersionTLS12 or
+	// tls.VersionTLS13), one session per policy server, as the lab does
+	// with the clearinghouse's tls: "on". The session secrets go to
+	// KeyLog (Generate also keeps them in Capture.KeyLog).
+	OSPTLS uint16
+	KeyLog io.Writer
 }
 
 // event is one message between two nodes before it is put on the links.
@@ -72,6 +80,7 @@ type event struct {
 	phase    flow.Phase
 	step     int
 	what     string
+	tls      bool // an OSP message to send in its policy server's TLS session
 }
 
 type generator struct {
@@ -90,6 +99,9 @@ type generator struct {
 	npkt  int
 	conns map[[3]string]*tcpConn
 	id    uint16
+
+	tlsLegs map[string]*tlsLeg // by policy server node
+	keyLog  bytes.Buffer
 }
 
 // Generate builds a synthetic capture.
@@ -98,6 +110,7 @@ func Generate(spec Spec) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer g.closeTLS()
 	for i := 0; i < g.spec.Calls; i++ {
 		if err := g.call(i); err != nil {
 			return nil, err
@@ -114,6 +127,7 @@ func Generate(spec Spec) (*Capture, error) {
 		c.Links = append(c.Links, l.Name)
 	}
 	g.drain(time.Time{}, func(p Packet) error { c.Packets = append(c.Packets, p); return nil })
+	c.KeyLog = g.keyLog.Bytes()
 	return c, nil
 }
 
@@ -126,6 +140,7 @@ func Stream(w io.Writer, spec Spec) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer g.closeTLS()
 	var links []string
 	for _, l := range g.spec.Topology.Links {
 		links = append(links, l.Name)
@@ -182,7 +197,7 @@ func newGenerator(spec Spec) (*generator, error) {
 	if spec.Media == 0 {
 		spec.Media = 3
 	}
-	g := &generator{spec: spec, net: newNetwork(spec.Topology), role: map[string]string{}, omit: map[StepRef]bool{}, conns: map[[3]string]*tcpConn{}}
+	g := &generator{spec: spec, net: newNetwork(spec.Topology), role: map[string]string{}, omit: map[StepRef]bool{}, conns: map[[3]string]*tcpConn{}, tlsLegs: map[string]*tlsLeg{}}
 	for name, r := range spec.Topology.Roles {
 		g.role[r] = name
 	}
@@ -241,40 +256,56 @@ func (g *generator) theft() {
 func (g *generator) advance(t time.Time) error {
 	for g.evs.Len() > 0 && (t.IsZero() || g.evs[0].e.t.Before(t)) {
 		e := heap.Pop(&g.evs).(queuedEvent).e
-		var segs []segment
-		if e.tcp {
-			client, server := e.from, e.to
-			if !e.toServer {
-				client, server = e.to, e.from
-			}
-			key := [3]string{client, server, fmt.Sprint(e.port)}
-			tc := g.conns[key]
-			if tc == nil {
-				n := len(g.conns)
-				tc = &tcpConn{
-					client: netip.AddrPortFrom(g.net.addr[client], uint16(40000+n)),
-					server: netip.AddrPortFrom(g.net.addr[server], e.port),
-					cseq:   uint32(1000 * (n + 1)), sseq: uint32(0xfffff000 - 7919*n),
-				}
-				g.conns[key] = tc
-				if err := g.emit(client, server, tc.syn(), e, time.Microsecond*-300, "TCP SYN"); err != nil {
-					return err
-				}
-				if err := g.emit(server, client, tc.synAck(), e, time.Microsecond*-200, "TCP SYN-ACK"); err != nil {
-					return err
-				}
-			}
-			segs = tc.data(e.toServer, e.payload)
-		} else {
-			segs = []segment{{
-				src: netip.AddrPortFrom(g.net.addr[e.from], e.sport), dst: netip.AddrPortFrom(g.net.addr[e.to], e.port),
-				payload: e.payload,
-			}}
-		}
-		for i, s := range segs {
-			if err := g.emit(e.from, e.to, s, e, time.Duration(i)*5*time.Microsecond, e.what); err != nil {
+		if e.tls {
+			if err := g.sendTLS(e); err != nil {
 				return err
 			}
+			continue
+		}
+		if e.tcp {
+			if err := g.emitTCP(e); err != nil {
+				return err
+			}
+			continue
+		}
+		s := segment{
+			src: netip.AddrPortFrom(g.net.addr[e.from], e.sport), dst: netip.AddrPortFrom(g.net.addr[e.to], e.port),
+			payload: e.payload,
+		}
+		if err := g.emit(e.from, e.to, s, e, 0, e.what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitTCP puts a TCP event on the links: its connection's handshake the
+// first time, then its payload in MSS-sized segments.
+func (g *generator) emitTCP(e event) error {
+	client, server := e.from, e.to
+	if !e.toServer {
+		client, server = e.to, e.from
+	}
+	key := [3]string{client, server, fmt.Sprint(e.port)}
+	tc := g.conns[key]
+	if tc == nil {
+		n := len(g.conns)
+		tc = &tcpConn{
+			client: netip.AddrPortFrom(g.net.addr[client], uint16(40000+n)),
+			server: netip.AddrPortFrom(g.net.addr[server], e.port),
+			cseq:   uint32(1000 * (n + 1)), sseq: uint32(0xfffff000 - 7919*n),
+		}
+		g.conns[key] = tc
+		if err := g.emit(client, server, tc.syn(), e, time.Microsecond*-300, "TCP SYN"); err != nil {
+			return err
+		}
+		if err := g.emit(server, client, tc.synAck(), e, time.Microsecond*-200, "TCP SYN-ACK"); err != nil {
+			return err
+		}
+	}
+	for i, s := range tc.data(e.toServer, e.payload) {
+		if err := g.emit(e.from, e.to, s, e, time.Duration(i)*5*time.Microsecond, e.what); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -403,4 +434,78 @@ func (tc *tcpConn) data(toServer bool, b []byte) []segment {
 		b = b[n:]
 	}
 	return out
+}
+
+// leg returns the TLS session of a policy server with the clearinghouse,
+// opening it (and returning its handshake records) the first time.
+func (g *generator) leg(pol string) (*tlsLeg, []chunk, error) {
+	if l := g.tlsLegs[pol]; l != nil {
+		return l, nil, nil
+	}
+	var w io.Writer = &g.keyLog
+	if g.spec.KeyLog != nil {
+		w = io.MultiWriter(&g.keyLog, g.spec.KeyLog)
+	}
+	l, hs, err := newTLSLeg(g.spec.OSPTLS, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.tlsLegs[pol] = l
+	return l, hs, nil
+}
+
+func (g *generator) closeTLS() {
+	for _, l := range g.tlsLegs {
+		l.close()
+	}
+}
+
+// sendTLS sends an OSP message in its policy server's TLS session (opened,
+// with its handshake on the wire, the first time) and puts the records on
+// the links.
+func (g *generator) sendTLS(e event) error {
+	pol := e.from
+	if !e.toServer {
+		pol = e.to
+	}
+	leg, hs, err := g.leg(pol)
+	if err != nil {
+		return err
+	}
+	chunks, err := leg.send(e.toServer, e.payload)
+	if err != nil {
+		return err
+	}
+	server := e.to // the clearinghouse
+	if !e.toServer {
+		server = e.from
+	}
+	put := func(at time.Time, ch chunk, carries bool) error {
+		r := e
+		r.t, r.tls, r.payload, r.toServer = at, false, ch.b, ch.fromClient
+		r.from, r.to = pol, server
+		if !ch.fromClient {
+			r.from, r.to = server, pol
+		}
+		if !carries {
+			r.call, r.phase, r.step, r.what = "", "", 0, "TLS"
+		}
+		return g.emitTCP(r)
+	}
+	// The handshake goes out a round trip (200 us) per flight before the
+	// first message.
+	for i, ch := range hs {
+		if err := put(e.t.Add(-time.Duration(len(hs)-i)*200*time.Microsecond), ch, false); err != nil {
+			return err
+		}
+	}
+	first := true
+	for i, ch := range chunks {
+		mine := ch.fromClient == e.toServer
+		if err := put(e.t.Add(time.Duration(i)*10*time.Microsecond), ch, mine && first); err != nil {
+			return err
+		}
+		first = first && !mine
+	}
+	return nil
 }
