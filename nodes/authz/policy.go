@@ -31,6 +31,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/qoslab/qoslab/protocol/osp"
 )
 
 // Defaults for allow rules and for the absent policy.
@@ -163,20 +165,6 @@ func matchParty(pattern, party string) bool {
 // ("<sip:alice@host>;tag=1" -> "alice"); other strings come back as they
 // are.
 func UserPart(party string) string {
-	s := strings.TrimSpace(party)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			s = s[i+1 : i+j]
-		}
-	}
-	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
-		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
-			s = s[len(scheme):]
-			break
-		}
-	}
-	if i := strings.IndexAny(s, "@;"); i >= 0 {
-		s = s[:i]
-	}
-	return s
+	user, _ := osp.SplitParty(party)
+	return user
 }

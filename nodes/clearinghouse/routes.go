@@ -2,7 +2,6 @@ package clearinghouse
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -60,7 +59,7 @@ func parseRoutes(s string, all map[string]nodes.NodeInfo) (map[string][]string, 
 // parameter is the URI's host (the registrar of that domain); the proxy
 // the callee node's own "proxy" parameter names; the callee node itself.
 func (r routes) destinations(called string) []osp.Party {
-	_, host := splitURI(called)
+	_, host := osp.SplitParty(called)
 	callee := r.calleeNode(called)
 	via := r.explicit[callee]
 	if len(via) == 0 {
@@ -109,11 +108,11 @@ func (r routes) registrarOf(host string) string {
 // a SIP or tel URI ("sip:uas@198.18.4.2", "uas"), else by the URI's host
 // address.
 func (r routes) calleeNode(called string) string {
-	user, host := splitURI(called)
+	user, host := osp.SplitParty(called)
 	if _, ok := r.nodes[user]; ok && user != "" {
 		return user
 	}
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+	if a, err := netip.ParseAddr(host); err == nil {
 		for name, n := range r.nodes {
 			if n.Addr == a.Unmap() {
 				return name
@@ -121,34 +120,6 @@ func (r routes) calleeNode(called string) string {
 		}
 	}
 	return ""
-}
-
-// splitURI returns the user and host of "sip:user@host:port;params",
-// "<sip:...>", "tel:+1..." or a bare number or name.
-func splitURI(s string) (user, host string) {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			s = s[i+1 : i+j]
-		}
-	}
-	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
-		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
-			s = s[len(scheme):]
-			break
-		}
-	}
-	if i := strings.IndexAny(s, ";?"); i >= 0 {
-		s = s[:i]
-	}
-	user, host, ok := strings.Cut(s, "@")
-	if !ok {
-		return s, ""
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h // "host:port"; a host without a port stays whole
-	}
-	return user, host
 }
 
 // param reads a peer node's role parameter, '-' and '_' alike (as

@@ -54,17 +54,14 @@ func TestOnlyPolicyServersOverHTTP(t *testing.T) {
 	}
 	// A stranger's messages are logged, without a docs/FLOW.md step: they
 	// are no step of any call.
-	n := 0
-	for _, l := range lab.log.Records() {
-		if l["msg"] == "msg" && l["call"] == "call-x" {
-			n++
-			if l["step"].(float64) != 0 || l["flow"] != "" {
-				t.Errorf("a stranger's message logged as a step: %v", l)
-			}
+	msgs := lab.log.Messages("call-x")
+	for _, m := range msgs {
+		if m.Step != 0 || m.Flow != "" {
+			t.Errorf("a stranger's message logged as a step: %+v", m)
 		}
 	}
-	if n != 4 {
-		t.Errorf("%d log lines for the strangers' requests, want 4", n)
+	if len(msgs) != 4 {
+		t.Errorf("%d log lines for the strangers' requests, want 4", len(msgs))
 	}
 	// The token was not consumed by the refused presentation: pol2 may
 	// still use it.

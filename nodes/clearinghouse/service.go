@@ -43,16 +43,28 @@ func (s *service) logMsg(dir string, req osp.Kind, role, callID, peer string) {
 	})
 }
 
-// stepRole is the role a message is logged under: its requester's, which
-// gives it its docs/FLOW.md step, unless the requester may not use the
-// clearinghouse at all: a stranger's request is no step of any call's
-// flow, whatever call id it names (it is logged without one, like a body
-// refused before decoding).
-func stepRole(role string, denied *osp.Status) string {
+// exchange is one request: it authenticates the sender, logs the request
+// and its answer, and runs work for a policy server; anyone else gets the
+// refusal. A message is logged under its requester's role, which gives it
+// its docs/FLOW.md step, unless the sender may not use the clearinghouse
+// at all: a stranger's request is no step of any call's flow, whatever
+// call id it names (it is logged without one, like a body refused before
+// decoding).
+func (s *service) exchange(peer osp.Peer, kind osp.Kind, role, callID string, work func(node string) osp.Status) osp.Status {
+	who := s.peers.name(peer)
+	node, denied := s.peers.authenticate(peer)
 	if denied != nil {
-		return ""
+		role = ""
 	}
-	return role
+	s.logMsg(nodes.Received, kind, role, callID, who)
+	var st osp.Status
+	if denied != nil {
+		st = s.refusal(kind, who, callID, *denied)
+	} else {
+		st = work(node)
+	}
+	s.logMsg(nodes.Sent, kind, role, callID, who)
+	return st
 }
 
 // refusal logs why a request was refused and returns its status.
@@ -63,18 +75,12 @@ func (s *service) refusal(kind osp.Kind, who, callID string, st osp.Status) osp.
 
 // Authorize implements osp.Responder (docs/FLOW.md setup 3/4 and 8/9).
 func (s *service) Authorize(ctx context.Context, peer osp.Peer, req *osp.AuthorizationRequest) *osp.AuthorizationResponse {
-	side, callID, who := req.Side(), string(req.CallID), s.peers.name(peer)
-	node, denied := s.peers.authenticate(peer)
-	step := stepRole(side, denied)
-	s.logMsg(nodes.Received, osp.KindAuthorizationRequest, step, callID, who)
 	resp := &osp.AuthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
-	if denied != nil {
-		resp.Status = s.refusal(osp.KindAuthorizationRequest, who, callID, *denied)
-	} else {
+	resp.Status = s.exchange(peer, osp.KindAuthorizationRequest, req.Side(), string(req.CallID), func(node string) osp.Status {
 		s.authorize(ctx, node, req, resp)
-	}
-	s.logMsg(nodes.Sent, osp.KindAuthorizationRequest, step, callID, who)
-	s.log.Info("authorisation", "call", callID, "side", side, "source", req.SourceInfo.Value,
+		return resp.Status
+	})
+	s.log.Info("authorisation", "call", string(req.CallID), "side", req.Side(), "source", req.SourceInfo.Value,
 		"destination", req.DestinationInfo.Value, "status", resp.Status.String(), "transaction", resp.TransactionID,
 		"destinations", len(resp.Destinations))
 	return resp
@@ -215,46 +221,30 @@ func (s *service) claimDestination(ctx context.Context, txID, node string) *osp.
 // terminating device that does not validate locally asks for it; not a
 // docs/FLOW.md step). A token validated here is consumed.
 func (s *service) ValidateToken(ctx context.Context, peer osp.Peer, ind *osp.AuthorizationIndication) *osp.AuthorizationConfirmation {
-	callID, who := string(ind.CallID), s.peers.name(peer)
-	node, denied := s.peers.authenticate(peer)
-	step := stepRole(ind.Role, denied)
-	s.logMsg(nodes.Received, osp.KindAuthorizationIndication, step, callID, who)
+	callID := string(ind.CallID)
 	cnf := &osp.AuthorizationConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
-	switch {
-	case denied != nil:
-		cnf.Status = s.refusal(osp.KindAuthorizationIndication, who, callID, *denied)
-	default:
+	cnf.Status = s.exchange(peer, osp.KindAuthorizationIndication, ind.Role, callID, func(node string) osp.Status {
 		ti, err := s.verifier.Verify(ind.Token, osp.Expect{CallID: callID, Source: ind.SourceInfo.Value, Destination: ind.DestinationInfo.Value})
 		if err != nil {
-			cnf.Status = s.tokenRefusal(osp.KindAuthorizationIndication, node, callID, err)
-			break
+			return s.tokenRefusal(osp.KindAuthorizationIndication, node, callID, err)
 		}
 		if st := s.claimDestination(ctx, ti.TransactionID, node); st != nil {
-			cnf.Status = s.refusal(osp.KindAuthorizationIndication, node, callID, *st)
-			break
+			return s.refusal(osp.KindAuthorizationIndication, node, callID, *st)
 		}
-		cnf.Status = osp.Status{Code: osp.StatusOK, Description: "token valid"}
 		cnf.ValidAfter, cnf.ValidUntil = ti.ValidAfter, ti.ValidUntil
-	}
-	s.logMsg(nodes.Sent, osp.KindAuthorizationIndication, step, callID, who)
+		return osp.Status{Code: osp.StatusOK, Description: "token valid"}
+	})
 	return cnf
 }
 
 // Reauthorize implements osp.Responder: a party of a transaction in
 // progress gets a fresh token for it (same transaction, new validity).
 func (s *service) Reauthorize(ctx context.Context, peer osp.Peer, req *osp.ReauthorizationRequest) *osp.ReauthorizationResponse {
-	callID, who := string(req.CallID), s.peers.name(peer)
-	node, denied := s.peers.authenticate(peer)
-	step := stepRole(req.Role, denied)
-	s.logMsg(nodes.Received, osp.KindReauthorizationRequest, step, callID, who)
 	resp := &osp.ReauthorizationResponse{ComponentID: req.ComponentID, Timestamp: osp.At(s.now())}
-	if denied != nil {
-		resp.Status = s.refusal(osp.KindReauthorizationRequest, who, callID, *denied)
-	} else {
-		resp.Status = s.reauthorize(ctx, node, req, resp)
-	}
-	s.logMsg(nodes.Sent, osp.KindReauthorizationRequest, step, callID, who)
-	s.log.Info("reauthorisation", "call", callID, "transaction", req.TransactionID, "status", resp.Status.String())
+	resp.Status = s.exchange(peer, osp.KindReauthorizationRequest, req.Role, string(req.CallID), func(node string) osp.Status {
+		return s.reauthorize(ctx, node, req, resp)
+	})
+	s.log.Info("reauthorisation", "call", string(req.CallID), "transaction", req.TransactionID, "status", resp.Status.String())
 	return resp
 }
 
@@ -296,16 +286,11 @@ func (s *service) reauthorize(ctx context.Context, node string, req *osp.Reautho
 // IndicateCapabilities implements osp.Responder: the device's state is
 // logged and acknowledged.
 func (s *service) IndicateCapabilities(_ context.Context, peer osp.Peer, ind *osp.CapabilitiesIndication) *osp.CapabilitiesConfirmation {
-	who := s.peers.name(peer)
-	s.logMsg(nodes.Received, osp.KindCapabilitiesIndication, "", "", who)
 	cnf := &osp.CapabilitiesConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
-	if _, denied := s.peers.authenticate(peer); denied != nil {
-		cnf.Status = s.refusal(osp.KindCapabilitiesIndication, who, "", *denied)
-	} else {
-		cnf.Status = osp.Status{Code: osp.StatusOK, Description: "capabilities noted"}
-		s.log.Info("capabilities", "peer", who, "almost_out_of_resources", ind.AlmostOut())
-	}
-	s.logMsg(nodes.Sent, osp.KindCapabilitiesIndication, "", "", who)
+	cnf.Status = s.exchange(peer, osp.KindCapabilitiesIndication, "", "", func(node string) osp.Status {
+		s.log.Info("capabilities", "peer", node, "almost_out_of_resources", ind.AlmostOut())
+		return osp.Status{Code: osp.StatusOK, Description: "capabilities noted"}
+	})
 	return cnf
 }
 
@@ -314,18 +299,11 @@ func (s *service) IndicateCapabilities(_ context.Context, peer osp.Peer, ind *os
 // indication again (the policy servers' spool retries) is confirmed again
 // but stored once.
 func (s *service) ReportUsage(ctx context.Context, peer osp.Peer, ind *osp.UsageIndication) *osp.UsageConfirmation {
-	callID, who := string(ind.CallID), s.peers.name(peer)
-	node, denied := s.peers.authenticate(peer)
-	step := stepRole(ind.Role, denied)
-	s.logMsg(nodes.Received, osp.KindUsageIndication, step, callID, who)
 	cnf := &osp.UsageConfirmation{ComponentID: ind.ComponentID, Timestamp: osp.At(s.now())}
-	if denied != nil {
-		cnf.Status = s.refusal(osp.KindUsageIndication, who, callID, *denied)
-	} else {
-		cnf.Status = s.record(ctx, node, ind)
-	}
-	s.logMsg(nodes.Sent, osp.KindUsageIndication, step, callID, who)
-	s.log.Info("usage", "call", callID, "role", ind.Role, "transaction", ind.TransactionID, "status", cnf.Status.String())
+	cnf.Status = s.exchange(peer, osp.KindUsageIndication, ind.Role, string(ind.CallID), func(node string) osp.Status {
+		return s.record(ctx, node, ind)
+	})
+	s.log.Info("usage", "call", string(ind.CallID), "role", ind.Role, "transaction", ind.TransactionID, "status", cnf.Status.String())
 	return cnf
 }
 

@@ -42,16 +42,3 @@ func sideOf(role string) flow.Side {
 	}
 	return flow.SideUnknown
 }
-
-// answerKind is the component that answers a request kind.
-func answerKind(k osp.Kind) osp.Kind {
-	switch k {
-	case osp.KindAuthorizationRequest:
-		return osp.KindAuthorizationResponse
-	case osp.KindAuthorizationIndication:
-		return osp.KindAuthorizationConfirmation
-	case osp.KindUsageIndication:
-		return osp.KindUsageConfirmation
-	}
-	return osp.KindUnknown
-}

@@ -285,3 +285,18 @@ func TestHandlerAnswersInRequestSpelling(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitParty(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"sip:alice@198.18.4.2":              {"alice", "198.18.4.2"},
+		"sip:alice@b.qoslab.test:5060;lr":   {"alice", "b.qoslab.test"},
+		"\"A\" <sips:bob@[::1]:5061>;tag=1": {"bob", "::1"},
+		"tel:+15551234;phone-context=x":     {"+15551234", ""},
+		"\n4045551212":                      {"4045551212", ""},
+		"uas":                               {"uas", ""},
+	} {
+		if u, h := SplitParty(in); u != want[0] || h != want[1] {
+			t.Errorf("SplitParty(%q) = %q, %q; want %q", in, u, h, want)
+		}
+	}
+}

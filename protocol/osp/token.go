@@ -266,27 +266,7 @@ func sameParty(a, b string) bool {
 	if a == b {
 		return true
 	}
-	ua, ub := userPart(a), userPart(b)
+	ua, _ := SplitParty(a)
+	ub, _ := SplitParty(b)
 	return ua != "" && ua == ub
-}
-
-// userPart extracts the user of a SIP/tel URI or name-addr; other strings
-// come back unchanged.
-func userPart(party string) string {
-	s := strings.TrimSpace(party)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			s = s[i+1 : i+j]
-		}
-	}
-	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
-		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
-			s = s[len(scheme):]
-			break
-		}
-	}
-	if i := strings.IndexAny(s, "@;"); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }

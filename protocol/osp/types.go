@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -110,6 +111,36 @@ func (p Party) IsZero() bool { return p.Value == "" && p.Type == "" }
 func (p *Party) trim() {
 	p.Type = strings.TrimSpace(p.Type)
 	p.Value = strings.TrimSpace(p.Value)
+}
+
+// SplitParty returns the user and the host of a party as OSP carries it:
+// a SIP or tel URI ("sip:alice@198.18.4.2:5060;transport=tcp",
+// "<sip:alice@host>;tag=1", "tel:+4045551212") or a bare number or name,
+// which is all user. The host has no port; either may be "".
+func SplitParty(party string) (user, host string) {
+	s := strings.TrimSpace(party)
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			s = s[i+1 : i+j]
+		}
+	}
+	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
+		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			s = s[len(scheme):]
+			break
+		}
+	}
+	if i := strings.IndexAny(s, ";?"); i >= 0 {
+		s = s[:i]
+	}
+	user, host, ok := strings.Cut(s, "@")
+	if !ok {
+		return s, ""
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h // "host:port"; a host without a port stays whole
+	}
+	return user, strings.Trim(host, "[]")
 }
 
 // trimParty trims an optional party.
