@@ -216,7 +216,7 @@ module_app menu.so
 		rep := verifyCalls(ctx, l, false, res.CallID)
 		// baresip rings with a 180 without SDP, which the proxies pass on
 		// at once (there are no media to ask LDP for yet); its 200 carries
-		// the answer and triggers LDP. FLOW.md has no variant for that
+		// the answer and triggers LDP. docs/FLOW.md has no variant for that
 		// 180 yet (issue 14 adds it): until then the verifier takes it for
 		// steps 17 and 22 arriving before 16 and 21, and those two order
 		// findings, and only those, are expected.

@@ -10,7 +10,7 @@ import (
 	"github.com/qoslab/qoslab/protocol/osp"
 )
 
-// defaultSIPPort is where proxies and user agents take SIP (FLOW.md).
+// defaultSIPPort is where proxies and user agents take SIP (docs/FLOW.md).
 const defaultSIPPort = 5060
 
 // routes finds where a call goes: the signalling address of the proxy

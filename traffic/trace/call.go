@@ -81,7 +81,7 @@ func (c *Call) add(m *Message, gates *gateTable) {
 	c.follow(m, gates)
 }
 
-// follow records a gate message labelled with its FLOW.md step (gates
+// follow records a gate message labelled with its docs/FLOW.md step (gates
 // says which steps each gate's are).
 func (c *Call) follow(m *Message, gates *gateTable) {
 	for dir := range gates {

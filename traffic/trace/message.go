@@ -49,7 +49,7 @@ type Message struct {
 	cops *copsInfo
 	osp  *ospInfo
 	call *Call // the call it belongs to, while that call is open
-	// fromRole and toRole are the FLOW.md roles of From and To.
+	// fromRole and toRole are the docs/FLOW.md roles of From and To.
 	fromRole, toRole string
 	// sights are its sightings until the report asks for Seen (only the
 	// calls a report details need them): three links in place, the rest

@@ -83,7 +83,7 @@ func (s stepSet) list() []int {
 	return out
 }
 
-// orderMemo keeps the orders derived from FLOW.md's (flow.Without): the
+// orderMemo keeps the orders derived from docs/FLOW.md's (flow.Without): the
 // same few are asked for every call.
 type orderMemo map[orderKey][]flow.Before
 
