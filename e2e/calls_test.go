@@ -244,6 +244,20 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 			// The caller hung up: OSP ReleaseSource "source" on both sides.
 			Expect(r["release_source"]).To(Equal(1.0), "%v", r)
 		}
+		// What billing reads: one record for the call with both sides, the
+		// caller released it, times in UTC, and the duration in
+		// milliseconds from the gate's install to the release: the LDP
+		// went with the 180, so it is the 200 ms ring plus the 1 s talk.
+		one := callCDRs(ctx, l.Name)
+		Expect(one).To(HaveLen(1))
+		Expect(one[0]["call_id"]).To(Equal(res.CallID))
+		Expect(one[0]["released_by"]).To(Equal("source"))
+		Expect(one[0]["duration_ms"]).To(BeNumerically("~", 1200, 150))
+		Expect(one[0]["start_utc"]).To(HaveSuffix("Z"))
+		Expect(one[0]["post_dial_delay_ms"]).To(BeNumerically(">", 0))
+		for _, side := range []string{"source_side", "destination_side"} {
+			Expect(one[0][side]).To(HaveKeyWithValue("packets", BeNumerically(">", 0)), "%s: %v", side, one[0])
+		}
 	})
 
 	It("follows FIG. 5 with the LDP steps triggered by the 200 when the UAS answers without 180", func(ctx context.Context) {
@@ -256,6 +270,8 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		c := callReport(rep, res.CallID)
 		Expect(c.Variants).To(ContainElement("no-180"))
 		Expect(stepsSeen(c, flow.Setup)).NotTo(ContainElements(12, 17, 22))
+		// Without a 180 the post-dial delay runs to the 200.
+		Expect(callCDRs(ctx, l.Name)[0]["post_dial_delay_ms"]).To(BeNumerically(">", 0))
 		Expect(stepsSeen(c, flow.Teardown)).To(ConsistOf(stepRange(1, 18)))
 	})
 
@@ -275,6 +291,7 @@ var _ = Describe("calls through the FIG. 5 lab", Label("root"), func() {
 		for _, r := range recs {
 			Expect(r["release_source"]).To(Equal(2.0), "%v", r)
 		}
+		Expect(callCDRs(ctx, l.Name)[0]["released_by"]).To(Equal("destination"))
 	})
 
 	It("runs without a clearinghouse: no OSP on the wire, everything else holds", func(ctx context.Context) {

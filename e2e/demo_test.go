@@ -27,12 +27,23 @@ var _ = Describe("qoslab run, the demo", Label("root"), func() {
 		for _, f := range []string{
 			"capture/lab.pcapng", "capture/r1-r2.pcapng", "capture/r1-uac.pcapng", "report.txt", "report.json",
 			"ladder-1.svg", "ladder-1.mmd", "ladders.html", "topology.dot", "lab.json", "nodes/pol1/node.log",
+			"nodes/ch/usage.db", "run.json",
 		} {
 			Expect(filepath.Join(out, f)).To(BeAnExistingFile())
 		}
 		Expect(labNamespaces("e2e-demo")).To(BeEmpty())
 		// What it wrote verifies again with the CLI a person would use.
 		Expect(exec.CommandContext(ctx, qoslabBin, "verify", "--logs", out).Run()).To(Succeed())
+		// The run keeps the call's usage records: qoslab cdr reads them
+		// from the run directory after the lab is gone.
+		cdr, err := exec.CommandContext(ctx, qoslabBin, "cdr", out, "--json").Output()
+		Expect(err).NotTo(HaveOccurred())
+		var recs []map[string]any
+		Expect(json.Unmarshal(cdr, &recs)).To(Succeed(), "%s", cdr)
+		Expect(recs).To(HaveLen(1), "%s", cdr)
+		Expect(recs[0]["source_side"]).NotTo(BeNil())
+		Expect(recs[0]["destination_side"]).NotTo(BeNil())
+		Expect(readRunJSON(out).Outcome).To(Equal("pass"))
 	})
 
 	It("runs OSP over TLS: exits 0 with every OSP step read from inside TLS, and leaves the key log Wireshark needs", func(ctx context.Context) {

@@ -27,6 +27,15 @@ func cdrs(ctx context.Context, lab string) []map[string]any {
 	return recs
 }
 
+// callCDRs runs `qoslab cdr --json` for a lab: one record per call.
+func callCDRs(ctx context.Context, lab string) []map[string]any {
+	out, err := exec.CommandContext(ctx, qoslabBin, "cdr", "--name", lab, "--json").Output()
+	Expect(err).NotTo(HaveOccurred())
+	var recs []map[string]any
+	Expect(json.Unmarshal(out, &recs)).To(Succeed(), "%s", out)
+	return recs
+}
+
 // spooled counts the usage records a policy server still has to deliver.
 func spooled(ctx context.Context, l *labRun, node string) int {
 	s, err := pdp.OpenSpool(ctx, filepath.Join(topology.NodeDir(l.Dir, node), "spool.db"))

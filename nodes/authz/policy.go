@@ -14,7 +14,7 @@
 // user part ("sip:alice@198.18.1.2;tag=x" -> "alice", "tel:+1555" ->
 // "+1555"), so "alice", "sip:alice@*" and "+1555*" all work. class is a
 // DiffServ class name (EF, AF11..AF43, CS0..CS7, BE; default EF); bw is
-// bits per second with an optional k or M suffix (default 64000); code is an
+// bits per second with an optional k or M suffix (default 80000); code is an
 // OSP status code in 400..599 (default 403); reason defaults to
 // "denied by policy rule N".
 //
@@ -23,7 +23,7 @@
 //	deny * -> premium* code=403 reason="premium numbers barred"; allow uac -> uas class=EF bw=128k; allow * -> * class=AF41 bw=64k
 //
 // Without a "policy" parameter every call is allowed with class EF and
-// 64000 bps. With one, a call no rule matches is denied with 403.
+// 80000 bps. With one, a call no rule matches is denied with 403.
 package authz
 
 import (
@@ -37,8 +37,12 @@ import (
 
 // Defaults for allow rules and for the absent policy.
 const (
-	DefaultClass     = "EF"
-	DefaultBandwidth = 64000
+	DefaultClass = "EF"
+	// DefaultBandwidth is one direction of G.711 at 20 ms with its RTP,
+	// UDP and IPv4 headers (50 packets of 200 octets a second): what the
+	// proxies ask for, so that a call's gate, its COPS session and its
+	// usage record name the same rate unless a rule says otherwise.
+	DefaultBandwidth = 80000
 	DefaultDenyCode  = 403
 )
 

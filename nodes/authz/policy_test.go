@@ -11,7 +11,7 @@ func TestDefaultPolicyAllowsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := p.Decide("sip:anyone@x", "sip:other@y")
-	if !d.Allow || d.Class != "EF" || d.Bandwidth != 64000 || d.Rule != 0 {
+	if !d.Allow || d.Class != "EF" || d.Bandwidth != 80000 || d.Rule != 0 {
 		t.Fatalf("default decision %+v", d)
 	}
 }

@@ -16,7 +16,8 @@
 //	token_ttl    how long an issued token is valid (default 10m)
 //	max_duration seconds of call time a token authorises (default 14400)
 //	policy       authorisation rules (see package authz; default: allow
-//	             every call with class EF and 64000 bit/s)
+//	             every call with class EF and 80000 bit/s, G.711 with
+//	             its headers)
 //	routes       where calls to a node go: "callee=proxy[,proxy...]; ..."
 //	             (default: the proxy whose "domain" is the called URI's
 //	             host, else the one the callee node's "proxy" parameter

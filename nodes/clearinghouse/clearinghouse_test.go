@@ -173,7 +173,7 @@ func TestAuthorizeBothSidesAndTokenChecks(t *testing.T) {
 		t.Fatalf("source side: %+v", r1)
 	}
 	d := r1.Destinations[0]
-	if d.ServiceClass != "EF" || d.Bandwidth != 64000 || string(d.CallID) != "call-1" || len(d.Token) == 0 {
+	if d.ServiceClass != "EF" || d.Bandwidth != 80000 || string(d.CallID) != "call-1" || len(d.Token) == 0 {
 		t.Fatalf("destination %+v", d)
 	}
 	// The route is the terminating proxy's signalling address, as a SIP

@@ -549,3 +549,20 @@ func TestGateInfoAcrossRouterRestart(t *testing.T) {
 		t.Fatalf("transactions left: %v", m.txns)
 	}
 }
+
+// Post-dial delay runs to the callee's first answer: the 180, or the 200
+// of a callee that answers without ringing (RFC 6076 4.1).
+func TestPostDialDelay(t *testing.T) {
+	for _, tc := range []struct {
+		r    UsageRecord
+		want time.Duration
+	}{
+		{UsageRecord{Start: t0, Alert: at(0.1), Connect: at(0.3)}, 100 * time.Millisecond},
+		{UsageRecord{Start: t0, Connect: at(0.3)}, 300 * time.Millisecond},
+		{UsageRecord{Start: t0}, 0},
+	} {
+		if got := tc.r.PostDialDelay(); got != tc.want {
+			t.Errorf("%+v: post-dial delay %v, want %v", tc.r, got, tc.want)
+		}
+	}
+}

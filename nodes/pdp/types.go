@@ -65,10 +65,16 @@ type CallKey struct {
 func (k CallKey) String() string { return fmt.Sprintf("%d/%d", k.Conn, k.Handle) }
 
 // PostDialDelay is the time from the call's arrival at this policy server
-// to its alerting, 0 when it never alerted.
+// to the callee's first answer: its alerting, or its answer when it
+// answered without ringing (RFC 6076 section 4.1, Session Request Delay);
+// 0 when neither happened.
 func (r UsageRecord) PostDialDelay() time.Duration {
-	if r.Alert.IsZero() || r.Alert.Before(r.Start) {
+	end := r.Alert
+	if end.IsZero() {
+		end = r.Connect
+	}
+	if end.IsZero() || end.Before(r.Start) {
 		return 0
 	}
-	return r.Alert.Sub(r.Start)
+	return end.Sub(r.Start)
 }

@@ -99,6 +99,19 @@ func TestLuaDissectorDecodesSessionInformation(t *testing.T) {
 	}
 }
 
+// A REQ noLDP says who ended the call (session tag 11).
+func TestLuaDissectorShowsWhoReleased(t *testing.T) {
+	tshark(t)
+	for spec, want := range map[*tracetest.Spec]string{{}: "1", {CalleeHangsUp: true}: "2"} {
+		path := capture(t, *spec)
+		out := run(t, nil, "-X", "lua_script:qoslab_cops.lua", "-r", path, "-Y", "qoslab.released_by",
+			"-T", "fields", "-e", "qoslab.kind", "-e", "qoslab.released_by")
+		if got := lines(out); len(got) != 2 || got[0] != "REQ noLDP\t"+want || got[1] != got[0] {
+			t.Fatalf("callee hangs up %v: released by %q, want both REQ noLDP with %s", spec.CalleeHangsUp, got, want)
+		}
+	}
+}
+
 func TestLuaDissectorShowsRefusal(t *testing.T) {
 	tshark(t)
 	path := capture(t, tracetest.Spec{Deny: 1})

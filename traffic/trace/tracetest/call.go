@@ -184,7 +184,15 @@ func (c *callGen) side(role string) int {
 }
 
 func (c *callGen) req(phase flow.Phase, n int, pep, pdp string, kind cops.Kind) error {
-	b, err := copsSession(cops.OpREQ, cops.Handle(c.i*2+c.side(pep)), kind, c.sessions[c.side(pep)], 0)
+	s := *c.sessions[c.side(pep)]
+	if kind == cops.KindNoLDP {
+		// The release says whose BYE ended the call (session tag 11).
+		s.ReleasedBy = flow.Originating
+		if c.g.spec.CalleeHangsUp {
+			s.ReleasedBy = flow.Terminating
+		}
+	}
+	b, err := copsSession(cops.OpREQ, cops.Handle(c.i*2+c.side(pep)), kind, &s, 0)
 	if err != nil {
 		return err
 	}
